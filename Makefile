@@ -1,0 +1,126 @@
+# tollgate: `make` builds build/tollgate; see README.md for the targets.
+#
+#   make                      build (installs missing Debian packages first)
+#   make test                 unit tests (cmocka) + end-to-end tests (pytest)
+#   make SANITIZE=address,undefined test
+#   make run                  build, then `tollgate up`
+#   make bench | fuzz | format-check | clean
+
+CC        ?= cc
+BUILD     := build
+SANITIZE  ?=
+OPT       ?= -O2
+PY        := /usr/bin/python3
+FUZZ_TIME ?= 20
+
+PKGS      := jansson
+DEPS_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+DEPS_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 -g $(OPT) \
+           -I. -I$(BUILD) $(EXTRA_CFLAGS)
+LDFLAGS := $(EXTRA_LDFLAGS)
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+LIB_SRC  := $(wildcard ocsf/*.c) $(filter-out cli/main.c,$(wildcard cli/*.c))
+GEN_SRC  := $(BUILD)/gen/ocsf_tables.c
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/ocsf_tables.o
+MAIN_OBJ := $(BUILD)/obj/cli/main.o
+BIN      := $(BUILD)/tollgate
+LIB      := $(BUILD)/libtollgate.a
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps test unit e2e run bench fuzz format format-check clean
+all: $(BIN)
+
+deps:
+	@scripts/deps.sh build
+
+# Objects depend on the flags they were built with.
+$(BUILD)/.cflags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $@
+FORCE:
+
+$(GEN_SRC): schemas/ocsf-1.7.0.json schemas/gen_tables.py | deps
+	@mkdir -p $(dir $@)
+	$(PY) schemas/gen_tables.py $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c $(BUILD)/.cflags
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(DEPS_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/.cflags | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(DEPS_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(MAIN_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS)
+
+# ---- tests ------------------------------------------------------------------
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB) $(BUILD)/.cflags
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(DEPS_CFLAGS) $(shell pkg-config --cflags cmocka) -MMD -MP \
+	    -o $@ $< $(LIB) $(LDFLAGS) $(DEPS_LIBS) $(shell pkg-config --libs cmocka)
+
+test: all
+	@scripts/deps.sh test
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory e2e
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+e2e: $(BIN)
+	TOLLGATE_BIN=$(abspath $(BIN)) $(PY) -m pytest -q -p no:cacheprovider tests/e2e
+
+# ---- run --------------------------------------------------------------------
+run: all
+	$(BIN) up
+
+# ---- bench ------------------------------------------------------------------
+$(BUILD)/bench/%: bench/%.c $(LIB) $(BUILD)/.cflags
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(DEPS_CFLAGS) -MMD -MP -o $@ $< $(LIB) $(LDFLAGS) $(DEPS_LIBS)
+
+bench: $(BUILD)/bench/bench_ocsf
+	$(BUILD)/bench/bench_ocsf
+
+# ---- fuzz (clang + libFuzzer; its own build tree) ---------------------------
+FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+fuzz: all
+	@scripts/deps.sh fuzz
+	@mkdir -p $(BUILD)/fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -I$(BUILD) $(DEPS_CFLAGS) \
+	        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	        -o $(BUILD)/fuzz/$$t fuzz/$$t.c $(LIB_SRC) $(GEN_SRC) $(DEPS_LIBS); \
+	    corpus=$(BUILD)/fuzz/corpus-$$t; mkdir -p $$corpus; \
+	    $(BIN) ocsf samples | split -l 1 - $$corpus/sample-; \
+	    cp fuzz/seeds/* $$corpus/ 2>/dev/null || true; \
+	    echo "== fuzzing $$t for $(FUZZ_TIME)s"; \
+	    $(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_TIME) -max_len=65536 \
+	        -print_final_stats=1 $$corpus 2>&1 | tail -12; \
+	done
+
+# ---- format -----------------------------------------------------------------
+FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build/*')
+format:
+	@scripts/deps.sh format
+	clang-format -i $(FMT_FILES)
+format-check:
+	@scripts/deps.sh format
+	clang-format --dry-run --Werror $(FMT_FILES)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,41 @@
+/*
+ * cli.h: the `tollgate` command. Each subcommand is a function
+ * `int cli_<name>(int argc, char **argv)` that returns the exit status:
+ * 0 ok, 1 failure, 2 usage error. Subcommands parse arguments and print;
+ * the work itself lives in the subsystem folders.
+ */
+#ifndef TOLLGATE_CLI_H
+#define TOLLGATE_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1
+#define CLI_EXIT_USAGE 2
+
+int cli_ocsf(int argc, char **argv);
+
+/* A bounded line reader: lines longer than `max` are skipped (consumed) and
+ * reported as too long; nothing is ever held beyond max bytes. */
+typedef struct {
+    FILE *f;
+    size_t max;
+    char *buf;
+    size_t len, cap;
+    size_t lineno;
+    bool eof;
+} cli_lines_t;
+
+void cli_lines_init(cli_lines_t *r, FILE *f, size_t max);
+void cli_lines_dispose(cli_lines_t *r);
+/* Returns 1 with *line and *n (no newline; borrowed until the next call), 0 at
+ * end of input, -E2BIG for a line over max (its bytes are consumed), -EIO on
+ * a read error. */
+int cli_lines_next(cli_lines_t *r, const char **line, size_t *n);
+
+/* Writes s to stderr escaped (for bytes that came from outside). */
+void cli_err_escaped(const char *prefix, const char *s, size_t n);
+
+#endif
