@@ -7,8 +7,9 @@
 #   make bench | fuzz | format-check | clean
 
 CC        ?= cc
-BUILD     := build
 SANITIZE  ?=
+# sanitizer builds live in their own tree, so both can coexist
+BUILD     := $(if $(SANITIZE),build/sanitize,build)
 OPT       ?= -O2
 PY        := /usr/bin/python3
 FUZZ_TIME ?= 20

@@ -108,7 +108,6 @@ static void lifecycle(ocsf_event_t *ev, int act)
 
 static void sample(ocsf_event_t *ev, size_t i)
 {
-    bool gw = i >= 9 && i != 11;
     switch (i) {
     case 0:
         net(ev, OCSF_NET_OPEN, "api.github.com", 443);
@@ -195,7 +194,7 @@ static void sample(ocsf_event_t *ev, size_t i)
         break;
     case 11:
         config(ev, "failed", "policy update for sandbox default rejected", "2", POLICY_V2);
-        ev->log_name = OCSF_STR("sandbox");
+        ev->product = proxy; /* the proxy refused to load it */
         ev->severity_id = OCSF_SEV_MEDIUM;
         ev->status_id = OCSF_STATUS_FAILURE;
         ev->status_detail = OCSF_STR("policy.yaml line 12: unknown key 'hosst' in endpoint");
@@ -216,10 +215,8 @@ static void sample(ocsf_event_t *ev, size_t i)
         ev->status_id = OCSF_STATUS_SUCCESS;
         break;
     }
-    int64_t time = ev->time;
-    common(ev, i, !gw);
-    if (time)
-        ev->time = time;
+    /* the proxy's events are the sandbox's log; the gateway's its own */
+    common(ev, i, ocsf_str_eq(ev->product.name, proxy.name));
 }
 
 size_t ocsf_samples(ocsf_event_t *evs, size_t max)

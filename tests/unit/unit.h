@@ -1,0 +1,66 @@
+/*
+ * unit.h: shared helpers of the cmocka unit tests (header-only; each test
+ * file is its own binary).
+ */
+#ifndef TOLLGATE_UNIT_H
+#define TOLLGATE_UNIT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ocsf/ocsf.h"
+
+#define MAX_SAMPLES 32
+
+/* Encodes ev; fails the test on error. Returns a NUL-terminated copy. */
+static inline char *unit_encode(const ocsf_event_t *ev)
+{
+    ocsf_buf_t b;
+    char err[256];
+    ocsf_buf_init(&b);
+    int rc = ocsf_encode(ev, &b, err, sizeof err);
+    if (rc != 0)
+        fail_msg("encode: %s", err);
+    ocsf_buf_cstr(&b);
+    return b.p;
+}
+
+/* Renders ev in fmt; returns a NUL-terminated heap string. */
+static inline char *unit_render(const ocsf_event_t *ev, ocsf_line_fmt_t fmt)
+{
+    ocsf_buf_t b;
+    ocsf_buf_init(&b);
+    ocsf_render_line(ev, fmt, &b);
+    ocsf_buf_cstr(&b);
+    return b.p;
+}
+
+/* True when s[0..n) is valid UTF-8 with no byte < 0x20 and no 0x7f. */
+static inline int unit_clean_line(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        if (u[i] < 0x20 || u[i] == 0x7f)
+            return 0;
+        if (u[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len = u[i] >= 0xf0 ? 4 : u[i] >= 0xe0 ? 3 : u[i] >= 0xc0 ? 2 : 0;
+        if (len == 0 || i + len > n)
+            return 0;
+        for (size_t k = 1; k < len; k++)
+            if ((u[i + k] & 0xc0) != 0x80)
+                return 0;
+        i += len;
+    }
+    return 1;
+}
+
+#endif
