@@ -21,9 +21,9 @@
 
 #include "ocsf/ocsf.h"
 
-#define REPS 3
-#define BATCH 64 /* operations between two clock reads */
-#define GOAL_RATE 1e6
+#define REPS       3
+#define BATCH      64 /* operations between two clock reads */
+#define GOAL_RATE  1e6
 #define GOAL_RATIO 5.0
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
@@ -46,9 +46,9 @@ typedef struct {
 typedef struct {
     ocsf_event_t ev;
     caps_t caps;
-    ocsf_buf_t out;   /* reused output buffer */
-    ocsf_buf_t json;  /* the event's JSON, encoded once */
-    char *copy;       /* memcpy destination, json.len bytes */
+    ocsf_buf_t out;  /* reused output buffer */
+    ocsf_buf_t json; /* the event's JSON, encoded once */
+    char *copy;      /* memcpy destination, json.len bytes */
     bool failed;
 } bench_t;
 
@@ -178,8 +178,7 @@ static json_t *j_metadata(const ocsf_event_t *ev)
 
 static json_t *j_event(const ocsf_event_t *ev, const caps_t *c)
 {
-    json_t *o = json_object(), *actor = json_object(), *dst = json_object(),
-           *rule = json_object();
+    json_t *o = json_object(), *actor = json_object(), *dst = json_object(), *rule = json_object();
     jcap(o, "action", c->action);
     jint(o, "action_id", ev->action_id);
     jint(o, "activity_id", ev->activity_id);

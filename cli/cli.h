@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define CLI_EXIT_OK 0
-#define CLI_EXIT_FAIL 1
+#define CLI_EXIT_OK    0
+#define CLI_EXIT_FAIL  1
 #define CLI_EXIT_USAGE 2
 
 int cli_ocsf(int argc, char **argv);

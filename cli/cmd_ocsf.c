@@ -209,8 +209,7 @@ int cli_ocsf(int argc, char **argv)
                 ocsf_usage(stdout);
                 return CLI_EXIT_OK;
             } else {
-                cli_err_escaped("tollgate ocsf render: unknown option: ", argv[i],
-                                strlen(argv[i]));
+                cli_err_escaped("tollgate ocsf render: unknown option: ", argv[i], strlen(argv[i]));
                 return CLI_EXIT_USAGE;
             }
         }

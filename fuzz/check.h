@@ -57,6 +57,18 @@ static inline bool chk_utf8(const char *s, size_t n)
     return true;
 }
 
+/* Whether well-formed sequences cover s[0..upto) (the last may end past
+ * upto, within n): a cut at or before upto can then fall on a boundary. */
+static inline bool chk_utf8_through(const char *s, size_t n, size_t upto)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    uint32_t cp;
+    for (size_t i = 0, len; i < upto && i < n; i += len)
+        if ((len = chk_utf8_seq(u + i, n - i, &cp)) == 0)
+            return false;
+    return true;
+}
+
 /* What a scan forbids (chk_scan). */
 enum {
     CHK_UTF8 = 1u << 0, /* ill-formed UTF-8 */

@@ -17,18 +17,43 @@
 
 #include "ocsf/ocsf_internal.h"
 
-enum kind { F_STR, F_INT, F_HEAD, F_PORT, F_OBJ, F_CAP, F_HASHES, F_TYPES, F_UNMAPPED, F_UID, F_VERSION,
-            F_PROFILES, F_FILETYPE };
+enum kind {
+    F_STR,
+    F_INT,
+    F_HEAD,
+    F_PORT,
+    F_OBJ,
+    F_CAP,
+    F_HASHES,
+    F_TYPES,
+    F_UNMAPPED,
+    F_UID,
+    F_VERSION,
+    F_PROFILES,
+    F_FILETYPE
+};
 
-enum cap { C_ACTIVITY, C_CATEGORY, C_CLASS, C_TYPE, C_SEVERITY, C_ACTION, C_DISPOSITION,
-           C_STATUS, C_CONFIDENCE, C_STATE, C_DEVTYPE, C_NCAPS };
+enum cap {
+    C_ACTIVITY,
+    C_CATEGORY,
+    C_CLASS,
+    C_TYPE,
+    C_SEVERITY,
+    C_ACTION,
+    C_DISPOSITION,
+    C_STATUS,
+    C_CONFIDENCE,
+    C_STATE,
+    C_DEVTYPE,
+    C_NCAPS
+};
 
 typedef struct field {
     const char *key;
     enum kind kind;
-    size_t off;               /* into the current base */
-    const struct field *sub;  /* F_OBJ */
-    int cap;                  /* F_CAP */
+    size_t off;              /* into the current base */
+    const struct field *sub; /* F_OBJ */
+    int cap;                 /* F_CAP */
 } field_t;
 
 typedef struct {
@@ -52,7 +77,10 @@ __attribute__((format(printf, 2, 3))) static int fail(dctx_t *d, const char *fmt
 #define PR(f) offsetof(ocsf_process_t, f)
 #define EP(f) offsetof(ocsf_endpoint_t, f)
 #define PD(f) offsetof(ocsf_product_t, f)
-#define END {NULL, 0, 0, NULL, 0}
+#define END                                                                                        \
+    {                                                                                              \
+        NULL, 0, 0, NULL, 0                                                                        \
+    }
 
 static const field_t product_f[] = {
     {"name", F_STR, PD(name), NULL, 0},
@@ -61,20 +89,14 @@ static const field_t product_f[] = {
     END,
 };
 static const field_t file_f[] = {
-    {"hashes", F_HASHES, PR(sha256), NULL, 0},
-    {"name", F_STR, PR(file_name), NULL, 0},
-    {"path", F_STR, PR(path), NULL, 0},
-    {"type", F_FILETYPE, 0, NULL, 0},
-    {"type_id", F_FILETYPE, 1, NULL, 0},
-    END,
+    {"hashes", F_HASHES, PR(sha256), NULL, 0}, {"name", F_STR, PR(file_name), NULL, 0},
+    {"path", F_STR, PR(path), NULL, 0},        {"type", F_FILETYPE, 0, NULL, 0},
+    {"type_id", F_FILETYPE, 1, NULL, 0},       END,
 };
 static const field_t process_f[] = {
-    {"cmd_line", F_STR, PR(cmd_line), NULL, 0},
-    {"file", F_OBJ, 0, file_f, 0},
-    {"name", F_STR, PR(name), NULL, 0},
-    {"pid", F_INT, PR(pid), NULL, 0},
-    {"uid", F_STR, PR(uid), NULL, 0},
-    END,
+    {"cmd_line", F_STR, PR(cmd_line), NULL, 0}, {"file", F_OBJ, 0, file_f, 0},
+    {"name", F_STR, PR(name), NULL, 0},         {"pid", F_INT, PR(pid), NULL, 0},
+    {"uid", F_STR, PR(uid), NULL, 0},           END,
 };
 static const field_t actor_f[] = {
     {"process", F_OBJ, 0, process_f, 0},
@@ -223,12 +245,9 @@ static int walk(dctx_t *d, json_t *obj, const field_t *fields, char *base, const
 static int one(dctx_t *d, const field_t *f, json_t *v, char *base, const char *path)
 {
     switch (f->kind) {
-    case F_STR:
-        return get_str(d, v, path, (ocsf_str_t *)(void *)(base + f->off));
-    case F_HEAD: /* class/category/activity/severity/type: checked up front */
-        return 0;
-    case F_INT:
-        return get_int(d, v, path, (int64_t *)(void *)(base + f->off));
+    case F_STR: return get_str(d, v, path, (ocsf_str_t *)(void *)(base + f->off));
+    case F_HEAD: /* class/category/activity/severity/type: checked up front */ return 0;
+    case F_INT: return get_int(d, v, path, (int64_t *)(void *)(base + f->off));
     case F_PORT: {
         int64_t *p = (int64_t *)(void *)(base + f->off);
         int rc = get_int(d, v, path, p);
@@ -273,9 +292,8 @@ static int one(dctx_t *d, const field_t *f, json_t *v, char *base, const char *p
     }
     case F_FILETYPE:
         if (f->off == 1 ? !json_is_integer(v) || json_integer_value(v) != OCSF_FILE_REGULAR
-                        : !json_is_string(v) ||
-                              strcmp(json_string_value(v),
-                                     ocsf__cap_file_type[OCSF_FILE_REGULAR]) != 0)
+                        : !json_is_string(v) || strcmp(json_string_value(v),
+                                                       ocsf__cap_file_type[OCSF_FILE_REGULAR]) != 0)
             return fail(d, "%s: only a regular file (type_id 1) is supported", path);
         return 0;
     case F_HASHES: {

@@ -158,8 +158,7 @@ static void enc_actor(obj_t *top, const ocsf_event_t *ev)
 static void enc_device(obj_t *top, const ocsf_event_t *ev)
 {
     bool container = ev->container_name.p || ev->container_uid.p;
-    if (!container && !ev->device_hostname.p && !ev->device_ip.p &&
-        ev->device_type_id == OCSF_NONE)
+    if (!container && !ev->device_hostname.p && !ev->device_ip.p && ev->device_type_id == OCSF_NONE)
         return;
     KEY(top, "device");
     obj_t o;
@@ -253,8 +252,8 @@ static void enc_metadata(obj_t *top, const ocsf_event_t *ev)
     enc_product(&o, "\"product\":", 10, &ev->product);
     /* profiles: every profile whose attributes the event carries, sorted */
     bool container = ev->container_name.p || ev->container_uid.p;
-    bool host = has_process(&ev->actor) || container || ev->device_hostname.p ||
-                ev->device_ip.p || ev->device_type_id != OCSF_NONE;
+    bool host = has_process(&ev->actor) || container || ev->device_hostname.p || ev->device_ip.p ||
+                ev->device_type_id != OCSF_NONE;
     bool secctl = ev->action_id != OCSF_NONE || ev->disposition_id != OCSF_NONE ||
                   ev->rule_name.p || ev->rule_uid.p || ev->rule_type.p || ev->policy_name.p ||
                   ev->policy_uid.p || ev->policy_version.p ||
@@ -297,8 +296,7 @@ int ocsf_encode(const ocsf_event_t *ev, ocsf_buf_t *out, char *err, size_t errle
         return -EINVAL;
     }
     if (!ocsf__cap(c->activity, ev->activity_id)) {
-        snprintf(err, errlen, "activity_id %d is not defined for %s", ev->activity_id,
-                 c->caption);
+        snprintf(err, errlen, "activity_id %d is not defined for %s", ev->activity_id, c->caption);
         return -EINVAL;
     }
     if (!ocsf__cap(c->severity, ev->severity_id)) {

@@ -116,16 +116,14 @@ bool ocsf_event_equal(const ocsf_event_t *a, const ocsf_event_t *b)
            I(action_id) && I(disposition_id) && I(status_id) && I(confidence_id) &&
            S(status_detail) && S(message) && S(rule_name) && S(rule_uid) && S(rule_type) &&
            S(http_method) && S(url_scheme) && S(url_hostname) && S(url_path) && S(url_query) &&
-           S(url_string) && I(url_port) && I(http_status) && S(finding_uid) &&
-           S(finding_title) && S(finding_type) && I(state_id) && S(state_other) &&
-           S(policy_name) && S(policy_uid) && S(policy_version) &&
-           product_eq(&a->app, &b->app) && S(unmapped);
+           S(url_string) && I(url_port) && I(http_status) && S(finding_uid) && S(finding_title) &&
+           S(finding_type) && I(state_id) && S(state_other) && S(policy_name) && S(policy_uid) &&
+           S(policy_version) && product_eq(&a->app, &b->app) && S(unmapped);
 #undef I
 #undef S
 }
 
-void ocsf_unmapped_build(ocsf_buf_t *out, const ocsf_str_t *keys, const ocsf_str_t *vals,
-                         size_t n)
+void ocsf_unmapped_build(ocsf_buf_t *out, const ocsf_str_t *keys, const ocsf_str_t *vals, size_t n)
 {
     ocsf_buf_putc(out, '{');
     for (size_t i = 0; i < n; i++) {

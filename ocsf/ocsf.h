@@ -30,7 +30,7 @@
 #include <stdint.h>
 
 /* The product identity written into metadata.product. */
-#define TOLLGATE_VENDOR "tollgate"
+#define TOLLGATE_VENDOR  "tollgate"
 #define TOLLGATE_VERSION "0.1.0"
 
 /* ---- strings and buffers ------------------------------------------------ */
@@ -43,7 +43,7 @@ typedef struct {
 } ocsf_str_t;
 
 #define OCSF_STR(lit) ((ocsf_str_t){(lit), sizeof(lit) - 1})
-#define OCSF_NOSTR ((ocsf_str_t){NULL, 0})
+#define OCSF_NOSTR    ((ocsf_str_t){NULL, 0})
 
 /* strlen() wrapper: NULL gives an absent string. */
 ocsf_str_t ocsf_str(const char *s);
@@ -125,7 +125,7 @@ enum {
 };
 enum { OCSF_ACTION_ALLOWED = 1, OCSF_ACTION_DENIED = 2, OCSF_ACTION_OBSERVED = 3 };
 enum { OCSF_DISP_ALLOWED = 1, OCSF_DISP_BLOCKED = 2, OCSF_DISP_DETECTED = 15 };
-enum { OCSF_STATUS_SUCCESS = 1, OCSF_STATUS_FAILURE = 2 };  /* all but 2004 */
+enum { OCSF_STATUS_SUCCESS = 1, OCSF_STATUS_FAILURE = 2 }; /* all but 2004 */
 enum { OCSF_FSTATUS_NEW = 1 };                             /* 2004 */
 enum { OCSF_CONF_LOW = 1, OCSF_CONF_MEDIUM = 2, OCSF_CONF_HIGH = 3 };
 enum { OCSF_DEVICE_SERVER = 1 };
@@ -144,12 +144,12 @@ typedef struct {
 
 typedef struct {
     int64_t pid;
-    ocsf_str_t name;     /* process.name */
+    ocsf_str_t name; /* process.name */
     ocsf_str_t cmd_line;
-    ocsf_str_t uid;      /* process.uid */
-    ocsf_str_t path;     /* process.file.path */
+    ocsf_str_t uid;       /* process.uid */
+    ocsf_str_t path;      /* process.file.path */
     ocsf_str_t file_name; /* process.file.name (required in OCSF when file is) */
-    ocsf_str_t sha256;   /* process.file.hashes[SHA-256].value, lowercase hex */
+    ocsf_str_t sha256;    /* process.file.hashes[SHA-256].value, lowercase hex */
 } ocsf_process_t;
 
 typedef struct {
@@ -165,7 +165,7 @@ typedef struct ocsf_event {
     int64_t time; /* ms since the epoch */
 
     /* metadata */
-    char uid[40];   /* metadata.uid, NUL-terminated; empty: absent */
+    char uid[40]; /* metadata.uid, NUL-terminated; empty: absent */
     int64_t sequence;
     int64_t logged_time;
     ocsf_str_t log_name; /* "sandbox" or "gateway" */
@@ -234,8 +234,7 @@ bool ocsf_event_equal(const ocsf_event_t *a, const ocsf_event_t *b);
 
 /* Builds a compact JSON object for `unmapped` from string pairs (escaped,
  * keys sorted by the caller). Appends to `out`. */
-void ocsf_unmapped_build(ocsf_buf_t *out, const ocsf_str_t *keys, const ocsf_str_t *vals,
-                         size_t n);
+void ocsf_unmapped_build(ocsf_buf_t *out, const ocsf_str_t *keys, const ocsf_str_t *vals, size_t n);
 
 /* ---- captions (from schemas/, generated at build time) ----------------- */
 

@@ -1,9 +1,9 @@
 /*
  * render.c: the human shorthand, grep-compatible with OpenShell's lines.
  *
- *   NET:<ACT> [SEV] <ACTION> <proc>(<pid>) -> <host>:<port> [policy:<rule> engine:<engine>] [reason:..]
- *   HTTP:<METHOD> [SEV] <ACTION> <proc>(<pid>) -> <METHOD> <url> [policy:.. engine:..] [reason:..]
- *   FINDING:<ACT> [SEV] "<title>" [type:<uid> confidence:<low|medium|high>]
+ *   NET:<ACT> [SEV] <ACTION> <proc>(<pid>) -> <host>:<port> [policy:<rule> engine:<engine>]
+ * [reason:..] HTTP:<METHOD> [SEV] <ACTION> <proc>(<pid>) -> <METHOD> <url> [policy:.. engine:..]
+ * [reason:..] FINDING:<ACT> [SEV] "<title>" [type:<uid> confidence:<low|medium|high>]
  *   CONFIG:<STATE> [SEV] <message> [version:<v> hash:<h>]
  *   LIFECYCLE:<ACT> [SEV] <app name> <status>
  *   PROC:<ACT> [SEV] <name>(<pid>) [exit:<code>] [cmd:<cmd_line>]
@@ -19,9 +19,9 @@
 
 #include "ocsf/ocsf_internal.h"
 
-#define REASON_MAX 256
+#define REASON_MAX  256
 #define MESSAGE_MAX 120
-#define VALUE_MAX 256
+#define VALUE_MAX   256
 
 static const char *const sev_tag[] = {"[INFO]", "[INFO]", "[LOW]",  "[MED]",
                                       "[HIGH]", "[CRIT]", "[FATAL]"};
@@ -115,12 +115,15 @@ static void render_net(ocsf_buf_t *b, const ocsf__class_info_t *c, const ocsf_ev
     ocsf_buf_putc(b, ' ');
     who(b, &ev->actor);
     ocsf_buf_puts(b, " -> ");
-    const ocsf_endpoint_t *e = ev->dst.domain.p || ev->dst.hostname.p || ev->dst.ip.p ||
-                                       ev->dst.port != OCSF_NONE
-                                   ? &ev->dst
-                                   : &ev->src;
-    esc(b, e->domain.p ? e->domain : e->hostname.p ? e->hostname : e->ip, VALUE_MAX,
-        OCSF_ESC_SPACE);
+    const ocsf_endpoint_t *e =
+        ev->dst.domain.p || ev->dst.hostname.p || ev->dst.ip.p || ev->dst.port != OCSF_NONE
+            ? &ev->dst
+            : &ev->src;
+    esc(b,
+        e->domain.p     ? e->domain
+        : e->hostname.p ? e->hostname
+                        : e->ip,
+        VALUE_MAX, OCSF_ESC_SPACE);
     ocsf_buf_putc(b, ':');
     if (e->port != OCSF_NONE)
         ocsf_buf_put_i64(b, e->port);
@@ -266,9 +269,7 @@ void ocsf_render_shorthand(const ocsf_event_t *ev, ocsf_buf_t *b)
         head(b, "PROC", c, ev);
         render_proc(b, ev);
         break;
-    default:
-        head(b, "EVENT", &none, ev);
-        ocsf_buf_put_i64(b, ev->class_uid);
+    default: head(b, "EVENT", &none, ev); ocsf_buf_put_i64(b, ev->class_uid);
     }
 }
 

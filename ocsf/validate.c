@@ -68,7 +68,7 @@ void ocsf_validator_destroy(ocsf_validator_t *v)
 }
 
 __attribute__((format(printf, 3, 4))) static void problem(vctx_t *c, const char *path,
-                                                         const char *fmt, ...)
+                                                          const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -103,7 +103,8 @@ static bool has_profile(vctx_t *c, json_t *need)
 static const char *base_type(vctx_t *c, const char *t)
 {
     for (int i = 0; i < 8; i++) {
-        const char *next = json_string_value(json_object_get(json_object_get(c->v->types, t), "type"));
+        const char *next =
+            json_string_value(json_object_get(json_object_get(c->v->types, t), "type"));
         if (!next)
             break;
         t = next;
@@ -211,8 +212,7 @@ static void check_value(vctx_t *c, json_t *val, json_t *spec, const char *where)
         if (!strcmp(t, "port_t") && (i < 0 || i > 65535))
             problem(c, where, "port %lld out of range", (long long)i);
         if (!strcmp(t, "timestamp_t") && (i < 1000000000000LL || i >= 100000000000000LL))
-            problem(c, where, "%lld does not look like milliseconds since the epoch",
-                    (long long)i);
+            problem(c, where, "%lld does not look like milliseconds since the epoch", (long long)i);
         json_t *en = json_object_get(spec, "enum");
         char key[24];
         snprintf(key, sizeof key, "%lld", (long long)i);
@@ -359,8 +359,8 @@ int ocsf_validate(const ocsf_validator_t *v, const char *json, size_t n, ocsf_pr
         if (!json_is_integer(type) || json_integer_value(type) != want)
             problem(&c, "type_uid", "expected %lld", (long long)want);
     }
-    check_attrs(&c, ev, json_object_get(cls, "attributes"), json_object_get(cls, "constraints"),
-                "", cname);
+    check_attrs(&c, ev, json_object_get(cls, "attributes"), json_object_get(cls, "constraints"), "",
+                cname);
 out:
     json_decref(ev);
     return c.problems;

@@ -77,10 +77,20 @@ static void encode_rejects(void **state)
 static void hostile_strings(void **state)
 {
     (void)state;
-#define H(lit) {lit, sizeof(lit) - 1}
+#define H(lit)                                                                                     \
+    {                                                                                              \
+        lit, sizeof(lit) - 1                                                                       \
+    }
     static const ocsf_str_t hostile[] = {
-        H("new\nline"), H("cr\r"), H("\x1b[31mred\x1b[0m"), H("nul\0byte"), H("bad\xff\xfeutf8"),
-        H("x] [reason:forged"), H("\xe2\x80\xa8sep"), H("\xc2\x9b" "2J"),
+        H("new\nline"),
+        H("cr\r"),
+        H("\x1b[31mred\x1b[0m"),
+        H("nul\0byte"),
+        H("bad\xff\xfeutf8"),
+        H("x] [reason:forged"),
+        H("\xe2\x80\xa8sep"),
+        H("\xc2\x9b"
+          "2J"),
     };
 #undef H
     char err[256];

@@ -50,15 +50,15 @@ static void json_plain_and_specials(void **state)
 static void json_utf8(void **state)
 {
     (void)state;
-    JSON_IS("caf\xc3\xa9", "\"caf\xc3\xa9\"");             /* valid 2-byte kept */
-    JSON_IS("\xf0\x9f\x94\x92", "\"\xf0\x9f\x94\x92\"");   /* valid 4-byte kept */
-    JSON_IS("bad\xff", "\"bad\xef\xbf\xbd\"");             /* invalid byte: U+FFFD */
-    JSON_IS("\xc0\xaf", "\"\xef\xbf\xbd\xef\xbf\xbd\"");   /* overlong '/' */
+    JSON_IS("caf\xc3\xa9", "\"caf\xc3\xa9\"");                           /* valid 2-byte kept */
+    JSON_IS("\xf0\x9f\x94\x92", "\"\xf0\x9f\x94\x92\"");                 /* valid 4-byte kept */
+    JSON_IS("bad\xff", "\"bad\xef\xbf\xbd\"");                           /* invalid byte: U+FFFD */
+    JSON_IS("\xc0\xaf", "\"\xef\xbf\xbd\xef\xbf\xbd\"");                 /* overlong '/' */
     JSON_IS("\xed\xa0\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""); /* surrogate */
     JSON_IS("\xf4\x90\x80\x80", "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
     JSON_IS("trunc\xe2\x82", "\"trunc\xef\xbf\xbd\xef\xbf\xbd\"");
-    JSON_IS("c1\xc2\x9b", "\"c1\\u009b\"");                /* C1 CSI */
-    JSON_IS("ls\xe2\x80\xa8", "\"ls\\u2028\"");             /* line separator */
+    JSON_IS("c1\xc2\x9b", "\"c1\\u009b\"");     /* C1 CSI */
+    JSON_IS("ls\xe2\x80\xa8", "\"ls\\u2028\""); /* line separator */
 }
 
 static void json_always_parses(void **state)
@@ -124,16 +124,23 @@ static void text_limits(void **state)
     TEXT_IS("0123456789a", 10, 0, "0123456...");
     /* cut on a UTF-8 boundary: the euro sign (3 bytes) is not split */
     TEXT_IS("012345\xe2\x82\xac", 8, 0, "01234...");
-    TEXT_IS("0\xe2\x82\xac" "56789", 6, 0, "0...");
-    TEXT_IS("\xe2\x82\xac" "4567", 6, 0, "\xe2\x82\xac...");
+    TEXT_IS("0\xe2\x82\xac"
+            "56789",
+            6, 0, "0...");
+    TEXT_IS("\xe2\x82\xac"
+            "4567",
+            6, 0, "\xe2\x82\xac...");
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(json_plain_and_specials), cmocka_unit_test(json_utf8),
-        cmocka_unit_test(json_always_parses),      cmocka_unit_test(json_cut_at_limit),
-        cmocka_unit_test(text_escapes),            cmocka_unit_test(text_limits),
+        cmocka_unit_test(json_plain_and_specials),
+        cmocka_unit_test(json_utf8),
+        cmocka_unit_test(json_always_parses),
+        cmocka_unit_test(json_cut_at_limit),
+        cmocka_unit_test(text_escapes),
+        cmocka_unit_test(text_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -122,9 +122,13 @@ static void cannot_forge(void **state)
     int want = brackets(clean);
     free(clean);
     static const char *const evil[] = {
-        "x] [reason:all good", "evil.com:443 [policy:github_api engine:policy]",
-        "a\nNET:OPEN [INFO] ALLOWED", "\x1b[2J\x1b[31m", "\xe2\x80\xaemoc.live",
-        "tab\there", "a\\x5d",
+        "x] [reason:all good",
+        "evil.com:443 [policy:github_api engine:policy]",
+        "a\nNET:OPEN [INFO] ALLOWED",
+        "\x1b[2J\x1b[31m",
+        "\xe2\x80\xaemoc.live",
+        "tab\there",
+        "a\\x5d",
     };
     for (size_t i = 0; i < sizeof evil / sizeof evil[0]; i++) {
         ocsf_str_t s = ocsf_str(evil[i]);
@@ -148,10 +152,20 @@ static void every_class(void **state)
 {
     (void)state;
     static const char *const want[] = {
-        "NET:OPEN [INFO]", "NET:OPEN [MED]", "NET:OPEN [HIGH]", "NET:CLOSE [INFO]",
-        "NET:FAIL [LOW]", "NET:LISTEN [INFO]", "HTTP:GET [INFO]", "HTTP:POST [MED]",
-        "FINDING:CREATE [HIGH] \"pinned binary", "CONFIG:LOADED [INFO]", "CONFIG:UPDATED [INFO]",
-        "CONFIG:FAILED [MED]", "LIFECYCLE:START [INFO]", "LIFECYCLE:STOP [INFO]",
+        "NET:OPEN [INFO]",
+        "NET:OPEN [MED]",
+        "NET:OPEN [HIGH]",
+        "NET:CLOSE [INFO]",
+        "NET:FAIL [LOW]",
+        "NET:LISTEN [INFO]",
+        "HTTP:GET [INFO]",
+        "HTTP:POST [MED]",
+        "FINDING:CREATE [HIGH] \"pinned binary",
+        "CONFIG:LOADED [INFO]",
+        "CONFIG:UPDATED [INFO]",
+        "CONFIG:FAILED [MED]",
+        "LIFECYCLE:START [INFO]",
+        "LIFECYCLE:STOP [INFO]",
         "PROC:LAUNCH [INFO] /usr/bin/bash(5120) [cmd:bash -lc 'npm test']",
     };
     assert_int_equal(nsamples, sizeof want / sizeof want[0]);

@@ -92,9 +92,8 @@ static void problems_found(void **state)
                    "device.container: belongs to a profile");
     expect_problem(0, "metadata.profiles", json_pack("[s]", "nope"), "unknown profile");
     expect_problem(0, "metadata.uid", json_integer(5), "is not string_t");
-    expect_problem(0, "actor.process.file.hashes", json_pack("[{s:i,s:s}]", "algorithm_id", 3,
-                                                             "value", "zz"),
-                   "not a hex hash");
+    expect_problem(0, "actor.process.file.hashes",
+                   json_pack("[{s:i,s:s}]", "algorithm_id", 3, "value", "zz"), "not a hex hash");
     expect_problem(0, "dst_endpoint", json_object(), "dst_endpoint: needs at least one");
     expect_problem(8, "finding_info.uid", NULL, "finding_info.uid: required");
     expect_problem(14, "actor", NULL, "actor: required attribute missing");
