@@ -242,18 +242,34 @@ static void enc_http(obj_t *top, const ocsf_event_t *ev)
     }
 }
 
-static void enc_metadata(obj_t *top, const ocsf_event_t *ev)
+/* Where ocsf_encode_deferred() leaves room for logged_time and sequence:
+ * offsets relative to `base` in the output buffer. NULL: write them. */
+typedef struct {
+    size_t base;
+    size_t *at;
+} defer_t;
+
+static void enc_metadata(obj_t *top, const ocsf_event_t *ev, const defer_t *d)
 {
     KEY(top, "metadata");
     obj_t o;
     open_(&o, top->b);
     STR(&o, "log_name", ev->log_name);
-    INT(&o, "logged_time", ev->logged_time);
+    if (d) {
+        /* the next key is "product" (always written): logged_time goes in
+         * front of it, as `"logged_time":N,` */
+        if (!o.first)
+            ocsf_buf_putc(o.b, ',');
+        o.first = true;
+        d->at[0] = o.b->len - d->base;
+    } else {
+        INT(&o, "logged_time", ev->logged_time);
+    }
     enc_product(&o, "\"product\":", 10, &ev->product);
     /* profiles: every profile whose attributes the event carries, sorted */
     bool container = ev->container_name.p || ev->container_uid.p;
-    bool host = has_process(&ev->actor) || container || ev->device_hostname.p || ev->device_ip.p ||
-                ev->device_type_id != OCSF_NONE;
+    bool host = has_process(&ev->actor) || container || ev->device_hostname.p ||
+                ev->device_ip.p || ev->device_type_id != OCSF_NONE;
     bool secctl = ev->action_id != OCSF_NONE || ev->disposition_id != OCSF_NONE ||
                   ev->rule_name.p || ev->rule_uid.p || ev->rule_type.p || ev->policy_name.p ||
                   ev->policy_uid.p || ev->policy_version.p ||
@@ -268,7 +284,14 @@ static void enc_metadata(obj_t *top, const ocsf_event_t *ev)
     if (secctl)
         ocsf_buf_puts(o.b, sep), ocsf_buf_puts(o.b, "\"security_control\"");
     ocsf_buf_putc(o.b, ']');
-    INT(&o, "sequence", ev->sequence);
+    if (d) {
+        /* the next key is "uid" or "version" (always written) */
+        ocsf_buf_putc(o.b, ',');
+        o.first = true;
+        d->at[1] = o.b->len - d->base;
+    } else {
+        INT(&o, "sequence", ev->sequence);
+    }
     if (ev->uid[0])
         STR(&o, "uid", ocsf_str(ev->uid));
     CAP(&o, "version", ocsf__schema_version);
@@ -288,7 +311,8 @@ static void enc_policy(obj_t *top, const ocsf_event_t *ev)
     close_(&o);
 }
 
-int ocsf_encode(const ocsf_event_t *ev, ocsf_buf_t *out, char *err, size_t errlen)
+static int encode(const ocsf_event_t *ev, ocsf_buf_t *out, const defer_t *d, char *err,
+                  size_t errlen)
 {
     const ocsf__class_info_t *c = ocsf__class(ev->class_uid);
     if (!c) {
@@ -335,7 +359,7 @@ int ocsf_encode(const ocsf_event_t *ev, ocsf_buf_t *out, char *err, size_t errle
     enc_rule(&o, ev);
     enc_http(&o, ev);
     STR(&o, "message", ev->message);
-    enc_metadata(&o, ev);
+    enc_metadata(&o, ev, d);
     enc_policy(&o, ev);
     if (has_process(&ev->process))
         enc_process(&o, "\"process\":", 10, &ev->process);
@@ -370,4 +394,16 @@ int ocsf_encode(const ocsf_event_t *ev, ocsf_buf_t *out, char *err, size_t errle
     }
     close_(&o);
     return 0;
+}
+
+int ocsf_encode(const ocsf_event_t *ev, ocsf_buf_t *out, char *err, size_t errlen)
+{
+    return encode(ev, out, NULL, err, errlen);
+}
+
+int ocsf_encode_deferred(const ocsf_event_t *ev, ocsf_buf_t *out, size_t at[2], char *err,
+                         size_t errlen)
+{
+    defer_t d = {out->len, at};
+    return encode(ev, out, &d, err, errlen);
 }

@@ -252,6 +252,14 @@ const char *ocsf_caption(int class_uid, const char *attr, int64_t id);
  * class or activity. Nothing is appended on error. */
 int ocsf_encode(const ocsf_event_t *ev, ocsf_buf_t *out, char *err, size_t errlen);
 
+/* Like ocsf_encode, but without metadata.logged_time and metadata.sequence:
+ * the collector's writer fills them in when it assigns the sequence. at[0]
+ * is where `"logged_time":<n>,` goes and at[1] where `"sequence":<n>,` goes
+ * (byte offsets from the start of this event's output, at[0] < at[1]);
+ * inserting both gives exactly what ocsf_encode writes. */
+int ocsf_encode_deferred(const ocsf_event_t *ev, ocsf_buf_t *out, size_t at[2], char *err,
+                         size_t errlen);
+
 /* Decodes one JSON event. On success returns 0 and `ev` owns its strings
  * (call ocsf_event_dispose). On failure returns -EINVAL, `ev` is left
  * disposed, and err says why ("line 1: class_uid 9999 is not a class

@@ -7,7 +7,7 @@
 #   format clang-format
 set -eu
 
-pkgs_build="gcc make pkg-config python3 libjansson-dev"
+pkgs_build="gcc make pkg-config python3 libjansson-dev libssl-dev"
 pkgs_test="libcmocka-dev python3-pytest"
 pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_format="clang-format"

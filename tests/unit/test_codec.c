@@ -52,6 +52,39 @@ static void round_trip(void **state)
     }
 }
 
+/* ocsf_encode_deferred + splicing logged_time and sequence == ocsf_encode */
+static void deferred_splice(void **state)
+{
+    (void)state;
+    char err[256];
+    for (size_t i = 0; i < nsamples; i++) {
+        ocsf_event_t ev = samples[i];
+        ev.log_name = i % 2 ? OCSF_NOSTR : ev.log_name; /* with and without log_name */
+        ev.uid[0] = i % 3 ? ev.uid[0] : '\0';          /* with and without uid */
+        char *want = unit_encode(&ev);
+        ocsf_buf_t b, s;
+        ocsf_buf_init(&b);
+        ocsf_buf_init(&s);
+        ocsf_buf_puts(&b, "prefix");
+        size_t at[2];
+        assert_int_equal(ocsf_encode_deferred(&ev, &b, at, err, sizeof err), 0);
+        const char *j = b.p + 6;
+        ocsf_buf_put(&s, j, at[0]);
+        ocsf_buf_puts(&s, "\"logged_time\":");
+        ocsf_buf_put_i64(&s, ev.logged_time);
+        ocsf_buf_putc(&s, ',');
+        ocsf_buf_put(&s, j + at[0], at[1] - at[0]);
+        ocsf_buf_puts(&s, "\"sequence\":");
+        ocsf_buf_put_i64(&s, ev.sequence);
+        ocsf_buf_putc(&s, ',');
+        ocsf_buf_put(&s, j + at[1], b.len - 6 - at[1]);
+        assert_string_equal(ocsf_buf_cstr(&s), want);
+        ocsf_buf_dispose(&b);
+        ocsf_buf_dispose(&s);
+        free(want);
+    }
+}
+
 static void encode_rejects(void **state)
 {
     (void)state;
@@ -232,7 +265,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(encode_is_canonical), cmocka_unit_test(round_trip),
-        cmocka_unit_test(encode_rejects),      cmocka_unit_test(hostile_strings),
+        cmocka_unit_test(deferred_splice),     cmocka_unit_test(encode_rejects),
+        cmocka_unit_test(hostile_strings),
         cmocka_unit_test(huge_hostname),       cmocka_unit_test(malformed),
         cmocka_unit_test(deep_nesting),        cmocka_unit_test(too_long_string),
     };

@@ -1,0 +1,216 @@
+/*
+ * col_internal.h: what the files of collector/ share. Not for outside.
+ *
+ * Spool layout: $dir/seg-<first seq, 20 digits>.tgs, append-only.
+ *
+ * Segment header (64 bytes, little-endian):
+ *   0  "TGSPOOL1"      8  u32 version (1)   12 u32 header size (64)
+ *   16 u64 first_seq   24 i64 created (ms)  32 u8[32] chain of the record
+ *                                              before this segment's first
+ * Record (little-endian):
+ *   0  u32 magic "TGRC"   4  u32 total length (header + sandbox + json + 4)
+ *   8  u32 CRC-32C of bytes [12, total - 4)
+ *   12 u64 seq   20 i64 time   28 i64 logged_time   36 u16 class_uid
+ *   38 u8 severity_id  39 u8 action_id (255: none)  40 u8 source
+ *   41 u8 sandbox length  42 u16 reserved (0)  44 u32 json length
+ *   48 u8[32] chain = SHA-256(previous chain || bytes [12, 48) || sandbox || json)
+ *   80 sandbox bytes, then the JSON bytes, then u32 total length again
+ *      (so the file can be walked backwards).
+ */
+#ifndef TOLLGATE_COL_INTERNAL_H
+#define TOLLGATE_COL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "collector/collector.h"
+
+#define COL__SEG_MAGIC "TGSPOOL1"
+#define COL__SEG_HDR 64
+#define COL__REC_MAGIC 0x43524754u /* "TGRC" */
+#define COL__REC_HDR 80
+#define COL__REC_MIN (COL__REC_HDR + 4)
+#define COL__JSON_MAX COL_EVENT_MAX
+#define COL__REC_MAX (COL__REC_HDR + 255 + COL__JSON_MAX + 64 + 4)
+#define COL__BLOCK_RECS 512
+#define COL__DIR_MAX 4000 /* the spool directory path, bytes */
+#define COL__BLOCK_BYTES (512u << 10)
+
+/* ---- CRC-32C and little-endian helpers (crc32c.c) ---------------------- */
+uint32_t col__crc32c(uint32_t crc, const void *p, size_t n);
+
+static inline void col__put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+static inline void col__put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+static inline uint32_t col__get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t col__get64(const unsigned char *p)
+{
+    return (uint64_t)col__get32(p) | (uint64_t)col__get32(p + 4) << 32;
+}
+
+/* ---- the ring between producers and the writer (ring.c) --------------
+ *
+ * A bounded byte ring: entries are [u64 header][col__rec_t][sandbox][json],
+ * 8-byte aligned. A producer reserves bytes with one CAS on `head`, copies
+ * its entry in and publishes it by storing the header (length | COMMITTED)
+ * with release; an entry that would cross the end is preceded by a padding
+ * entry. The writer reads entries in place, in order, then zeroes them and
+ * advances `tail`. A ticket is the ring offset just past an entry: tickets
+ * grow in the order the writer takes entries. */
+typedef struct {
+    int64_t time;
+    uint16_t class_uid;
+    uint8_t severity, action, source, sandbox_len;
+    uint32_t at[2];   /* where logged_time and sequence go (ocsf_encode_deferred) */
+    uint32_t json_len; /* data: sandbox_len bytes of sandbox, then the JSON */
+} col__rec_t;
+
+typedef struct {
+    unsigned char *buf;
+    uint64_t size, mask;
+    _Alignas(64) _Atomic uint64_t head; /* bytes reserved (producers) */
+    _Alignas(64) _Atomic uint64_t tail; /* bytes released (the writer) */
+    _Alignas(64) _Atomic int consumer_waiting;
+    _Atomic int producers_waiting;
+    pthread_mutex_t mu;
+    pthread_cond_t not_empty, not_full;
+} col__ring_t;
+
+/* bytes: a power of two >= 4096. */
+int col__ring_init(col__ring_t *r, uint64_t bytes);
+void col__ring_dispose(col__ring_t *r);
+/* Any thread. 0 with *ticket; -EAGAIN when full and !block; -EMSGSIZE when
+ * the entry is over half the ring. */
+int col__ring_push(col__ring_t *r, const col__rec_t *rec, const void *data, size_t len, bool block,
+                   bool *waited, uint64_t *ticket);
+/* Writer thread only: the oldest entry (NULL when none is published yet),
+ * its data and, in *ticket, its ticket. Release it when done. */
+const col__rec_t *col__ring_peek(col__ring_t *r, const unsigned char **data, uint64_t *ticket);
+void col__ring_release(col__ring_t *r);
+/* Writer thread: sleeps until a push or timeout_ms. */
+void col__ring_wait(col__ring_t *r, int64_t timeout_ms);
+/* Writer thread: wakes producers waiting for room. */
+void col__ring_wake_producers(col__ring_t *r);
+uint64_t col__ring_used(col__ring_t *r); /* bytes */
+
+/* ---- the spool (spool.c) ---------------------------------------------- */
+typedef struct {
+    uint64_t off;       /* file offset of the block's first record */
+    uint64_t first_seq; /* and its sequence */
+    uint32_t count;
+    int64_t min_time, max_time;
+} col__block_t;
+
+typedef struct {
+    char path[4096];
+    uint64_t first_seq, last_seq; /* last_seq = first_seq - 1 when empty */
+    uint64_t bytes;               /* valid bytes (header included) */
+    int64_t min_time, max_time, max_logged;
+    col__block_t *blocks;
+    size_t nblocks, capblocks;
+} col__seg_t;
+
+typedef struct {
+    char dir[COL__DIR_MAX];
+    int64_t segment_bytes;
+    pthread_mutex_t mu; /* guards segs/nsegs and the blocks arrays */
+    col__seg_t *segs;
+    size_t nsegs, capsegs;
+    int fd;             /* the active (last) segment, append */
+    unsigned char chain[32];
+    uint64_t next_seq;
+    unsigned char *wbuf; /* records not yet written */
+    size_t wlen, wcap;
+    uint64_t wbuf_last_seq;
+    uint64_t total_bytes;
+    void *md_ctx;       /* EVP_MD_CTX */
+    void *md;           /* EVP_MD (SHA-256) */
+} col__spool_t;
+
+/* Opens or creates the spool in dir, recovering the last segment: a torn or
+ * corrupt tail is moved to quarantine-<ms>.bin and cut; *cut says how many
+ * bytes. Writer thread (or before it starts). */
+int col__spool_open(col__spool_t *sp, const char *dir, int64_t segment_bytes, uint64_t *cut,
+                    char *err, size_t errlen);
+void col__spool_close(col__spool_t *sp);
+/* Appends one record to the write buffer, assigning the next sequence and
+ * splicing logged_time and sequence into the JSON. Returns the sequence. */
+uint64_t col__spool_add(col__spool_t *sp, const col__rec_t *rec, const unsigned char *data,
+                        int64_t logged_time);
+/* write()s the buffer; updates the index. 0 or -errno (the buffer is kept
+ * and retried on the next call). */
+int col__spool_flush(col__spool_t *sp);
+int col__spool_sync(col__spool_t *sp);
+/* Rotates when the active segment is over segment_bytes. */
+int col__spool_maybe_rotate(col__spool_t *sp, char *err, size_t errlen);
+/* Deletes the oldest sealed segments past the limits (0: none). */
+void col__spool_retention(col__spool_t *sp, int64_t max_bytes, int64_t max_age_ms, int64_t now);
+
+/* Sequential buffered reading of one segment file (recovery, readers,
+ * verify). */
+typedef struct {
+    int fd;
+    unsigned char *buf;
+    size_t cap, start, len; /* buffered bytes are buf[start, start + len) */
+    uint64_t off;           /* file offset of buf[start] */
+    uint64_t end;           /* stop reading at this file offset */
+} col__scan_t;
+
+/* Opens path at offset off; reading stops at `end` (UINT64_MAX: EOF). */
+int col__scan_open(col__scan_t *s, const char *path, uint64_t off, uint64_t end);
+void col__scan_close(col__scan_t *s);
+/* The next record: 1 with *p (its bytes, valid until the next call), *n
+ * and *off (its file offset); 0 at the end (clean or a partial record:
+ * *torn set); -EBADMSG for a record that does not parse or check. */
+int col__scan_next(col__scan_t *s, bool check_crc, const unsigned char **p, col_record_t *rec,
+                   uint64_t *off, bool *torn);
+/* SHA-256(prev || hdr[12,48) || sandbox || json) into out. ctx: EVP_MD_CTX,
+ * md: EVP_MD. */
+void col__chain(void *ctx, void *md, const unsigned char prev[32], const unsigned char *rec,
+                unsigned char out[32]);
+
+/* Parses and checks the header of a record at p (n bytes available).
+ * Returns the total length, 0 when more bytes are needed, -EBADMSG when it
+ * is not a sound record (bad magic, length, CRC when check_crc). */
+int64_t col__rec_parse(const unsigned char *p, size_t n, bool check_crc, col_record_t *out);
+
+int64_t col__now_ms(void);
+
+/* ---- the collector (collector.c) --------------------------------------- */
+#define COL__MAX_LISTENERS 8
+
+struct col {
+    col_config_t cfg;
+    char spool_dir[COL__DIR_MAX];
+    col__ring_t ring;
+    col__spool_t sp;
+    pthread_t writer;
+    bool writer_started;
+    _Atomic bool stopping;
+    _Atomic uint64_t written_seq, written_ticket, durable_ticket;
+    pthread_mutex_t dmu; /* durability waiters */
+    pthread_cond_t dcond;
+    pthread_mutex_t lmu; /* listeners */
+    struct {
+        col_notify_cb cb;
+        void *ctx;
+    } listeners[COL__MAX_LISTENERS];
+    _Atomic uint64_t appended, dropped, encode_errors, blocked, fsyncs, recovered_cut;
+    _Atomic uint64_t spool_bytes, segments, write_errors;
+    uint64_t drops_reported;
+};
+
+/* Source byte of a record from metadata.log_name. */
+int col__source_of(ocsf_str_t log_name);
+
+#endif

@@ -1,0 +1,511 @@
+/*
+ * collector.c: col_append (producers), the writer thread (drain the ring,
+ * assign sequences, write, fsync per policy, publish progress), durability
+ * waits, listeners, drops and their reports, stats.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "collector/col_internal.h"
+
+#define BATCH_MAX 8192
+#define ERROR_REPORT_MS 10000
+
+void col_config_default(col_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->fsync = COL_FSYNC_INTERVAL;
+    cfg->fsync_interval_ms = 100;
+    cfg->when_full = COL_FULL_BLOCK;
+    cfg->ring_bytes = 16ll << 20;
+    cfg->segment_bytes = 64ll << 20;
+    cfg->retention_bytes = 4ll << 30;
+    cfg->retention_age_ms = 30ll * 24 * 3600 * 1000;
+    cfg->drop_report_ms = 10000;
+    cfg->product = (ocsf_product_t){OCSF_STR("tollgate-collector"), OCSF_STR(TOLLGATE_VENDOR),
+                                    OCSF_STR(TOLLGATE_VERSION)};
+}
+
+void col_filter_init(col_filter_t *f)
+{
+    memset(f, 0, sizeof *f);
+    f->since_ms = f->until_ms = OCSF_NONE;
+    f->action_id = -1;
+}
+
+int col__source_of(ocsf_str_t log_name)
+{
+    if (ocsf_str_eq(log_name, OCSF_STR("gateway")))
+        return COL_SRC_GATEWAY;
+    if (ocsf_str_eq(log_name, OCSF_STR("sandbox")))
+        return COL_SRC_SANDBOX;
+    return COL_SRC_ANY;
+}
+
+/* 16 random bytes for a UUID, from a per-thread pool refilled by
+ * getrandom() (one syscall per 256 ids). */
+static void random16(uint8_t out[16])
+{
+    static _Thread_local uint8_t pool[4096];
+    static _Thread_local size_t left;
+    if (left < 16) {
+        size_t got = 0;
+        while (got < sizeof pool) {
+            ssize_t r = getrandom(pool + got, sizeof pool - got, 0);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                abort(); /* no entropy source: nothing sane to do */
+            got += (size_t)r;
+        }
+        left = sizeof pool;
+    }
+    memcpy(out, pool + sizeof pool - left, 16);
+    left -= 16;
+}
+
+/* Each producer thread encodes into its own buffer (freed at thread exit). */
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_free(void *p)
+{
+    ocsf_buf_dispose(p);
+    free(p);
+}
+
+static void tls_init(void)
+{
+    pthread_key_create(&tls_key, tls_free);
+}
+
+static ocsf_buf_t *tls_buf(void)
+{
+    pthread_once(&tls_once, tls_init);
+    ocsf_buf_t *b = pthread_getspecific(tls_key);
+    if (!b) {
+        b = malloc(sizeof *b);
+        if (!b)
+            abort();
+        ocsf_buf_init(b);
+        pthread_setspecific(tls_key, b);
+    }
+    return b;
+}
+
+/* Encodes ev into rec + b (sandbox bytes, then the JSON without logged_time
+ * and sequence). Returns 0 or -EINVAL with err. */
+static int make_rec(ocsf_event_t *ev, col__rec_t *rec, ocsf_buf_t *b, char *err, size_t errlen)
+{
+    char scratch[8];
+    size_t at[2];
+    if (!ev->uid[0]) {
+        uint8_t rnd[16];
+        random16(rnd);
+        ocsf_uuid_v4(rnd, ev->uid);
+    }
+    size_t sn = ev->container_name.p ? ev->container_name.n : 0;
+    memset(rec, 0, sizeof *rec);
+    rec->sandbox_len = (uint8_t)(sn > 255 ? 255 : sn);
+    b->len = 0;
+    ocsf_buf_put(b, ev->container_name.p, rec->sandbox_len);
+    int rc = ocsf_encode_deferred(ev, b, at, err ? err : scratch, err ? errlen : sizeof scratch);
+    if (rc)
+        return rc;
+    if (b->len > COL__JSON_MAX) {
+        if (err)
+            snprintf(err, errlen, "event of %zu bytes is over the %u byte limit", b->len,
+                     COL__JSON_MAX);
+        return -EINVAL;
+    }
+    rec->json_len = (uint32_t)(b->len - rec->sandbox_len);
+    rec->at[0] = (uint32_t)at[0];
+    rec->at[1] = (uint32_t)at[1];
+    rec->time = ev->time;
+    rec->class_uid = (uint16_t)ev->class_uid;
+    rec->severity = (uint8_t)(ev->severity_id < 0 || ev->severity_id > 254 ? 0 : ev->severity_id);
+    rec->action = (uint8_t)(ev->action_id >= 0 && ev->action_id < 255 ? ev->action_id : 255);
+    rec->source = (uint8_t)col__source_of(ev->log_name);
+    return 0;
+}
+
+int col_append(col_t *c, ocsf_event_t *ev, uint64_t *ticket, char *err, size_t errlen)
+{
+    uint64_t t;
+    bool waited;
+    col__rec_t rec;
+    if (atomic_load_explicit(&c->stopping, memory_order_relaxed))
+        return -ESHUTDOWN;
+    ocsf_buf_t *b = tls_buf();
+    if (make_rec(ev, &rec, b, err, errlen) != 0) {
+        atomic_fetch_add_explicit(&c->encode_errors, 1, memory_order_relaxed);
+        return -EINVAL;
+    }
+    int rc = col__ring_push(&c->ring, &rec, b->p, b->len, c->cfg.when_full == COL_FULL_BLOCK,
+                            &waited, &t);
+    if (b->cap > (1u << 20)) /* do not keep a huge event's buffer */
+        ocsf_buf_dispose(b);
+    if (waited)
+        atomic_fetch_add_explicit(&c->blocked, 1, memory_order_relaxed);
+    if (rc == -EMSGSIZE) {
+        snprintf(err, errlen, "event larger than half the ring (ring.bytes)");
+        atomic_fetch_add_explicit(&c->encode_errors, 1, memory_order_relaxed);
+        return -EINVAL;
+    }
+    if (rc) {
+        atomic_fetch_add_explicit(&c->dropped, 1, memory_order_relaxed);
+        return rc;
+    }
+    atomic_fetch_add_explicit(&c->appended, 1, memory_order_relaxed);
+    if (ticket)
+        *ticket = t;
+    return 0;
+}
+
+uint64_t col_durable_ticket(const col_t *c)
+{
+    return atomic_load_explicit(&((col_t *)c)->durable_ticket, memory_order_acquire);
+}
+
+uint64_t col_written_seq(const col_t *c)
+{
+    return atomic_load_explicit(&((col_t *)c)->written_seq, memory_order_acquire);
+}
+
+int col_wait_durable(col_t *c, uint64_t ticket, int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t end = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + timeout_ms;
+    int rc = 0;
+    pthread_mutex_lock(&c->dmu);
+    while (col_durable_ticket(c) < ticket) {
+        if (atomic_load(&c->stopping) && !c->writer_started) {
+            rc = -ESHUTDOWN;
+            break;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        if (timeout_ms >= 0 && now >= end) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+        int64_t wait = timeout_ms >= 0 && end - now < 100 ? end - now : 100;
+        ts.tv_sec += wait / 1000;
+        ts.tv_nsec += (wait % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000)
+            ts.tv_sec++, ts.tv_nsec -= 1000000000;
+        pthread_cond_timedwait(&c->dcond, &c->dmu, &ts);
+    }
+    pthread_mutex_unlock(&c->dmu);
+    return rc;
+}
+
+int col_subscribe(col_t *c, col_notify_cb cb, void *ctx)
+{
+    int rc = -ENOSPC;
+    pthread_mutex_lock(&c->lmu);
+    for (int i = 0; i < COL__MAX_LISTENERS; i++) {
+        if (!c->listeners[i].cb) {
+            c->listeners[i].cb = cb;
+            c->listeners[i].ctx = ctx;
+            rc = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->lmu);
+    return rc;
+}
+
+void col_unsubscribe(col_t *c, col_notify_cb cb, void *ctx)
+{
+    pthread_mutex_lock(&c->lmu);
+    for (int i = 0; i < COL__MAX_LISTENERS; i++)
+        if (c->listeners[i].cb == cb && c->listeners[i].ctx == ctx)
+            c->listeners[i].cb = NULL, c->listeners[i].ctx = NULL;
+    pthread_mutex_unlock(&c->lmu);
+}
+
+static void notify(col_t *c)
+{
+    pthread_mutex_lock(&c->dmu);
+    pthread_cond_broadcast(&c->dcond);
+    pthread_mutex_unlock(&c->dmu);
+    pthread_mutex_lock(&c->lmu);
+    for (int i = 0; i < COL__MAX_LISTENERS; i++)
+        if (c->listeners[i].cb)
+            c->listeners[i].cb(c->listeners[i].ctx);
+    pthread_mutex_unlock(&c->lmu);
+}
+
+/* A CONFIG event of the collector itself, added by the writer thread (or
+ * before it starts): it gets a sequence but no ticket. */
+static void self_event(col_t *c, const char *state, int severity, const char *msg)
+{
+    ocsf_event_t ev;
+    int64_t now = col__now_ms();
+    ocsf_event_init(&ev);
+    ocsf_event_begin(&ev, OCSF_CLASS_CONFIG, OCSF_CONFIG_LOG, severity, now, &c->cfg.product);
+    ev.state_id = OCSF_OTHER;
+    ev.state_other = ocsf_str(state);
+    ev.message = ocsf_str(msg);
+    ev.status_id = severity >= OCSF_SEV_MEDIUM ? OCSF_STATUS_FAILURE : OCSF_STATUS_SUCCESS;
+    ev.log_name = OCSF_STR("gateway");
+    ev.device_hostname = c->cfg.hostname.p ? c->cfg.hostname : OCSF_STR("localhost");
+    ev.device_type_id = 0;
+    col__rec_t rec;
+    ocsf_buf_t b;
+    ocsf_buf_init(&b);
+    if (make_rec(&ev, &rec, &b, NULL, 0) == 0)
+        col__spool_add(&c->sp, &rec, (const unsigned char *)b.p, now);
+    ocsf_buf_dispose(&b);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+typedef struct {
+    uint64_t pending_ticket; /* ticket of the last record added */
+    uint64_t written_ticket; /* ... and written */
+    bool dirty;              /* written but not fsynced */
+    bool failing;            /* the last write failed: stop draining */
+    int64_t last_sync, next_drop_report, next_error_report, next_retention;
+} wstate_t;
+
+static void report_error(col_t *c, wstate_t *w, const char *what, int rc)
+{
+    atomic_fetch_add(&c->write_errors, 1);
+    int64_t now = mono_ms();
+    if (now < w->next_error_report)
+        return;
+    w->next_error_report = now + ERROR_REPORT_MS;
+    fprintf(stderr, "[collector:writer] %s in %s failed: %s; retrying, nothing is dropped\n", what,
+            c->spool_dir, strerror(-rc));
+}
+
+static size_t drain(col_t *c, wstate_t *w)
+{
+    size_t n = 0;
+    const col__rec_t *r;
+    const unsigned char *data;
+    uint64_t ticket;
+    int64_t lt = col__now_ms();
+    const col__seg_t *g = &c->sp.segs[c->sp.nsegs - 1];
+    while (!w->failing && n < BATCH_MAX &&
+           (int64_t)(g->bytes + c->sp.wlen) < c->cfg.segment_bytes &&
+           (r = col__ring_peek(&c->ring, &data, &ticket))) {
+        col__spool_add(&c->sp, r, data, lt);
+        w->pending_ticket = ticket;
+        col__ring_release(&c->ring);
+        n++;
+    }
+    if (n)
+        col__ring_wake_producers(&c->ring);
+    uint64_t dropped = atomic_load(&c->dropped);
+    if (dropped > c->drops_reported && mono_ms() >= w->next_drop_report) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "%llu events dropped: the spool could not keep up (spool.when_full = "
+                 "drop_newest)",
+                 (unsigned long long)(dropped - c->drops_reported));
+        self_event(c, "dropped", OCSF_SEV_HIGH, msg);
+        c->drops_reported = dropped;
+        w->next_drop_report = mono_ms() + c->cfg.drop_report_ms;
+    }
+    return n;
+}
+
+/* write, fsync per policy, rotate; true when something was published */
+static bool commit(col_t *c, wstate_t *w)
+{
+    bool progressed = false;
+    char err[256];
+    if (c->sp.wlen) {
+        int rc = col__spool_flush(&c->sp);
+        w->failing = rc != 0;
+        if (rc) {
+            report_error(c, w, "write", rc);
+            return false;
+        }
+        atomic_store_explicit(&c->written_seq, c->sp.next_seq - 1, memory_order_release);
+        w->written_ticket = w->pending_ticket;
+        w->dirty = true;
+        progressed = true;
+    }
+    bool due = c->cfg.fsync == COL_FSYNC_ALWAYS ||
+               (c->cfg.fsync == COL_FSYNC_INTERVAL &&
+                mono_ms() - w->last_sync >= c->cfg.fsync_interval_ms) ||
+               atomic_load(&c->stopping);
+    if (w->dirty && (c->cfg.fsync == COL_FSYNC_NEVER || due)) {
+        if (c->cfg.fsync != COL_FSYNC_NEVER) {
+            int rc = col__spool_sync(&c->sp);
+            if (rc) {
+                report_error(c, w, "fdatasync", rc);
+                return progressed;
+            }
+            atomic_fetch_add(&c->fsyncs, 1);
+            w->last_sync = mono_ms();
+        }
+        atomic_store_explicit(&c->durable_ticket, w->written_ticket, memory_order_release);
+        w->dirty = false;
+        progressed = true;
+    }
+    const col__seg_t *g = &c->sp.segs[c->sp.nsegs - 1];
+    if ((int64_t)g->bytes >= c->cfg.segment_bytes) {
+        /* rotation fsyncs the full segment: what it holds is durable */
+        if (col__spool_maybe_rotate(&c->sp, err, sizeof err) != 0) {
+            report_error(c, w, "rotate", -EIO);
+        } else if (w->dirty) {
+            atomic_fetch_add(&c->fsyncs, 1);
+            atomic_store_explicit(&c->durable_ticket, w->written_ticket, memory_order_release);
+            w->dirty = false;
+            w->last_sync = mono_ms();
+            progressed = true;
+        }
+    }
+    if (mono_ms() >= w->next_retention) {
+        col__spool_retention(&c->sp, c->cfg.retention_bytes, c->cfg.retention_age_ms,
+                             col__now_ms());
+        w->next_retention = mono_ms() + 1000;
+    }
+    atomic_store(&c->spool_bytes, c->sp.total_bytes);
+    atomic_store(&c->segments, c->sp.nsegs);
+    return progressed;
+}
+
+static void *writer_main(void *arg)
+{
+    col_t *c = arg;
+    wstate_t w = {.last_sync = mono_ms()};
+    w.next_drop_report = w.last_sync;
+    for (;;) {
+        size_t n = drain(c, &w);
+        if (commit(c, &w))
+            notify(c);
+        if (atomic_load(&c->stopping) && col__ring_used(&c->ring) == 0 && c->sp.wlen == 0 &&
+            !w.dirty)
+            break;
+        if (n == 0 || w.failing) {
+            int64_t wait = 200;
+            if (w.failing)
+                wait = 100;
+            else if (w.dirty && c->cfg.fsync == COL_FSYNC_INTERVAL)
+                wait = c->cfg.fsync_interval_ms - (mono_ms() - w.last_sync);
+            if (atomic_load(&c->stopping))
+                wait = w.failing ? 100 : 1;
+            col__ring_wait(&c->ring, wait > 0 ? wait : 1);
+        }
+    }
+    return NULL;
+}
+
+int col_create(const col_config_t *cfg, col_t **out, char *err, size_t errlen)
+{
+    col_t *c = calloc(1, sizeof *c);
+    uint64_t cut = 0;
+    int rc;
+    if (!c)
+        return -ENOMEM;
+    c->cfg = *cfg;
+    if (!cfg->spool_dir || strlen(cfg->spool_dir) >= sizeof c->spool_dir) {
+        snprintf(err, errlen, "spool directory: missing or longer than %d bytes",
+                 COL__DIR_MAX - 1);
+        free(c);
+        return -ENAMETOOLONG;
+    }
+    snprintf(c->spool_dir, sizeof c->spool_dir, "%s", cfg->spool_dir ? cfg->spool_dir : "");
+    c->cfg.spool_dir = c->spool_dir;
+    pthread_mutex_init(&c->dmu, NULL);
+    pthread_mutex_init(&c->lmu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->dcond, &ca);
+    pthread_condattr_destroy(&ca);
+    if ((rc = col__ring_init(&c->ring, (uint64_t)cfg->ring_bytes)) != 0) {
+        snprintf(err, errlen, "ring.bytes %lld: must be a power of two from 4096 to 4 GiB",
+                 (long long)cfg->ring_bytes);
+        goto fail_ring;
+    }
+    if ((rc = col__spool_open(&c->sp, c->spool_dir, cfg->segment_bytes, &cut, err, errlen)))
+        goto fail_spool;
+    if (cut) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "spool recovered: a torn or corrupt tail of %llu bytes was cut (kept in "
+                 "quarantine-*.bin)",
+                 (unsigned long long)cut);
+        self_event(c, "recovered", OCSF_SEV_MEDIUM, msg);
+        atomic_store(&c->recovered_cut, cut);
+    }
+    if ((rc = col__spool_flush(&c->sp)) || (rc = col__spool_sync(&c->sp))) {
+        snprintf(err, errlen, "write %s: %s", c->spool_dir, strerror(-rc));
+        goto fail_thread;
+    }
+    atomic_store(&c->written_seq, c->sp.next_seq - 1);
+    atomic_store(&c->spool_bytes, c->sp.total_bytes);
+    atomic_store(&c->segments, c->sp.nsegs);
+    if ((rc = -pthread_create(&c->writer, NULL, writer_main, c))) {
+        snprintf(err, errlen, "writer thread: %s", strerror(-rc));
+        goto fail_thread;
+    }
+    c->writer_started = true;
+    *out = c;
+    return 0;
+fail_thread:
+    col__spool_close(&c->sp);
+fail_spool:
+    col__ring_dispose(&c->ring);
+fail_ring:
+    pthread_mutex_destroy(&c->dmu);
+    pthread_mutex_destroy(&c->lmu);
+    pthread_cond_destroy(&c->dcond);
+    free(c);
+    return rc;
+}
+
+void col_destroy(col_t *c)
+{
+    if (!c)
+        return;
+    atomic_store(&c->stopping, true);
+    if (c->writer_started) {
+        pthread_mutex_lock(&c->ring.mu);
+        pthread_cond_signal(&c->ring.not_empty);
+        pthread_mutex_unlock(&c->ring.mu);
+        pthread_join(c->writer, NULL);
+        c->writer_started = false;
+    }
+    notify(c);
+    col__ring_dispose(&c->ring);
+    col__spool_close(&c->sp);
+    pthread_mutex_destroy(&c->dmu);
+    pthread_mutex_destroy(&c->lmu);
+    pthread_cond_destroy(&c->dcond);
+    free(c);
+}
+
+void col_stats(col_t *c, col_stats_t *st)
+{
+    memset(st, 0, sizeof *st);
+    st->appended = atomic_load(&c->appended);
+    st->dropped = atomic_load(&c->dropped);
+    st->encode_errors = atomic_load(&c->encode_errors);
+    st->ring_used = col__ring_used(&c->ring);
+    st->ring_bytes = c->ring.size;
+    st->written_seq = col_written_seq(c);
+    st->durable_ticket = col_durable_ticket(c);
+    st->spool_bytes = atomic_load(&c->spool_bytes);
+    st->segments = atomic_load(&c->segments);
+    st->fsyncs = atomic_load(&c->fsyncs);
+    st->blocked = atomic_load(&c->blocked);
+    st->recovered_bytes_cut = atomic_load(&c->recovered_cut);
+}

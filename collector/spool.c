@@ -1,0 +1,590 @@
+/*
+ * spool.c: the append-only segment files (format in col_internal.h):
+ * opening and recovery, appending through a write buffer, rotation,
+ * retention, and the in-memory index (segments and blocks) readers use.
+ *
+ * Thread: the writer thread, except col__scan_* and col__rec_parse, which
+ * any reader uses. sp->mu guards segs/nsegs and every blocks array.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "collector/col_internal.h"
+
+int64_t col__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- records -------------------------------------------------------------- */
+
+int64_t col__rec_parse(const unsigned char *p, size_t n, bool check_crc, col_record_t *out)
+{
+    if (n < 8)
+        return 0;
+    if (col__get32(p) != COL__REC_MAGIC)
+        return -EBADMSG;
+    uint32_t total = col__get32(p + 4);
+    if (total < COL__REC_MIN || total > COL__REC_MAX)
+        return -EBADMSG;
+    if (n < total)
+        return 0;
+    uint32_t sb = p[41], jl = col__get32(p + 44);
+    if ((uint64_t)COL__REC_HDR + sb + jl + 4 != total || col__get32(p + total - 4) != total)
+        return -EBADMSG;
+    if (check_crc && col__crc32c(0, p + 12, total - 16) != col__get32(p + 8))
+        return -EBADMSG;
+    out->seq = col__get64(p + 12);
+    out->time = (int64_t)col__get64(p + 20);
+    out->logged_time = (int64_t)col__get64(p + 28);
+    out->class_uid = p[36] | p[37] << 8;
+    out->severity_id = p[38];
+    out->action_id = p[39] == 255 ? -1 : p[39];
+    out->source = p[40];
+    out->sandbox = (const char *)p + COL__REC_HDR;
+    out->sandbox_len = sb;
+    out->json = (const char *)p + COL__REC_HDR + sb;
+    out->json_len = jl;
+    return total;
+}
+
+void col__chain(void *ctx, void *md, const unsigned char prev[32], const unsigned char *rec,
+                unsigned char out[32])
+{
+    uint32_t sb = rec[41], jl = col__get32(rec + 44);
+    unsigned int len = 32;
+    EVP_DigestInit_ex2(ctx, md, NULL);
+    EVP_DigestUpdate(ctx, prev, 32);
+    EVP_DigestUpdate(ctx, rec + 12, 36);
+    EVP_DigestUpdate(ctx, rec + COL__REC_HDR, sb + (size_t)jl);
+    EVP_DigestFinal_ex(ctx, out, &len);
+}
+
+/* ---- scanning a segment file ----------------------------------------------- */
+
+int col__scan_open(col__scan_t *s, const char *path, uint64_t off, uint64_t end)
+{
+    memset(s, 0, sizeof *s);
+    s->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (s->fd < 0)
+        return -errno;
+    s->cap = 1u << 20;
+    s->buf = malloc(s->cap);
+    if (!s->buf) {
+        close(s->fd);
+        return -ENOMEM;
+    }
+    s->off = off;
+    s->end = end;
+    return 0;
+}
+
+void col__scan_close(col__scan_t *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    free(s->buf);
+    s->fd = -1;
+    s->buf = NULL;
+}
+
+/* Makes at least `need` bytes available; returns what is available. */
+static size_t fill(col__scan_t *s, size_t need)
+{
+    if (s->len >= need)
+        return s->len;
+    if (need > s->cap) {
+        unsigned char *nb = malloc(need);
+        if (!nb)
+            return s->len;
+        memcpy(nb, s->buf + s->start, s->len);
+        free(s->buf);
+        s->buf = nb, s->cap = need, s->start = 0;
+    } else if (s->start + need > s->cap) {
+        memmove(s->buf, s->buf + s->start, s->len);
+        s->start = 0;
+    }
+    while (s->len < need) {
+        uint64_t at = s->off + s->len;
+        if (at >= s->end)
+            break;
+        size_t room = s->cap - s->start - s->len;
+        if (s->end - at < room)
+            room = (size_t)(s->end - at);
+        ssize_t r = pread(s->fd, s->buf + s->start + s->len, room, (off_t)at);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        s->len += (size_t)r;
+    }
+    return s->len;
+}
+
+int col__scan_next(col__scan_t *s, bool check_crc, const unsigned char **p, col_record_t *rec,
+                   uint64_t *off, bool *torn)
+{
+    *torn = false;
+    size_t have = fill(s, 8);
+    if (have == 0)
+        return 0;
+    if (have < 8) {
+        *torn = true;
+        return 0;
+    }
+    const unsigned char *q = s->buf + s->start;
+    if (col__get32(q) != COL__REC_MAGIC)
+        return -EBADMSG;
+    uint32_t total = col__get32(q + 4);
+    if (total < COL__REC_MIN || total > COL__REC_MAX)
+        return -EBADMSG;
+    if (fill(s, total) < total) {
+        *torn = true;
+        return 0;
+    }
+    q = s->buf + s->start;
+    if (col__rec_parse(q, total, check_crc, rec) <= 0)
+        return -EBADMSG;
+    *p = q;
+    *off = s->off;
+    s->start += total, s->len -= total, s->off += total;
+    return 1;
+}
+
+/* ---- segments -------------------------------------------------------------- */
+
+static void seg_path(const col__spool_t *sp, uint64_t first, char *out, size_t n)
+{
+    snprintf(out, n, "%s/seg-%020" PRIu64 ".tgs", sp->dir, first);
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+static col__seg_t *seg_push(col__spool_t *sp)
+{
+    if (sp->nsegs == sp->capsegs) {
+        size_t cap = sp->capsegs ? sp->capsegs * 2 : 16;
+        col__seg_t *n = realloc(sp->segs, cap * sizeof *n);
+        if (!n)
+            abort();
+        sp->segs = n, sp->capsegs = cap;
+    }
+    col__seg_t *g = &sp->segs[sp->nsegs++];
+    memset(g, 0, sizeof *g);
+    g->min_time = INT64_MAX, g->max_time = INT64_MIN;
+    return g;
+}
+
+/* Adds a record at file offset off to the segment's index. mu held or not
+ * yet shared. */
+static void index_add(col__seg_t *g, uint64_t off, uint64_t seq, int64_t time, int64_t logged)
+{
+    col__block_t *b = g->nblocks ? &g->blocks[g->nblocks - 1] : NULL;
+    if (!b || b->count >= COL__BLOCK_RECS || off - b->off >= COL__BLOCK_BYTES) {
+        if (g->nblocks == g->capblocks) {
+            size_t cap = g->capblocks ? g->capblocks * 2 : 64;
+            col__block_t *n = realloc(g->blocks, cap * sizeof *n);
+            if (!n)
+                abort();
+            g->blocks = n, g->capblocks = cap;
+        }
+        b = &g->blocks[g->nblocks++];
+        *b = (col__block_t){off, seq, 0, INT64_MAX, INT64_MIN};
+    }
+    b->count++;
+    if (time < b->min_time)
+        b->min_time = time;
+    if (time > b->max_time)
+        b->max_time = time;
+    if (time < g->min_time)
+        g->min_time = time;
+    if (time > g->max_time)
+        g->max_time = time;
+    if (logged > g->max_logged)
+        g->max_logged = logged;
+    g->last_seq = seq;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        c += w, n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Creates a new segment whose first record will be sp->next_seq. */
+static int seg_create(col__spool_t *sp, char *err, size_t errlen)
+{
+    char path[sizeof sp->segs[0].path];
+    seg_path(sp, sp->next_seq, path, sizeof path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "create %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    unsigned char h[COL__SEG_HDR] = {0};
+    memcpy(h, COL__SEG_MAGIC, 8);
+    col__put32(h + 8, 1);
+    col__put32(h + 12, COL__SEG_HDR);
+    col__put64(h + 16, sp->next_seq);
+    col__put64(h + 24, (uint64_t)col__now_ms());
+    memcpy(h + 32, sp->chain, 32);
+    int rc = write_all(fd, h, sizeof h);
+    if (rc == 0 && fdatasync(fd) != 0)
+        rc = -errno;
+    if (rc == 0)
+        rc = fsync_dir(sp->dir);
+    if (rc) {
+        snprintf(err, errlen, "write %s: %s", path, strerror(-rc));
+        close(fd);
+        unlink(path);
+        return rc;
+    }
+    pthread_mutex_lock(&sp->mu);
+    col__seg_t *g = seg_push(sp);
+    snprintf(g->path, sizeof g->path, "%s", path);
+    g->first_seq = sp->next_seq;
+    g->last_seq = sp->next_seq - 1;
+    g->bytes = COL__SEG_HDR;
+    pthread_mutex_unlock(&sp->mu);
+    if (sp->fd >= 0)
+        close(sp->fd);
+    sp->fd = fd;
+    sp->total_bytes += COL__SEG_HDR;
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The first sequences of the segments in dir, sorted. */
+static int list_segments(const char *dir, uint64_t **out, size_t *n)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    size_t cap = 16;
+    uint64_t *v = malloc(cap * sizeof *v);
+    struct dirent *e;
+    *n = 0;
+    while (v && (e = readdir(d))) {
+        uint64_t first;
+        char tail[8];
+        if (sscanf(e->d_name, "seg-%20" SCNu64 ".%4s", &first, tail) != 2 ||
+            strcmp(tail, "tgs") != 0 || strlen(e->d_name) != 28)
+            continue;
+        if (*n == cap) {
+            uint64_t *nv = realloc(v, (cap *= 2) * sizeof *v);
+            if (!nv)
+                break;
+            v = nv;
+        }
+        v[(*n)++] = first;
+    }
+    closedir(d);
+    if (!v)
+        return -ENOMEM;
+    qsort(v, *n, sizeof *v, cmp_u64);
+    *out = v;
+    return 0;
+}
+
+/* Copies bytes [from, size) of path to quarantine-<ms>.bin beside it, so a
+ * cut tail is kept for forensics, never destroyed. */
+static void quarantine(const col__spool_t *sp, const char *path, uint64_t from)
+{
+    char q[sizeof sp->segs[0].path + 64];
+    snprintf(q, sizeof q, "%s/quarantine-%" PRId64 ".bin", sp->dir, col__now_ms());
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    int out = in >= 0 ? open(q, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    char buf[65536];
+    ssize_t r;
+    off_t at = (off_t)from;
+    while (out >= 0 && (r = pread(in, buf, sizeof buf, at)) > 0) {
+        if (write_all(out, buf, (size_t)r) != 0)
+            break;
+        at += r;
+    }
+    if (out >= 0) {
+        fdatasync(out);
+        close(out);
+    }
+    if (in >= 0)
+        close(in);
+}
+
+/* Reads a segment: header, then every record into the index. For the last
+ * segment (recover), a bad or torn tail is quarantined and cut. */
+static int seg_load(col__spool_t *sp, uint64_t first, bool recover, uint64_t *cut, char *err,
+                    size_t errlen)
+{
+    col__seg_t *g = seg_push(sp);
+    seg_path(sp, first, g->path, sizeof g->path);
+    g->first_seq = first;
+    g->last_seq = first - 1;
+    unsigned char h[COL__SEG_HDR];
+    int fd = open(g->path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "open %s: %s", g->path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -errno;
+    }
+    ssize_t hn = pread(fd, h, sizeof h, 0);
+    close(fd);
+    if (hn != (ssize_t)sizeof h || memcmp(h, COL__SEG_MAGIC, 8) != 0 ||
+        col__get64(h + 16) != first) {
+        if (!recover || st.st_size > COL__SEG_HDR * 4) {
+            snprintf(err, errlen, "%s: not a tollgate spool segment", g->path);
+            return -EBADMSG;
+        }
+        /* a torn header of a brand-new last segment: start it again */
+        *cut += (uint64_t)st.st_size;
+        sp->nsegs--;
+        unlink(g->path);
+        return 1;
+    }
+    memcpy(sp->chain, h + 32, 32);
+    col__scan_t s;
+    int rc = col__scan_open(&s, g->path, COL__SEG_HDR, UINT64_MAX);
+    if (rc) {
+        snprintf(err, errlen, "open %s: %s", g->path, strerror(-rc));
+        return rc;
+    }
+    const unsigned char *p;
+    col_record_t r;
+    uint64_t off, good = COL__SEG_HDR, expect = first;
+    bool torn;
+    while ((rc = col__scan_next(&s, recover, &p, &r, &off, &torn)) == 1) {
+        if (r.seq != expect) {
+            rc = -EBADMSG;
+            break;
+        }
+        index_add(g, off, r.seq, r.time, r.logged_time);
+        memcpy(sp->chain, p + 48, 32);
+        good = off + (uint64_t)(COL__REC_HDR + r.sandbox_len + r.json_len + 4);
+        expect++;
+    }
+    col__scan_close(&s);
+    g->bytes = good;
+    if (recover && (uint64_t)st.st_size > good) {
+        quarantine(sp, g->path, good);
+        if (truncate(g->path, (off_t)good) != 0) {
+            snprintf(err, errlen, "truncate %s: %s", g->path, strerror(errno));
+            return -errno;
+        }
+        *cut += (uint64_t)st.st_size - good;
+    }
+    sp->total_bytes += good;
+    return 0;
+}
+
+int col__spool_open(col__spool_t *sp, const char *dir, int64_t segment_bytes, uint64_t *cut,
+                    char *err, size_t errlen)
+{
+    memset(sp, 0, sizeof *sp);
+    sp->fd = -1;
+    *cut = 0;
+    snprintf(sp->dir, sizeof sp->dir, "%s", dir);
+    sp->segment_bytes = segment_bytes;
+    pthread_mutex_init(&sp->mu, NULL);
+    sp->md_ctx = EVP_MD_CTX_new();
+    sp->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (!sp->md_ctx || !sp->md) {
+        snprintf(err, errlen, "OpenSSL: SHA-256 is not available");
+        return -ENOSYS;
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
+        return -errno;
+    }
+    uint64_t *firsts = NULL;
+    size_t n = 0;
+    int rc = list_segments(dir, &firsts, &n);
+    if (rc) {
+        snprintf(err, errlen, "read %s: %s", dir, strerror(-rc));
+        return rc;
+    }
+    sp->next_seq = 1;
+    for (size_t i = 0; i < n && rc >= 0; i++)
+        rc = seg_load(sp, firsts[i], i + 1 == n, cut, err, errlen);
+    free(firsts);
+    if (rc < 0)
+        return rc;
+    if (sp->nsegs) {
+        col__seg_t *g = &sp->segs[sp->nsegs - 1];
+        sp->next_seq = g->last_seq + 1;
+        sp->fd = open(g->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (sp->fd < 0) {
+            snprintf(err, errlen, "open %s: %s", g->path, strerror(errno));
+            return -errno;
+        }
+        return 0;
+    }
+    return seg_create(sp, err, errlen);
+}
+
+void col__spool_close(col__spool_t *sp)
+{
+    if (sp->fd >= 0)
+        close(sp->fd);
+    for (size_t i = 0; i < sp->nsegs; i++)
+        free(sp->segs[i].blocks);
+    free(sp->segs);
+    free(sp->wbuf);
+    EVP_MD_CTX_free(sp->md_ctx);
+    EVP_MD_free(sp->md);
+    pthread_mutex_destroy(&sp->mu);
+    memset(sp, 0, sizeof *sp);
+    sp->fd = -1;
+}
+
+static size_t put_field(char *out, const char *key, int64_t v)
+{
+    return (size_t)snprintf(out, 40, "\"%s\":%" PRId64 ",", key, v);
+}
+
+uint64_t col__spool_add(col__spool_t *sp, const col__rec_t *rec, const unsigned char *data,
+                        int64_t logged_time)
+{
+    uint64_t seq = sp->next_seq++;
+    char lt[40], sq[40];
+    size_t ltn = put_field(lt, "logged_time", logged_time);
+    size_t sqn = put_field(sq, "sequence", (int64_t)seq);
+    uint32_t jl = rec->json_len + (uint32_t)(ltn + sqn);
+    uint32_t total = COL__REC_HDR + rec->sandbox_len + jl + 4;
+    if (sp->wcap - sp->wlen < total) {
+        size_t cap = sp->wcap ? sp->wcap : (1u << 20);
+        while (cap - sp->wlen < total)
+            cap *= 2;
+        unsigned char *nb = realloc(sp->wbuf, cap);
+        if (!nb)
+            abort();
+        sp->wbuf = nb, sp->wcap = cap;
+    }
+    unsigned char *p = sp->wbuf + sp->wlen;
+    col__put32(p, COL__REC_MAGIC);
+    col__put32(p + 4, total);
+    col__put64(p + 12, seq);
+    col__put64(p + 20, (uint64_t)rec->time);
+    col__put64(p + 28, (uint64_t)logged_time);
+    p[36] = (unsigned char)rec->class_uid, p[37] = (unsigned char)(rec->class_uid >> 8);
+    p[38] = rec->severity, p[39] = rec->action, p[40] = rec->source;
+    p[41] = rec->sandbox_len, p[42] = p[43] = 0;
+    col__put32(p + 44, jl);
+    unsigned char *q = p + COL__REC_HDR;
+    const unsigned char *json = data + rec->sandbox_len;
+    memcpy(q, data, rec->sandbox_len);
+    q += rec->sandbox_len;
+    memcpy(q, json, rec->at[0]);
+    q += rec->at[0];
+    memcpy(q, lt, ltn);
+    q += ltn;
+    memcpy(q, json + rec->at[0], rec->at[1] - rec->at[0]);
+    q += rec->at[1] - rec->at[0];
+    memcpy(q, sq, sqn);
+    q += sqn;
+    memcpy(q, json + rec->at[1], rec->json_len - rec->at[1]);
+    col__put32(p + total - 4, total);
+    col__chain(sp->md_ctx, sp->md, sp->chain, p, p + 48);
+    memcpy(sp->chain, p + 48, 32);
+    col__put32(p + 8, col__crc32c(0, p + 12, total - 16));
+    col__seg_t *g = &sp->segs[sp->nsegs - 1];
+    pthread_mutex_lock(&sp->mu);
+    index_add(g, g->bytes + sp->wlen, seq, rec->time, logged_time);
+    pthread_mutex_unlock(&sp->mu);
+    sp->wlen += total;
+    sp->wbuf_last_seq = seq;
+    return seq;
+}
+
+int col__spool_flush(col__spool_t *sp)
+{
+    if (sp->wlen == 0)
+        return 0;
+    int rc = write_all(sp->fd, sp->wbuf, sp->wlen);
+    if (rc) {
+        /* a partial write may have landed: cut it so the file stays whole */
+        if (ftruncate(sp->fd, (off_t)sp->segs[sp->nsegs - 1].bytes) != 0)
+            return -errno;
+        return rc;
+    }
+    pthread_mutex_lock(&sp->mu);
+    sp->segs[sp->nsegs - 1].bytes += sp->wlen;
+    pthread_mutex_unlock(&sp->mu);
+    sp->total_bytes += sp->wlen;
+    sp->wlen = 0;
+    if (sp->wcap > (8u << 20)) { /* a huge record passed: give the memory back */
+        free(sp->wbuf);
+        sp->wbuf = NULL, sp->wcap = 0;
+    }
+    return 0;
+}
+
+int col__spool_sync(col__spool_t *sp)
+{
+    return fdatasync(sp->fd) == 0 ? 0 : -errno;
+}
+
+int col__spool_maybe_rotate(col__spool_t *sp, char *err, size_t errlen)
+{
+    col__seg_t *g = &sp->segs[sp->nsegs - 1];
+    if ((int64_t)g->bytes < sp->segment_bytes || g->last_seq < g->first_seq)
+        return 0;
+    int rc = col__spool_sync(sp);
+    if (rc) {
+        snprintf(err, errlen, "fdatasync %s: %s", g->path, strerror(-rc));
+        return rc;
+    }
+    return seg_create(sp, err, errlen);
+}
+
+void col__spool_retention(col__spool_t *sp, int64_t max_bytes, int64_t max_age_ms, int64_t now)
+{
+    while (sp->nsegs > 1) {
+        col__seg_t *g = &sp->segs[0];
+        bool too_big = max_bytes > 0 && (int64_t)sp->total_bytes > max_bytes;
+        bool too_old = max_age_ms > 0 && g->max_logged < now - max_age_ms;
+        if (!too_big && !too_old)
+            break;
+        if (unlink(g->path) != 0 && errno != ENOENT)
+            break;
+        pthread_mutex_lock(&sp->mu);
+        sp->total_bytes -= g->bytes;
+        free(g->blocks);
+        memmove(&sp->segs[0], &sp->segs[1], (sp->nsegs - 1) * sizeof *g);
+        sp->nsegs--;
+        pthread_mutex_unlock(&sp->mu);
+    }
+}

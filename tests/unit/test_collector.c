@@ -1,0 +1,560 @@
+/* Unit tests of the collector: ring, spool, recovery, verify, readers. */
+#include "unit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "collector/col_internal.h"
+
+#define T0 1795737600000LL
+
+static char tmpdir[256], spool[300];
+
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st, (void)flag, (void)f;
+    return remove(p);
+}
+
+static int setup_dir(void **state)
+{
+    (void)state;
+    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(tmpdir, sizeof tmpdir, "%s/tg-col-XXXXXX", base);
+    if (!mkdtemp(tmpdir))
+        return -1;
+    snprintf(spool, sizeof spool, "%s/spool", tmpdir);
+    return 0;
+}
+
+static int teardown_dir(void **state)
+{
+    (void)state;
+    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+static col_t *open_col(int fsync, int64_t seg_bytes, int64_t ring_bytes)
+{
+    col_config_t cfg;
+    col_config_default(&cfg);
+    cfg.spool_dir = spool;
+    cfg.fsync = fsync;
+    cfg.segment_bytes = seg_bytes;
+    cfg.ring_bytes = ring_bytes;
+    cfg.drop_report_ms = 10;
+    col_t *c = NULL;
+    char err[256];
+    if (col_create(&cfg, &c, err, sizeof err) != 0)
+        fail_msg("col_create: %s", err);
+    return c;
+}
+
+/* A small event: id in time, sandbox "sb<k>", class 4001 or 6002. */
+static void make_event(ocsf_event_t *ev, int64_t id, int k, bool denied)
+{
+    static const ocsf_product_t p = {OCSF_STR("t"), OCSF_STR("tollgate"), OCSF_STR("0")};
+    static const char *const names[] = {"sb0", "sb1", "sb2", "sb3"};
+    ocsf_event_init(ev);
+    ocsf_event_begin(ev, OCSF_CLASS_NETWORK, OCSF_NET_OPEN, OCSF_SEV_INFO, T0 + id, &p);
+    ev->log_name = OCSF_STR("sandbox");
+    ev->container_name = ocsf_str(names[k & 3]);
+    ev->device_type_id = 0;
+    ev->dst.domain = OCSF_STR("example.com");
+    ev->dst.port = 443;
+    ocsf_event_verdict(ev, !denied, OCSF_NOSTR, OCSF_STR("policy"), OCSF_NOSTR);
+}
+
+static uint64_t append(col_t *c, ocsf_event_t *ev)
+{
+    uint64_t t = 0;
+    char err[128];
+    int rc = col_append(c, ev, &t, err, sizeof err);
+    if (rc)
+        fail_msg("col_append: %d %s", rc, err);
+    return t;
+}
+
+typedef struct {
+    uint64_t n, last_seq, first_seq;
+    int64_t times[4096];
+    size_t ntimes;
+    bool json_seq_ok;
+} seen_t;
+
+static int count_cb(const col_record_t *r, void *ctx)
+{
+    seen_t *s = ctx;
+    if (s->n && r->seq <= s->last_seq)
+        fail_msg("sequence %llu after %llu", (unsigned long long)r->seq,
+                 (unsigned long long)s->last_seq);
+    if (!s->n)
+        s->first_seq = r->seq;
+    s->last_seq = r->seq;
+    s->n++;
+    if (s->ntimes < 4096)
+        s->times[s->ntimes++] = r->time;
+    char want[48];
+    snprintf(want, sizeof want, "\"sequence\":%llu,", (unsigned long long)r->seq);
+    if (!memmem(r->json, r->json_len, want, strlen(want)))
+        s->json_seq_ok = false;
+    return 0;
+}
+
+static void append_query_restart(void **state)
+{
+    (void)state;
+    col_t *c = open_col(COL_FSYNC_INTERVAL, 64 << 20, 1 << 16);
+    ocsf_event_t ev;
+    uint64_t t = 0;
+    for (int i = 0; i < 1000; i++) {
+        make_event(&ev, i, i, false);
+        t = append(c, &ev);
+    }
+    assert_int_equal(col_wait_durable(c, t, 5000), 0);
+    col_filter_t f;
+    col_filter_init(&f);
+    seen_t s = {.json_seq_ok = true};
+    uint64_t next;
+    assert_int_equal(col_query(c, &f, count_cb, &s, &next), 0);
+    assert_int_equal(s.n, 1000);
+    assert_int_equal(s.first_seq, 1);
+    assert_int_equal(next, 1001);
+    assert_true(s.json_seq_ok);
+    col_destroy(c);
+    /* restart: the sequence goes on, the chain stays whole */
+    c = open_col(COL_FSYNC_ALWAYS, 64 << 20, 1 << 16);
+    make_event(&ev, 5000, 0, false);
+    t = append(c, &ev);
+    assert_int_equal(col_wait_durable(c, t, 5000), 0);
+    seen_t s2 = {.json_seq_ok = true};
+    assert_int_equal(col_read(c, &f, 1000, 0, count_cb, &s2, &next), 0);
+    assert_int_equal(s2.n, 2);
+    assert_int_equal(s2.last_seq, 1001);
+    col_destroy(c);
+    uint64_t recs;
+    char err[256];
+    assert_int_equal(col_verify(spool, &recs, err, sizeof err), 0);
+    assert_int_equal(recs, 1001);
+}
+
+/* Producers */
+#define NPROD 4
+#define PER_PROD 250000
+
+static col_t *shared_col;
+static uint64_t last_ticket[NPROD];
+
+static void *producer(void *arg)
+{
+    int k = (int)(intptr_t)arg;
+    ocsf_event_t ev;
+    for (int i = 0; i < PER_PROD; i++) {
+        make_event(&ev, (int64_t)k * 1000000 + i, k, false);
+        char err[64];
+        if (col_append(shared_col, &ev, &last_ticket[k], err, sizeof err) != 0)
+            abort();
+    }
+    return NULL;
+}
+
+typedef struct {
+    uint64_t n, last;
+    int64_t next_per[NPROD];
+    bool ok;
+} conc_t;
+
+static int conc_cb(const col_record_t *r, void *ctx)
+{
+    conc_t *s = ctx;
+    if (r->seq != s->last + 1)
+        s->ok = false; /* a gap or a repeat */
+    s->last = r->seq;
+    s->n++;
+    int64_t id = r->time - T0;
+    int k = (int)(id / 1000000), i = (int)(id % 1000000);
+    if (k < 0 || k >= NPROD || i != s->next_per[k])
+        s->ok = false; /* each producer's events, once, in its order */
+    else
+        s->next_per[k]++;
+    return 0;
+}
+
+static void concurrency(void **state)
+{
+    (void)state;
+    shared_col = open_col(COL_FSYNC_INTERVAL, 64 << 20, 16 << 20);
+    pthread_t th[NPROD];
+    for (int k = 0; k < NPROD; k++)
+        pthread_create(&th[k], NULL, producer, (void *)(intptr_t)k);
+    for (int k = 0; k < NPROD; k++)
+        pthread_join(th[k], NULL);
+    col_stats_t st;
+    col_stats(shared_col, &st);
+    assert_int_equal(st.appended, NPROD * PER_PROD);
+    uint64_t tmax = 0;
+    for (int k = 0; k < NPROD; k++)
+        tmax = last_ticket[k] > tmax ? last_ticket[k] : tmax;
+    assert_int_equal(col_wait_durable(shared_col, tmax, 60000), 0);
+    col_filter_t f;
+    col_filter_init(&f);
+    conc_t s = {.ok = true};
+    uint64_t next;
+    assert_int_equal(col_read(shared_col, &f, 1, 0, conc_cb, &s, &next), 0);
+    assert_true(s.ok);
+    assert_int_equal(s.n, NPROD * PER_PROD);
+    for (int k = 0; k < NPROD; k++)
+        assert_int_equal(s.next_per[k], PER_PROD);
+    col_destroy(shared_col);
+}
+
+/* The last segment's path and size. */
+static off_t last_segment(char *path, size_t n)
+{
+    uint64_t recs;
+    char err[256];
+    (void)col_verify; (void)recs; (void)err;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "ls %s/seg-*.tgs | tail -1", spool);
+    FILE *p = popen(cmd, "r");
+    if (!p || !fgets(path, (int)n, p))
+        fail_msg("no segment");
+    pclose(p);
+    path[strcspn(path, "\n")] = '\0';
+    struct stat st;
+    stat(path, &st);
+    return st.st_size;
+}
+
+static uint64_t count_all(col_t *c)
+{
+    col_filter_t f;
+    col_filter_init(&f);
+    seen_t s = {.json_seq_ok = true};
+    uint64_t next;
+    assert_int_equal(col_read(c, &f, 1, 0, count_cb, &s, &next), 0);
+    assert_true(s.json_seq_ok);
+    return s.n;
+}
+
+static void fill(int n, int64_t seg_bytes)
+{
+    col_t *c = open_col(COL_FSYNC_ALWAYS, seg_bytes, 1 << 16);
+    ocsf_event_t ev;
+    uint64_t t = 0;
+    for (int i = 0; i < n; i++) {
+        make_event(&ev, i, i, i % 3 == 0);
+        t = append(c, &ev);
+    }
+    assert_int_equal(col_wait_durable(c, t, 5000), 0);
+    col_destroy(c);
+}
+
+static void torn_tail(void **state)
+{
+    (void)state;
+    srand(42);
+    for (int round = 0; round < 12; round++) {
+        teardown_dir(NULL);
+        setup_dir(NULL);
+        fill(300, 1 << 20);
+        char path[600];
+        off_t size = last_segment(path, sizeof path);
+        off_t at = 64 + rand() % (size - 64);
+        if (round % 2 == 0) {
+            assert_int_equal(truncate(path, at), 0); /* torn */
+        } else {
+            int fd = open(path, O_WRONLY);
+            unsigned char junk = (unsigned char)(0x5a ^ (round * 31));
+            pwrite(fd, &junk, 1, at); /* corrupt one byte */
+            close(fd);
+        }
+        col_t *c = open_col(COL_FSYNC_ALWAYS, 1 << 20, 1 << 16);
+        col_stats_t st;
+        col_stats(c, &st);
+        uint64_t n = count_all(c);
+        /* everything before the damage is still there, plus one CONFIG
+         * event that says what was cut */
+        assert_true(n >= 1 && n <= 301);
+        assert_true(st.recovered_bytes_cut > 0 || n == 301);
+        ocsf_event_t ev;
+        make_event(&ev, 9999, 0, false);
+        uint64_t t = append(c, &ev);
+        assert_int_equal(col_wait_durable(c, t, 5000), 0);
+        assert_int_equal(count_all(c), n + 1);
+        col_destroy(c);
+        uint64_t recs;
+        char err[256];
+        if (col_verify(spool, &recs, err, sizeof err) != 0)
+            fail_msg("round %d: verify after recovery: %s", round, err);
+    }
+}
+
+static void tamper(void **state)
+{
+    (void)state;
+    teardown_dir(NULL);
+    setup_dir(NULL);
+    fill(200, 64 << 20);
+    char path[600], err[256];
+    last_segment(path, sizeof path);
+    uint64_t recs;
+    assert_int_equal(col_verify(spool, &recs, err, sizeof err), 0);
+    /* find record 50 and flip a byte of its JSON */
+    col__scan_t s;
+    assert_int_equal(col__scan_open(&s, path, COL__SEG_HDR, UINT64_MAX), 0);
+    const unsigned char *p;
+    col_record_t r;
+    uint64_t off = 0;
+    bool torn;
+    while (col__scan_next(&s, true, &p, &r, &off, &torn) == 1 && r.seq != 50)
+        ;
+    col__scan_close(&s);
+    assert_int_equal(r.seq, 50);
+    int fd = open(path, O_RDWR);
+    unsigned char b;
+    off_t at = (off_t)off + COL__REC_HDR + (off_t)r.sandbox_len + 10;
+    pread(fd, &b, 1, at);
+    b ^= 0x01;
+    pwrite(fd, &b, 1, at);
+    assert_int_equal(col_verify(spool, &recs, err, sizeof err), -EBADMSG);
+    if (!strstr(err, "sequence 50") || !strstr(err, "seg-00000000000000000001.tgs"))
+        fail_msg("verify said: %s", err);
+    /* a forger who also fixes the CRC still breaks the chain */
+    unsigned char rec[8192];
+    pread(fd, rec, sizeof rec, (off_t)off);
+    uint32_t total = col__get32(rec + 4);
+    col__put32(rec + 8, col__crc32c(0, rec + 12, total - 16));
+    pwrite(fd, rec + 8, 4, (off_t)off + 8);
+    close(fd);
+    assert_int_equal(col_verify(spool, &recs, err, sizeof err), -EBADMSG);
+    if (!strstr(err, "sequence 50") || !strstr(err, "hash chain"))
+        fail_msg("verify said: %s", err);
+}
+
+typedef struct {
+    uint64_t seqs[2048];
+    int64_t times[2048];
+    size_t n;
+} list_t;
+
+static int list_cb(const col_record_t *r, void *ctx)
+{
+    list_t *l = ctx;
+    if (l->n < 2048) {
+        l->seqs[l->n] = r->seq;
+        l->times[l->n] = r->time;
+    }
+    l->n++;
+    return 0;
+}
+
+static void query_semantics(void **state)
+{
+    (void)state;
+    teardown_dir(NULL);
+    setup_dir(NULL);
+    /* small segments: the time ranges cross many segment boundaries */
+    col_t *c = open_col(COL_FSYNC_INTERVAL, 32 << 10, 1 << 16);
+    ocsf_event_t ev;
+    uint64_t t = 0;
+    for (int i = 0; i < 3000; i++) {
+        make_event(&ev, (int64_t)i * 1000, i % 10 == 7 ? 1 : 0, i % 5 == 0);
+        t = append(c, &ev);
+    }
+    assert_int_equal(col_wait_durable(c, t, 5000), 0);
+    col_stats_t st;
+    col_stats(c, &st);
+    assert_true(st.segments > 10);
+    /* filter first, then the last `limit`: 300 events are in sb1 */
+    col_filter_t f;
+    col_filter_init(&f);
+    snprintf(f.sandbox, sizeof f.sandbox, "sb1");
+    f.limit = 50;
+    list_t l = {0};
+    uint64_t next;
+    assert_int_equal(col_query(c, &f, list_cb, &l, &next), 0);
+    assert_int_equal(l.n, 50);
+    for (size_t i = 0; i < 50; i++) /* the last 50 of sb1, in order */
+        assert_int_equal(l.times[i], T0 + (int64_t)(2997 - 10 * (49 - i)) * 1000);
+    /* a time range across segments, with an action filter */
+    col_filter_init(&f);
+    f.since_ms = T0 + 1000 * 1000;
+    f.until_ms = T0 + 1999 * 1000;
+    f.action_id = OCSF_ACTION_DENIED;
+    memset(&l, 0, sizeof l);
+    assert_int_equal(col_query(c, &f, list_cb, &l, &next), 0);
+    assert_int_equal(l.n, 200);
+    assert_int_equal(l.times[0], T0 + 1000 * 1000);
+    assert_int_equal(l.times[199], T0 + 1995 * 1000);
+    /* min severity: denied events are MEDIUM */
+    col_filter_init(&f);
+    f.min_severity = OCSF_SEV_MEDIUM;
+    f.limit = 5000;
+    memset(&l, 0, sizeof l);
+    assert_int_equal(col_query(c, &f, list_cb, &l, &next), 0);
+    assert_int_equal(l.n, 600);
+    /* a reader paging with max = 7 from far behind gets every event in order */
+    col_filter_init(&f);
+    uint64_t from = 1, total = 0, prev = 0;
+    for (;;) {
+        memset(&l, 0, sizeof l);
+        assert_int_equal(col_read(c, &f, from, 7, list_cb, &l, &next), 0);
+        for (size_t i = 0; i < l.n; i++) {
+            assert_int_equal(l.seqs[i], prev + 1);
+            prev = l.seqs[i];
+        }
+        total += l.n;
+        if (l.n == 0)
+            break;
+        from = next;
+    }
+    assert_int_equal(total, 3000);
+    col_destroy(c);
+}
+
+static col_t *stall_col;
+static pthread_mutex_t stall_mu = PTHREAD_MUTEX_INITIALIZER;
+static int stall_armed;
+
+/* A listener runs on the writer thread: holding it stalls the writer. */
+static void stall_cb(void *ctx)
+{
+    (void)ctx;
+    if (__atomic_load_n(&stall_armed, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&stall_mu);
+        pthread_mutex_unlock(&stall_mu);
+    }
+}
+
+static void drop_newest_is_counted_and_reported(void **state)
+{
+    (void)state;
+    teardown_dir(NULL);
+    setup_dir(NULL);
+    col_config_t cfg;
+    col_config_default(&cfg);
+    cfg.spool_dir = spool;
+    cfg.ring_bytes = 4096;
+    cfg.when_full = COL_FULL_DROP_NEWEST;
+    cfg.drop_report_ms = 1;
+    char err[256];
+    assert_int_equal(col_create(&cfg, &stall_col, err, sizeof err), 0);
+    assert_int_equal(col_subscribe(stall_col, stall_cb, NULL), 0);
+    pthread_mutex_lock(&stall_mu);
+    __atomic_store_n(&stall_armed, 1, __ATOMIC_SEQ_CST);
+    ocsf_event_t ev;
+    int ok = 0, dropped = 0;
+    for (int i = 0; i < 200; i++) {
+        make_event(&ev, i, 0, false);
+        int rc = col_append(stall_col, &ev, NULL, err, sizeof err);
+        ok += rc == 0;
+        dropped += rc == -EAGAIN;
+        if (i == 0)
+            usleep(50000); /* let the writer take the first and stall in the listener */
+    }
+    assert_true(dropped > 0);
+    assert_int_equal(ok + dropped, 200);
+    __atomic_store_n(&stall_armed, 0, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&stall_mu);
+    col_stats_t st;
+    col_stats(stall_col, &st);
+    assert_int_equal(st.dropped, (uint64_t)dropped);
+    usleep(300000);
+    /* one CONFIG event says how many were dropped */
+    col_filter_t f;
+    col_filter_init(&f);
+    f.class_uid = OCSF_CLASS_CONFIG;
+    list_t l = {0};
+    uint64_t next;
+    assert_int_equal(col_query(stall_col, &f, list_cb, &l, &next), 0);
+    assert_int_equal(l.n, 1);
+    col_destroy(stall_col);
+}
+
+static void ring_full_and_order(void **state)
+{
+    (void)state;
+    col__ring_t r;
+    assert_int_equal(col__ring_init(&r, 3000), -EINVAL);
+    assert_int_equal(col__ring_init(&r, 4096), 0);
+    bool waited;
+    uint64_t t, prev = 0;
+    char data[300];
+    int pushed = 0;
+    col__rec_t rec = {0};
+    assert_int_equal(col__ring_push(&r, &rec, data, 4000, false, &waited, &t), -EMSGSIZE);
+    /* fill: each entry is 8 + 32 + 300 -> 344 bytes */
+    for (;;) {
+        rec.time = pushed;
+        memset(data, 'a' + pushed % 26, sizeof data);
+        int rc = col__ring_push(&r, &rec, data, sizeof data, false, &waited, &t);
+        if (rc == -EAGAIN)
+            break;
+        assert_int_equal(rc, 0);
+        assert_true(t > prev);
+        prev = t;
+        pushed++;
+    }
+    assert_int_equal(pushed, 4096 / 344);
+    /* drain and refill across the end of the buffer, in order */
+    int next = 0;
+    for (int round = 0; round < 50; round++) {
+        const unsigned char *d;
+        uint64_t tk;
+        const col__rec_t *got = col__ring_peek(&r, &d, &tk);
+        assert_non_null(got);
+        assert_int_equal(got->time, next);
+        assert_int_equal(d[299], 'a' + next % 26);
+        col__ring_release(&r);
+        next++;
+        rec.time = pushed;
+        memset(data, 'a' + pushed % 26, sizeof data);
+        assert_int_equal(col__ring_push(&r, &rec, data, sizeof data, false, &waited, &t), 0);
+        assert_true(t > prev);
+        prev = t;
+        pushed++;
+    }
+    const unsigned char *d;
+    uint64_t tk;
+    while (col__ring_peek(&r, &d, &tk)) {
+        col__ring_release(&r);
+        next++;
+    }
+    assert_int_equal(next, pushed);
+    assert_int_equal(col__ring_used(&r), 0);
+    col__ring_dispose(&r);
+}
+
+static void crc32c_known_value(void **state)
+{
+    (void)state;
+    /* the check value of CRC-32C (RFC 3720) */
+    assert_int_equal(col__crc32c(0, "123456789", 9), 0xe3069283u);
+    assert_int_equal(col__crc32c(col__crc32c(0, "1234", 4), "56789", 5), 0xe3069283u);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(crc32c_known_value),
+        cmocka_unit_test(ring_full_and_order),
+        cmocka_unit_test_setup_teardown(append_query_restart, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(concurrency, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(torn_tail, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(tamper, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(query_semantics, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(drop_newest_is_counted_and_reported, setup_dir,
+                                        teardown_dir),
+    };
+    if (getenv("TEST_FILTER")) /* e.g. TEST_FILTER=torn_tail */
+        cmocka_set_test_filter(getenv("TEST_FILTER"));
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
