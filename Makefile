@@ -14,9 +14,9 @@ OPT       ?= -O2
 PY        := /usr/bin/python3
 FUZZ_TIME ?= 20
 
-PKGS      := jansson libcrypto
+PKGS      := jansson libcrypto libssl yaml-0.1 libuv libcurl
 DEPS_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-DEPS_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+DEPS_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread
 
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 -g $(OPT) \
            -I. -I$(BUILD) $(EXTRA_CFLAGS)
@@ -26,7 +26,7 @@ CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-LIB_SRC  := $(wildcard ocsf/*.c collector/*.c) $(filter-out cli/main.c,$(wildcard cli/*.c))
+LIB_SRC  := $(wildcard ocsf/*.c collector/*.c conf/*.c gateway/*.c) $(filter-out cli/main.c,$(wildcard cli/*.c))
 GEN_SRC  := $(BUILD)/gen/ocsf_tables.c
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/ocsf_tables.o
 MAIN_OBJ := $(BUILD)/obj/cli/main.o

@@ -16,6 +16,9 @@
 #define CLI_EXIT_USAGE 2
 
 int cli_ocsf(int argc, char **argv);
+int cli_gateway(int argc, char **argv); /* also `up` */
+int cli_logs(int argc, char **argv);
+int cli_verify(int argc, char **argv);
 
 /* A bounded line reader: lines longer than `max` are skipped (consumed) and
  * reported as too long; nothing is ever held beyond max bytes. */

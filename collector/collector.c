@@ -15,21 +15,6 @@
 #define BATCH_MAX 8192
 #define ERROR_REPORT_MS 10000
 
-void col_config_default(col_config_t *cfg)
-{
-    memset(cfg, 0, sizeof *cfg);
-    cfg->fsync = COL_FSYNC_INTERVAL;
-    cfg->fsync_interval_ms = 100;
-    cfg->when_full = COL_FULL_BLOCK;
-    cfg->ring_bytes = 16ll << 20;
-    cfg->segment_bytes = 64ll << 20;
-    cfg->retention_bytes = 4ll << 30;
-    cfg->retention_age_ms = 30ll * 24 * 3600 * 1000;
-    cfg->drop_report_ms = 10000;
-    cfg->product = (ocsf_product_t){OCSF_STR("tollgate-collector"), OCSF_STR(TOLLGATE_VENDOR),
-                                    OCSF_STR(TOLLGATE_VERSION)};
-}
-
 void col_filter_init(col_filter_t *f)
 {
     memset(f, 0, sizeof *f);

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf/conf.h"
 #include "ocsf/ocsf.h"
 
 typedef struct col col_t;
@@ -39,8 +40,9 @@ typedef enum { COL_FSYNC_ALWAYS, COL_FSYNC_INTERVAL, COL_FSYNC_NEVER } col_fsync
 typedef enum { COL_FULL_BLOCK, COL_FULL_DROP_NEWEST } col_when_full_t;
 typedef enum { COL_SRC_ANY = 0, COL_SRC_GATEWAY = 1, COL_SRC_SANDBOX = 2 } col_source_t;
 
-/* The collector's settings. col_config_default() fills the defaults;
- * collector/config.c holds the table that parses and documents them. */
+/* The collector's settings. col_config_default() fills the defaults from
+ * col_options (collector/config.c), the table that parses and documents
+ * them. */
 typedef struct {
     char *spool_dir;             /* $TOLLGATE_STATE/spool (borrowed) */
     int fsync;                   /* col_fsync_t; default interval */
@@ -55,6 +57,7 @@ typedef struct {
     ocsf_str_t hostname;         /* device.hostname of the collector's own events */
 } col_config_t;
 
+extern const conf_option_t col_options[];
 void col_config_default(col_config_t *cfg);
 
 /* Opens (creating) the spool, recovers a torn or corrupt tail (truncating

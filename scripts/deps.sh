@@ -7,8 +7,9 @@
 #   format clang-format
 set -eu
 
-pkgs_build="gcc make pkg-config python3 libjansson-dev libssl-dev"
-pkgs_test="libcmocka-dev python3-pytest"
+pkgs_build="gcc make pkg-config python3 libjansson-dev libssl-dev libyaml-dev libuv1-dev
+    libhttp-parser-dev libcurl4-openssl-dev"
+pkgs_test="libcmocka-dev python3-pytest curl"
 pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_format="clang-format"
 

@@ -1,0 +1,276 @@
+/*
+ * gateway.c: the gateway process: state directory, API token, the loop,
+ * the collector, signals, LIFECYCLE events at start and stop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gateway/gw_internal.h"
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+int gw_state_dir(const char *flag, char *out, size_t n, char *err, size_t errlen)
+{
+    const char *env = getenv("TOLLGATE_STATE"), *xdg = getenv("XDG_STATE_HOME");
+    const char *home = getenv("HOME");
+    int w;
+    if (flag && *flag)
+        w = snprintf(out, n, "%s", flag);
+    else if (env && *env)
+        w = snprintf(out, n, "%s", env);
+    else if (xdg && *xdg)
+        w = snprintf(out, n, "%s/tollgate", xdg);
+    else if (home && *home)
+        w = snprintf(out, n, "%s/.local/state/tollgate", home);
+    else {
+        snprintf(err, errlen, "no state directory: set TOLLGATE_STATE or pass --state DIR");
+        return -ENOENT;
+    }
+    if (w < 0 || (size_t)w >= n || (size_t)w >= 3000) {
+        snprintf(err, errlen, "state directory path too long");
+        return -ENAMETOOLONG;
+    }
+    return 0;
+}
+
+static bool is_token(const char *s, size_t n)
+{
+    if (n != GW_TOKEN_HEX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!strchr("0123456789abcdef", s[i]) || !s[i])
+            return false;
+    return true;
+}
+
+static int token_create(const char *path, char tok[GW_TOKEN_HEX + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char rnd[GW_TOKEN_HEX / 2];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        return -EIO;
+    for (size_t i = 0; i < sizeof rnd; i++)
+        tok[2 * i] = hex[rnd[i] >> 4], tok[2 * i + 1] = hex[rnd[i] & 15];
+    tok[GW_TOKEN_HEX] = '\0';
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    char line[GW_TOKEN_HEX + 1];
+    memcpy(line, tok, GW_TOKEN_HEX);
+    line[GW_TOKEN_HEX] = '\n';
+    int rc = write(fd, line, sizeof line) == (ssize_t)sizeof line && fsync(fd) == 0 ? 0 : -EIO;
+    close(fd);
+    return rc;
+}
+
+int gw_token_load(const char *state_dir, bool create, char tok[GW_TOKEN_HEX + 1], char *err,
+                  size_t errlen)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/token", state_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT && create) {
+        int rc = token_create(path, tok);
+        if (rc == 0)
+            return 0;
+        if (rc != -EEXIST) {
+            snprintf(err, errlen, "create %s: %s", path, strerror(-rc));
+            return rc;
+        }
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW); /* another process won */
+    }
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s%s", path, strerror(errno),
+                 errno == ENOENT ? " (has the gateway run? or set TOLLGATE_TOKEN)" : "");
+        return -errno;
+    }
+    struct stat st;
+    char buf[GW_TOKEN_HEX + 2];
+    ssize_t n = fstat(fd, &st) == 0 ? read(fd, buf, sizeof buf) : -1;
+    close(fd);
+    if (n >= 0 && (st.st_mode & 077) != 0) {
+        snprintf(err, errlen, "%s: readable by others (mode %03o); chmod 600 it", path,
+                 (unsigned)(st.st_mode & 0777));
+        return -EPERM;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    if (n < 0 || !is_token(buf, (size_t)n)) {
+        snprintf(err, errlen, "%s: not a tollgate token", path);
+        return -EINVAL;
+    }
+    memcpy(tok, buf, GW_TOKEN_HEX);
+    tok[GW_TOKEN_HEX] = '\0';
+    return 0;
+}
+
+void gw__event_base(gw__t *g, ocsf_event_t *ev, int class_uid, int activity, int severity)
+{
+    ocsf_event_init(ev);
+    ocsf_event_begin(ev, class_uid, activity, severity, 0, &g->product);
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    ev->time = tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    ev->log_name = OCSF_STR("gateway");
+    ev->device_hostname = ocsf_str(g->hostname);
+    ev->device_type_id = 0;
+}
+
+static void lifecycle(gw__t *g, int activity, const char *msg)
+{
+    ocsf_event_t ev;
+    char err[128];
+    gw__event_base(g, &ev, OCSF_CLASS_LIFECYCLE, activity, OCSF_SEV_INFO);
+    ev.app = g->product;
+    ev.status_id = OCSF_STATUS_SUCCESS;
+    ev.message = ocsf_str(msg);
+    if (col_append(g->col, &ev, NULL, err, sizeof err) != 0)
+        fprintf(stderr, "[gateway] lifecycle event: %s\n", err);
+}
+
+static void on_wake(uv_async_t *a)
+{
+    gw__api_on_commit(a->data);
+}
+
+/* Runs on the collector's writer thread: only signal. */
+static void on_commit(void *ctx)
+{
+    uv_async_send(ctx);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    gw__t *g = s->data;
+    if (g->stopping)
+        return;
+    fprintf(stderr, "[gateway] %s: stopping\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    g->stopping = true;
+    lifecycle(g, OCSF_APP_STOP, "gateway stopping");
+    gw__api_stop(g);
+    gw_http_server_destroy(g->http);
+    g->http = NULL;
+    uv_signal_stop(&g->sigint);
+    uv_signal_stop(&g->sigterm);
+    /* the loop ends once the last reply and threadpool item are done */
+    uv_close((uv_handle_t *)&g->sigint, on_handle_closed);
+    uv_close((uv_handle_t *)&g->sigterm, on_handle_closed);
+    if (!g->waiting && !g->work_in_flight)
+        uv_close((uv_handle_t *)&g->wake, on_handle_closed);
+}
+
+static int start_http(gw__t *g, char *err, size_t errlen)
+{
+    char host[256];
+    int port;
+    if (gw_parse_listen(g->cfg.listen, host, sizeof host, &port) != 0) {
+        snprintf(err, errlen, "gateway.listen: '%s' is not HOST:PORT", g->cfg.listen);
+        return -EINVAL;
+    }
+    gw_http_config_t hc = {
+        .host = host,
+        .port = port,
+        .max_head = 16 << 10,
+        .max_body = (size_t)g->cfg.max_body,
+        .idle_timeout_ms = 60000,
+        .tls_cert = g->cfg.tls_cert,
+        .tls_key = g->cfg.tls_key,
+    };
+    int rc = gw_http_server_create(&g->loop, &hc, gw__api_handle, g, &g->http, err, errlen);
+    if (rc == 0)
+        fprintf(stderr, "[gateway] listening on %s://%s:%d (state %s)\n",
+                g->cfg.tls_cert ? "https" : "http", host, gw_http_server_port(g->http),
+                g->state_dir);
+    return rc;
+}
+
+int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *colcfg, char *err,
+           size_t errlen)
+{
+    gw__t *g = calloc(1, sizeof *g);
+    char spool[4200];
+    int rc;
+    if (!g)
+        return -ENOMEM;
+    g->cfg = *cfg;
+    snprintf(g->state_dir, sizeof g->state_dir, "%s", state_dir);
+    if (gethostname(g->hostname, sizeof g->hostname) != 0)
+        snprintf(g->hostname, sizeof g->hostname, "localhost");
+    g->product = (ocsf_product_t){OCSF_STR("tollgate-gateway"), OCSF_STR(TOLLGATE_VENDOR),
+                                  OCSF_STR(TOLLGATE_VERSION)};
+    setenv("UV_THREADPOOL_SIZE", "8", 0); /* ingest and queries; before the first work item */
+    if ((rc = mkdir_p(state_dir, 0700)) != 0) {
+        snprintf(err, errlen, "mkdir %s: %s", state_dir, strerror(-rc));
+        goto out;
+    }
+    if ((rc = gw_token_load(state_dir, true, g->token, err, errlen)) != 0)
+        goto out;
+    g->validator = ocsf_validator_create(err, errlen);
+    if (!g->validator) {
+        rc = -EINVAL;
+        goto out;
+    }
+    col_config_t cc = *colcfg;
+    snprintf(spool, sizeof spool, "%s/spool", state_dir);
+    cc.spool_dir = spool;
+    cc.hostname = ocsf_str(g->hostname);
+    if ((rc = col_create(&cc, &g->col, err, errlen)) != 0)
+        goto out_validator;
+    if ((rc = uv_loop_init(&g->loop)) != 0) {
+        snprintf(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
+        goto out_col;
+    }
+    uv_async_init(&g->loop, &g->wake, on_wake);
+    g->wake.data = g;
+    col_subscribe(g->col, on_commit, &g->wake);
+    if ((rc = start_http(g, err, errlen)) != 0) {
+        col_unsubscribe(g->col, on_commit, &g->wake);
+        uv_close((uv_handle_t *)&g->wake, on_handle_closed);
+        uv_run(&g->loop, UV_RUN_DEFAULT);
+        goto out_loop;
+    }
+    uv_signal_init(&g->loop, &g->sigint);
+    uv_signal_init(&g->loop, &g->sigterm);
+    g->sigint.data = g->sigterm.data = g;
+    uv_signal_start(&g->sigint, on_signal, SIGINT);
+    uv_signal_start(&g->sigterm, on_signal, SIGTERM);
+    lifecycle(g, OCSF_APP_START, "gateway started");
+    uv_run(&g->loop, UV_RUN_DEFAULT);
+    col_unsubscribe(g->col, on_commit, &g->wake);
+    rc = 0;
+out_loop:
+    uv_loop_close(&g->loop);
+out_col:
+    col_destroy(g->col);
+out_validator:
+    ocsf_validator_destroy(g->validator);
+out:
+    free(g);
+    return rc;
+}
