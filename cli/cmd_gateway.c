@@ -71,7 +71,7 @@ int cli_gateway(int argc, char **argv)
         } else if ((strcmp(a, "--listen") == 0 || strcmp(a, "--tls-cert") == 0 ||
                     strcmp(a, "--tls-key") == 0) &&
                    !need_arg(i, argc, a)) {
-            const char *key = a[2] == 'l' ? "gateway.listen"
+            const char *key = a[2] == 'l'   ? "gateway.listen"
                               : a[6] == 'c' ? "gateway.tls_cert"
                                             : "gateway.tls_key";
             conf_set(gw_options, &gw, key, argv[++i], err, sizeof err);
@@ -79,8 +79,8 @@ int cli_gateway(int argc, char **argv)
             char kv[1024];
             snprintf(kv, sizeof kv, "%s", argv[++i]);
             char *eq = strchr(kv, '=');
-            int r = eq ? (*eq = '\0', conf_set(gw_options, &gw, kv, eq + 1, err, sizeof err))
-                       : -EINVAL;
+            int r =
+                eq ? (*eq = '\0', conf_set(gw_options, &gw, kv, eq + 1, err, sizeof err)) : -EINVAL;
             if (r == -ENOENT)
                 r = conf_set(col_options, &col, kv, eq + 1, err, sizeof err);
             if (r) {
@@ -137,8 +137,7 @@ int cli_verify(int argc, char **argv)
     int rc = col_verify(spool, &n, err, sizeof err);
     if (rc) {
         cli_err_escaped("tollgate verify: FAILED: ", err, strlen(err));
-        fprintf(stderr, "tollgate verify: %llu records checked before it\n",
-                (unsigned long long)n);
+        fprintf(stderr, "tollgate verify: %llu records checked before it\n", (unsigned long long)n);
         return CLI_EXIT_FAIL;
     }
     printf("ok: %llu records, CRCs and hash chain intact (%s)\n", (unsigned long long)n, spool);

@@ -15,7 +15,7 @@
 #include "cli/cli.h"
 #include "gateway/gateway.h"
 
-#define RED "\x1b[31m"
+#define RED   "\x1b[31m"
 #define GREEN "\x1b[32m"
 #define RESET "\x1b[0m"
 
@@ -145,8 +145,9 @@ static void add_param(CURL *c, ocsf_buf_t *url, const char *key, const char *val
 static const struct {
     const char *opt, *param;
 } passthrough[] = {
-    {"--since", "since"},   {"--until", "until"},          {"--source", "source"},
-    {"-n", "limit"},        {"--class", "class"},          {"--action", "action"},
+    {"--since", "since"},        {"--until", "until"},
+    {"--source", "source"},      {"-n", "limit"},
+    {"--class", "class"},        {"--action", "action"},
     {"--level", "min_severity"}, {"--min-severity", "min_severity"},
 };
 

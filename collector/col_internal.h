@@ -25,15 +25,15 @@
 
 #include "collector/collector.h"
 
-#define COL__SEG_MAGIC "TGSPOOL1"
-#define COL__SEG_HDR 64
-#define COL__REC_MAGIC 0x43524754u /* "TGRC" */
-#define COL__REC_HDR 80
-#define COL__REC_MIN (COL__REC_HDR + 4)
-#define COL__JSON_MAX COL_EVENT_MAX
-#define COL__REC_MAX (COL__REC_HDR + 255 + COL__JSON_MAX + 64 + 4)
-#define COL__BLOCK_RECS 512
-#define COL__DIR_MAX 4000 /* the spool directory path, bytes */
+#define COL__SEG_MAGIC   "TGSPOOL1"
+#define COL__SEG_HDR     64
+#define COL__REC_MAGIC   0x43524754u /* "TGRC" */
+#define COL__REC_HDR     80
+#define COL__REC_MIN     (COL__REC_HDR + 4)
+#define COL__JSON_MAX    COL_EVENT_MAX
+#define COL__REC_MAX     (COL__REC_HDR + 255 + COL__JSON_MAX + 64 + 4)
+#define COL__BLOCK_RECS  512
+#define COL__DIR_MAX     4000 /* the spool directory path, bytes */
 #define COL__BLOCK_BYTES (512u << 10)
 
 /* ---- CRC-32C and little-endian helpers (crc32c.c) ---------------------- */
@@ -71,7 +71,7 @@ typedef struct {
     int64_t time;
     uint16_t class_uid;
     uint8_t severity, action, source, sandbox_len;
-    uint32_t at[2];   /* where logged_time and sequence go (ocsf_encode_deferred) */
+    uint32_t at[2];    /* where logged_time and sequence go (ocsf_encode_deferred) */
     uint32_t json_len; /* data: sandbox_len bytes of sandbox, then the JSON */
 } col__rec_t;
 
@@ -126,15 +126,15 @@ typedef struct {
     pthread_mutex_t mu; /* guards segs/nsegs and the blocks arrays */
     col__seg_t *segs;
     size_t nsegs, capsegs;
-    int fd;             /* the active (last) segment, append */
+    int fd; /* the active (last) segment, append */
     unsigned char chain[32];
     uint64_t next_seq;
     unsigned char *wbuf; /* records not yet written */
     size_t wlen, wcap;
     uint64_t wbuf_last_seq;
     uint64_t total_bytes;
-    void *md_ctx;       /* EVP_MD_CTX */
-    void *md;           /* EVP_MD (SHA-256) */
+    void *md_ctx; /* EVP_MD_CTX */
+    void *md;     /* EVP_MD (SHA-256) */
 } col__spool_t;
 
 /* Opens or creates the spool in dir, recovering the last segment: a torn or

@@ -12,7 +12,7 @@
 
 #include "collector/col_internal.h"
 
-#define BATCH_MAX 8192
+#define BATCH_MAX       8192
 #define ERROR_REPORT_MS 10000
 
 void col_filter_init(col_filter_t *f)
@@ -401,8 +401,7 @@ int col_create(const col_config_t *cfg, col_t **out, char *err, size_t errlen)
         return -ENOMEM;
     c->cfg = *cfg;
     if (!cfg->spool_dir || strlen(cfg->spool_dir) >= sizeof c->spool_dir) {
-        snprintf(err, errlen, "spool directory: missing or longer than %d bytes",
-                 COL__DIR_MAX - 1);
+        snprintf(err, errlen, "spool directory: missing or longer than %d bytes", COL__DIR_MAX - 1);
         free(c);
         return -ENAMETOOLONG;
     }

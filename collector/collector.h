@@ -44,17 +44,17 @@ typedef enum { COL_SRC_ANY = 0, COL_SRC_GATEWAY = 1, COL_SRC_SANDBOX = 2 } col_s
  * col_options (collector/config.c), the table that parses and documents
  * them. */
 typedef struct {
-    char *spool_dir;             /* $TOLLGATE_STATE/spool (borrowed) */
-    int fsync;                   /* col_fsync_t; default interval */
-    int64_t fsync_interval_ms;   /* 100 */
-    int when_full;               /* col_when_full_t; default block */
-    int64_t ring_bytes;          /* the ring, a power of two; 16 MiB */
-    int64_t segment_bytes;       /* rotate at; 64 MiB */
-    int64_t retention_bytes;     /* 0: keep all; default 4 GiB */
-    int64_t retention_age_ms;    /* 0: keep all; default 30 days */
-    int64_t drop_report_ms;      /* one "N events dropped" event per interval; 10 s */
-    ocsf_product_t product;      /* metadata.product of the collector's own events */
-    ocsf_str_t hostname;         /* device.hostname of the collector's own events */
+    char *spool_dir;           /* $TOLLGATE_STATE/spool (borrowed) */
+    int fsync;                 /* col_fsync_t; default interval */
+    int64_t fsync_interval_ms; /* 100 */
+    int when_full;             /* col_when_full_t; default block */
+    int64_t ring_bytes;        /* the ring, a power of two; 16 MiB */
+    int64_t segment_bytes;     /* rotate at; 64 MiB */
+    int64_t retention_bytes;   /* 0: keep all; default 4 GiB */
+    int64_t retention_age_ms;  /* 0: keep all; default 30 days */
+    int64_t drop_report_ms;    /* one "N events dropped" event per interval; 10 s */
+    ocsf_product_t product;    /* metadata.product of the collector's own events */
+    ocsf_str_t hostname;       /* device.hostname of the collector's own events */
 } col_config_t;
 
 extern const conf_option_t col_options[];
@@ -73,8 +73,8 @@ void col_destroy(col_t *c);
  * borrowed for the call only. Returns 0 with *ticket (may be NULL),
  * -EINVAL (err says why) when the event cannot be encoded, -EAGAIN when the
  * ring is full and when_full is drop_newest (the drop is counted and
- * reported), -EINVAL also for an event over COL_EVENT_MAX bytes, -ESHUTDOWN when the collector is stopping. With when_full =
- * block, waits for room: producers feel the spool's pace. */
+ * reported), -EINVAL also for an event over COL_EVENT_MAX bytes, -ESHUTDOWN when the collector is
+ * stopping. With when_full = block, waits for room: producers feel the spool's pace. */
 int col_append(col_t *c, ocsf_event_t *ev, uint64_t *ticket, char *err, size_t errlen);
 
 /* Every ticket <= the returned one is durable (fsynced, or written when
@@ -134,14 +134,14 @@ int col_read(col_t *c, const col_filter_t *f, uint64_t from, size_t max, col_rec
 /* ---- metrics ------------------------------------------------------------ */
 
 typedef struct {
-    uint64_t appended;      /* events accepted by col_append */
-    uint64_t dropped;       /* refused with -EAGAIN (when_full = drop_newest) */
-    uint64_t encode_errors; /* refused with -EINVAL */
+    uint64_t appended;              /* events accepted by col_append */
+    uint64_t dropped;               /* refused with -EAGAIN (when_full = drop_newest) */
+    uint64_t encode_errors;         /* refused with -EINVAL */
     uint64_t ring_used, ring_bytes; /* bytes */
     uint64_t written_seq, durable_ticket;
     uint64_t spool_bytes, segments;
     uint64_t fsyncs;
-    uint64_t blocked;       /* appends that waited for room */
+    uint64_t blocked; /* appends that waited for room */
     uint64_t recovered_bytes_cut;
 } col_stats_t;
 

@@ -90,8 +90,8 @@ static void snapshot_free(snap_t *v, size_t n)
 
 /* Scans block range [b0, b1) of a segment; calls cb on matches with seq in
  * [from, upto]. *last gets the last sequence seen. */
-static int scan_blocks(const snap_t *s, size_t b0, size_t b1, const col_filter_t *f,
-                       uint64_t from, uint64_t upto, col_record_cb cb, void *ctx, uint64_t *last)
+static int scan_blocks(const snap_t *s, size_t b0, size_t b1, const col_filter_t *f, uint64_t from,
+                       uint64_t upto, col_record_cb cb, void *ctx, uint64_t *last)
 {
     uint64_t start = s->blocks[b0].off;
     uint64_t end = b1 < s->nblocks ? s->blocks[b1].off : UINT64_MAX;

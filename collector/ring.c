@@ -14,8 +14,8 @@
 #include "collector/col_internal.h"
 
 #define COMMITTED (1ull << 63)
-#define PAD (1ull << 62)
-#define LEN_MASK 0xffffffffull
+#define PAD       (1ull << 62)
+#define LEN_MASK  0xffffffffull
 
 static uint64_t align8(uint64_t n)
 {

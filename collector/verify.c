@@ -29,8 +29,7 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int verify_segment(vstate_t *v, const char *dir, const char *name, char *err,
-                          size_t errlen)
+static int verify_segment(vstate_t *v, const char *dir, const char *name, char *err, size_t errlen)
 {
     char path[4096 + 64];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -48,8 +47,8 @@ static int verify_segment(vstate_t *v, const char *dir, const char *name, char *
     }
     uint64_t first = col__get64(h + 16);
     if (v->expect && first != v->expect) {
-        snprintf(err, errlen, "segment %s: starts at sequence %" PRIu64 ", expected %" PRIu64,
-                 name, first, v->expect);
+        snprintf(err, errlen, "segment %s: starts at sequence %" PRIu64 ", expected %" PRIu64, name,
+                 first, v->expect);
         return -EBADMSG;
     }
     if (v->have_chain && memcmp(h + 32, v->chain, 32) != 0) {
@@ -99,8 +98,9 @@ static int verify_segment(vstate_t *v, const char *dir, const char *name, char *
                  ": CRC mismatch or malformed record",
                  v->expect, name, s.off);
     } else if (rc == 0 && torn) {
-        snprintf(err, errlen, "segment %s: torn record at offset %" PRIu64 " (sequence %" PRIu64
-                 ")", name, s.off, v->expect);
+        snprintf(err, errlen,
+                 "segment %s: torn record at offset %" PRIu64 " (sequence %" PRIu64 ")", name,
+                 s.off, v->expect);
         rc = -EBADMSG;
     }
     col__scan_close(&s);

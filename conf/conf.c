@@ -62,9 +62,10 @@ static int parse_units(const char *s, const char *const *names, const int64_t *f
 
 int conf_parse_bytes(const char *s, int64_t *out)
 {
-    static const char *const n[] = {"b", "k", "kb", "kib", "m", "mb", "mib", "g", "gb", "gib", "t", "tib"};
-    static const int64_t f[] = {1, 1ll << 10, 1000, 1ll << 10, 1ll << 20, 1000000, 1ll << 20,
-                                1ll << 30, 1000000000, 1ll << 30, 1ll << 40, 1ll << 40};
+    static const char *const n[] = {"b",   "k", "kb", "kib", "m", "mb",
+                                    "mib", "g", "gb", "gib", "t", "tib"};
+    static const int64_t f[] = {1,         1ll << 10, 1000,       1ll << 10, 1ll << 20, 1000000,
+                                1ll << 20, 1ll << 30, 1000000000, 1ll << 30, 1ll << 40, 1ll << 40};
     return parse_units(s, n, f, sizeof f / sizeof f[0], false, out);
 }
 
@@ -90,8 +91,7 @@ static const char *shown(ocsf_buf_t *b, const char *v)
     return ocsf_buf_cstr(b);
 }
 
-static int set_one(const conf_option_t *o, void *obj, const char *value, char *err,
-                   size_t errlen)
+static int set_one(const conf_option_t *o, void *obj, const char *value, char *err, size_t errlen)
 {
     char *field = (char *)obj + o->offset;
     int64_t v = 0;
@@ -122,15 +122,9 @@ static int set_one(const conf_option_t *o, void *obj, const char *value, char *e
         rc = -EINVAL;
         goto out;
     }
-    case CONF_INT:
-        rc = parse_int(value, &v);
-        break;
-    case CONF_BYTES:
-        rc = conf_parse_bytes(value, &v);
-        break;
-    case CONF_DURATION:
-        rc = conf_parse_duration_ms(value, &v);
-        break;
+    case CONF_INT: rc = parse_int(value, &v); break;
+    case CONF_BYTES: rc = conf_parse_bytes(value, &v); break;
+    case CONF_DURATION: rc = conf_parse_duration_ms(value, &v); break;
     }
     if (rc) {
         snprintf(err, errlen, "%s: '%s' is not a valid %s", o->name, shown(&b, value),
@@ -267,8 +261,8 @@ static int load_mapping(loader_t *l, const char *prefix, int depth)
         else if (ev.type == YAML_MAPPING_START_EVENT)
             rc = load_mapping(l, key, depth + 1);
         else {
-            snprintf(l->err, l->errlen, "%s:%zu: %s: expected a value or a mapping", l->path,
-                     line, key);
+            snprintf(l->err, l->errlen, "%s:%zu: %s: expected a value or a mapping", l->path, line,
+                     key);
             rc = -EINVAL;
         }
         yaml_event_delete(&ev);
@@ -277,8 +271,8 @@ static int load_mapping(loader_t *l, const char *prefix, int depth)
     }
 }
 
-int conf_load_file(const char *path, const conf_option_t *const *tabs, void *const *objs,
-                   size_t n, char *err, size_t errlen)
+int conf_load_file(const char *path, const conf_option_t *const *tabs, void *const *objs, size_t n,
+                   char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -293,16 +287,11 @@ int conf_load_file(const char *path, const conf_option_t *const *tabs, void *con
     bool done = false;
     while (!done && rc == 0 && (rc = next_event(&l, &ev)) == 0) {
         switch (ev.type) {
-        case YAML_STREAM_END_EVENT:
-            done = true;
-            break;
-        case YAML_MAPPING_START_EVENT:
-            rc = load_mapping(&l, "", 0);
-            break;
+        case YAML_STREAM_END_EVENT: done = true; break;
+        case YAML_MAPPING_START_EVENT: rc = load_mapping(&l, "", 0); break;
         case YAML_STREAM_START_EVENT:
         case YAML_DOCUMENT_START_EVENT:
-        case YAML_DOCUMENT_END_EVENT:
-            break;
+        case YAML_DOCUMENT_END_EVENT: break;
         default:
             snprintf(err, errlen, "%s:%zu: expected a mapping of settings", path,
                      ev.start_mark.line + 1);

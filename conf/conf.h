@@ -28,7 +28,7 @@ typedef struct {
     const char *def;  /* default, written as in a file; NULL: unset (strings) */
     int64_t min, max; /* INT, BYTES, DURATION */
     const char *choices;
-    size_t offset;    /* into the component's struct */
+    size_t offset; /* into the component's struct */
     const char *desc;
 } conf_option_t;
 
@@ -45,8 +45,8 @@ int conf_set(const conf_option_t *tab, void *obj, const char *key, const char *v
 
 /* Parses a YAML file; each key goes to the first table that knows it.
  * tabs/objs are n parallel arrays. Errors name the file and line. */
-int conf_load_file(const char *path, const conf_option_t *const *tabs, void *const *objs,
-                   size_t n, char *err, size_t errlen);
+int conf_load_file(const char *path, const conf_option_t *const *tabs, void *const *objs, size_t n,
+                   char *err, size_t errlen);
 
 /* Parses a size or a duration (used by options and by the CLI). */
 int conf_parse_bytes(const char *s, int64_t *out);

@@ -4,10 +4,11 @@
  * ocsf_json_escape(): the output is one quoted JSON string (valid UTF-8,
  * no raw C0/DEL/C1/U+2028/U+2029) that jansson parses back to the input with
  * every ill-formed byte replaced by U+FFFD; for valid UTF-8 of at most
- * OCSF_MAX_FIELD bytes that is the input itself. An input starting with 0xfe
- * is also padded past OCSF_MAX_FIELD (the Makefile caps inputs at 64 KiB),
- * with the fuzzer's bytes straddling the cut: the result must be the input
- * cut to MAX_FIELD-3..MAX_FIELD bytes, on a UTF-8 boundary when it can be.
+ * OCSF_MAX_FIELD bytes that is the input itself. An input 0xfe, k, rest...
+ * is also run as OCSF_MAX_FIELD - 8 + (k & 7) bytes of 'a' then rest (the
+ * Makefile caps inputs at 64 KiB), so the fuzzer's bytes straddle the cut at
+ * any alignment: the result must be the input cut to MAX_FIELD-3..MAX_FIELD
+ * bytes, on a UTF-8 boundary when it can be.
  *
  * ocsf_text_escape(): with limit = first byte and flags 0 / OCSF_ESC_SPACE,
  * and unlimited with OCSF_ESC_SPACE|OCSF_ESC_QUOTE. The output is valid
@@ -25,32 +26,25 @@
 #include "ocsf/ocsf.h"
 
 #define BIG_MARK 0xfe
-#define BIG_PAD (OCSF_MAX_FIELD - 4)
+#define BIG_PAD  (OCSF_MAX_FIELD - 8) /* plus 0..7 from the second byte */
 
-/* Appends s[0..n) with each ill-formed byte replaced by U+FFFD. */
-static void sanitize(ocsf_buf_t *b, const char *s, size_t n)
+/* Whether got[0..gotn) is in[0..n) with each ill-formed byte replaced by
+ * U+FFFD (what ocsf_json_escape promises). */
+CHK_ORACLE static bool sanitized_is(const char *in, size_t n, const char *got, size_t gotn)
 {
-    const unsigned char *u = (const unsigned char *)s;
+    const unsigned char *u = (const unsigned char *)in;
     uint32_t cp;
+    size_t o = 0;
     for (size_t i = 0, len; i < n; i += len) {
         len = chk_utf8_seq(u + i, n - i, &cp);
-        if (len == 0) {
-            ocsf_buf_put(b, "\xef\xbf\xbd", 3);
-            len = 1;
-        } else {
-            ocsf_buf_put(b, s + i, len);
-        }
+        const char *want = len ? in + i : "\xef\xbf\xbd";
+        size_t wn = len ? len : 3;
+        if (gotn - o < wn || memcmp(got + o, want, wn) != 0)
+            return false;
+        o += wn;
+        len = len ? len : 1;
     }
-}
-
-static bool sanitized_is(const char *in, size_t n, const char *got, size_t gotn)
-{
-    ocsf_buf_t want;
-    ocsf_buf_init(&want);
-    sanitize(&want, in, n);
-    bool same = want.len == gotn && (gotn == 0 || memcmp(want.p, got, gotn) == 0);
-    ocsf_buf_dispose(&want);
-    return same;
+    return o == gotn;
 }
 
 /* Escapes in[0..n) as JSON, checks the shape, returns the parsed string. */
@@ -76,27 +70,29 @@ static void fuzz_json(const char *in, size_t n)
     json_t *j = json_escape_checked(in, n, &out);
     const char *got = json_string_value(j);
     size_t gotn = json_string_length(j);
-    if (n <= OCSF_MAX_FIELD && chk_utf8(in, n) &&
-        (gotn != n || (n && memcmp(got, in, n) != 0)))
+    if (n <= OCSF_MAX_FIELD && chk_utf8(in, n) && (gotn != n || (n && memcmp(got, in, n) != 0)))
         chk_fail("json_escape: valid UTF-8 does not round-trip", out.p, out.len, 0);
     if (n <= OCSF_MAX_FIELD && !sanitized_is(in, n, got, gotn))
-        chk_fail("json_escape: parsed string is not the input with U+FFFD for bad bytes",
-                 out.p, out.len, 0);
+        chk_fail("json_escape: parsed string is not the input with U+FFFD for bad bytes", out.p,
+                 out.len, 0);
     json_decref(j);
     ocsf_buf_dispose(&out);
 }
 
-/* The fuzzer's bytes (after the mark) sit across the OCSF_MAX_FIELD cut. */
+/* The fuzzer's bytes (after mark and shift) sit across the OCSF_MAX_FIELD
+ * cut. */
 static void fuzz_json_big(const uint8_t *data, size_t size)
 {
-    size_t n = BIG_PAD + size - 1;
-    if (size < 2 || n <= OCSF_MAX_FIELD)
+    if (size < 3)
+        return;
+    size_t pad = BIG_PAD + (data[1] & 7), n = pad + size - 2;
+    if (n <= OCSF_MAX_FIELD)
         return;
     char *big = malloc(n);
     if (!big)
         abort();
-    memset(big, 'a', BIG_PAD);
-    memcpy(big + BIG_PAD, data + 1, size - 1);
+    memset(big, 'a', pad);
+    memcpy(big + pad, data + 2, size - 2);
 
     ocsf_buf_t out;
     json_t *j = json_escape_checked(big, n, &out);
@@ -117,7 +113,7 @@ static void fuzz_json_big(const uint8_t *data, size_t size)
     free(big);
 }
 
-static int hexval(char c)
+CHK_ORACLE static int hexval(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -126,27 +122,32 @@ static int hexval(char c)
     return -1;
 }
 
-static void put_utf8(ocsf_buf_t *b, uint32_t cp)
+/* Writes code point cp (below U+10000) as UTF-8 at o; returns the length. */
+CHK_ORACLE static size_t put_utf8(char *o, uint32_t cp)
 {
-    char u[4];
-    size_t n;
     if (cp < 0x80) {
-        u[0] = (char)cp, n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xc0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
-    } else {
-        u[0] = (char)(0xe0 | cp >> 12), u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        u[2] = (char)(0x80 | (cp & 0x3f)), n = 3;
+        o[0] = (char)cp;
+        return 1;
     }
-    ocsf_buf_put(b, u, n);
+    if (cp < 0x800) {
+        o[0] = (char)(0xc0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    o[0] = (char)(0xe0 | cp >> 12);
+    o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[2] = (char)(0x80 | (cp & 0x3f));
+    return 3;
 }
 
-/* Undoes ocsf_text_escape(); aborts on a backslash that starts no escape. */
-static void unescape(ocsf_buf_t *b, const char *s, size_t n)
+/* Undoes ocsf_text_escape() on s[0..n) into out (n bytes suffice); returns
+ * the length. Aborts on a backslash that starts no escape. */
+CHK_ORACLE static size_t unescape(char *out, const char *s, size_t n)
 {
+    size_t o = 0;
     for (size_t i = 0; i < n;) {
         if (s[i] != '\\') {
-            ocsf_buf_putc(b, s[i++]);
+            out[o++] = s[i++];
             continue;
         }
         size_t digits = i + 1 < n && s[i + 1] == 'x' ? 2 : i + 1 < n && s[i + 1] == 'u' ? 4 : 0;
@@ -160,18 +161,18 @@ static void unescape(ocsf_buf_t *b, const char *s, size_t n)
             v = v << 4 | (uint32_t)h;
         }
         if (digits == 2)
-            ocsf_buf_putc(b, (char)v);
+            out[o++] = (char)v;
         else
-            put_utf8(b, v);
+            o += put_utf8(out + o, v);
         i += 2 + digits;
     }
+    return o;
 }
 
 static void fuzz_text(const char *in, size_t n, size_t limit, unsigned flags)
 {
-    ocsf_buf_t out, back;
+    ocsf_buf_t out;
     ocsf_buf_init(&out);
-    ocsf_buf_init(&back);
     ocsf_text_escape(&out, in, n, limit, flags);
     chk_clean("text_escape", out.p, out.len, CHK_TEXT_LINE);
     for (size_t i = 0; i < out.len; i++) {
@@ -191,16 +192,18 @@ static void fuzz_text(const char *in, size_t n, size_t limit, unsigned flags)
             chk_fail("text_escape: a cut value does not end in \"...\"", out.p, out.len, 0);
         body -= 3;
     }
-    unescape(&back, out.p, body);
+    char *back = malloc(body + 1);
+    if (!back)
+        abort();
+    size_t backn = unescape(back, out.p, body);
     size_t want_max = cut ? (limit > 3 ? limit - 3 : 0) : n;
     size_t want_min = cut ? (want_max > 3 ? want_max - 3 : 0) : n;
-    if (back.len < want_min || back.len > want_max ||
-        (back.len && memcmp(back.p, in, back.len) != 0))
+    if (backn < want_min || backn > want_max || (backn && memcmp(back, in, backn) != 0))
         chk_fail("text_escape: unescaped output is not the input (or its cut prefix)", out.p,
                  out.len, 0);
-    if (cut && chk_utf8_through(in, n, want_max) && !chk_utf8(in, back.len))
+    if (cut && chk_utf8_through(in, n, want_max) && !chk_utf8(in, backn))
         chk_fail("text_escape: valid UTF-8 cut inside a sequence", out.p, out.len, 0);
-    ocsf_buf_dispose(&back);
+    free(back);
     ocsf_buf_dispose(&out);
 }
 

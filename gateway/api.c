@@ -21,8 +21,8 @@
 
 #include "gateway/gw_internal.h"
 
-#define FOLLOW_BATCH 2000
-#define FOLLOW_HIGH_WATER (1u << 20) /* bytes queued to a follower before pausing */
+#define FOLLOW_BATCH       2000
+#define FOLLOW_HIGH_WATER  (1u << 20) /* bytes queued to a follower before pausing */
 #define LOGS_DEFAULT_LIMIT 200
 
 static void maybe_finish(gw__t *g)
@@ -83,8 +83,7 @@ static void metric(ocsf_buf_t *b, const char *name, const char *type, const char
     if (help)
         snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type),
             ocsf_buf_puts(b, line);
-    snprintf(line, sizeof line, "%s%s %llu\n", name, labels ? labels : "",
-             (unsigned long long)v);
+    snprintf(line, sizeof line, "%s%s %llu\n", name, labels ? labels : "", (unsigned long long)v);
     ocsf_buf_puts(b, line);
 }
 
@@ -407,8 +406,8 @@ static void logs_after(uv_work_t *w, int status)
         return;
     }
     if (!l->streaming) {
-        gw_http_stream_begin(l->req, 200, l->text ? "text/plain; charset=utf-8"
-                                                  : "application/x-ndjson");
+        gw_http_stream_begin(l->req, 200,
+                             l->text ? "text/plain; charset=utf-8" : "application/x-ndjson");
         l->streaming = true;
     }
     if (l->out.len && gw_http_stream_write(l->req, l->out.p, l->out.len) != 0)
@@ -454,13 +453,13 @@ static int parse_enum(const char *v, const char *const *names, const int *ids, s
 
 static const char *logs_params(gw_http_req_t *req, gw__logs_t *l)
 {
-    static const char *const cls_n[] = {"network", "net", "http", "finding", "config",
-                                        "lifecycle", "process", "proc"};
+    static const char *const cls_n[] = {"network", "net",       "http",    "finding",
+                                        "config",  "lifecycle", "process", "proc"};
     static const int cls_i[] = {4001, 4001, 4002, 2004, 5019, 6002, 1007, 1007};
     static const char *const act_n[] = {"allowed", "denied"};
     static const int act_i[] = {1, 2};
-    static const char *const sev_n[] = {"info", "informational", "low", "med", "medium",
-                                        "high", "crit", "critical", "fatal"};
+    static const char *const sev_n[] = {"info", "informational", "low",      "med",  "medium",
+                                        "high", "crit",          "critical", "fatal"};
     static const int sev_i[] = {1, 1, 2, 3, 3, 4, 5, 5, 6};
     char v[512];
     uv_timeval64_t tv;

@@ -85,10 +85,9 @@ static int parse_rfc3339(const char *s, int64_t *out)
 {
     int Y, M, D, h, m, sec, ms = 0, oh = 0, om = 0;
     const char *p = s;
-    if (digits(&p, 4, &Y) || *p++ != '-' || digits(&p, 2, &M) || *p++ != '-' ||
-        digits(&p, 2, &D) || (*p != 'T' && *p != 't' && *p != ' ') || !*p++ ||
-        digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &m) || *p++ != ':' ||
-        digits(&p, 2, &sec))
+    if (digits(&p, 4, &Y) || *p++ != '-' || digits(&p, 2, &M) || *p++ != '-' || digits(&p, 2, &D) ||
+        (*p != 'T' && *p != 't' && *p != ' ') || !*p++ || digits(&p, 2, &h) || *p++ != ':' ||
+        digits(&p, 2, &m) || *p++ != ':' || digits(&p, 2, &sec))
         return -EINVAL;
     if (*p == '.') {
         p++;
@@ -113,8 +112,12 @@ static int parse_rfc3339(const char *s, int64_t *out)
     }
     if (*p || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
         return -EINVAL;
-    struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h,
-                    .tm_min = m, .tm_sec = sec};
+    struct tm tm = {.tm_year = Y - 1900,
+                    .tm_mon = M - 1,
+                    .tm_mday = D,
+                    .tm_hour = h,
+                    .tm_min = m,
+                    .tm_sec = sec};
     int64_t t = (int64_t)timegm(&tm);
     t -= (int64_t)sign * (oh * 3600 + om * 60);
     *out = t * 1000 + ms;

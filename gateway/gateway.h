@@ -17,15 +17,15 @@
 #include "conf/conf.h"
 
 #define GW_DEFAULT_LISTEN "127.0.0.1:17670"
-#define GW_TOKEN_HEX 64
+#define GW_TOKEN_HEX      64
 
 typedef struct {
-    char *listen;         /* HOST:PORT ("[::1]:17670" for IPv6) */
-    char *tls_cert;       /* PEM; with tls_key: HTTPS */
+    char *listen;   /* HOST:PORT ("[::1]:17670" for IPv6) */
+    char *tls_cert; /* PEM; with tls_key: HTTPS */
     char *tls_key;
-    int64_t max_body;     /* bytes of one POST /v1/events; over: 413 */
-    int64_t max_line;     /* bytes of one event line in it; over: that line is rejected */
-    int64_t max_errors;   /* errors listed in an ingest reply (all are counted) */
+    int64_t max_body;   /* bytes of one POST /v1/events; over: 413 */
+    int64_t max_line;   /* bytes of one event line in it; over: that line is rejected */
+    int64_t max_errors; /* errors listed in an ingest reply (all are counted) */
 } gw_config_t;
 
 extern const conf_option_t gw_options[];

@@ -21,7 +21,7 @@ typedef struct {
     col_t *col;
     ocsf_validator_t *validator;
     gw_http_server_t *http;
-    uv_async_t wake;  /* the collector committed: ingest replies, followers */
+    uv_async_t wake; /* the collector committed: ingest replies, followers */
     uv_signal_t sigint, sigterm;
     char token[GW_TOKEN_HEX + 1];
     char state_dir[4096];

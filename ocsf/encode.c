@@ -268,8 +268,8 @@ static void enc_metadata(obj_t *top, const ocsf_event_t *ev, const defer_t *d)
     enc_product(&o, "\"product\":", 10, &ev->product);
     /* profiles: every profile whose attributes the event carries, sorted */
     bool container = ev->container_name.p || ev->container_uid.p;
-    bool host = has_process(&ev->actor) || container || ev->device_hostname.p ||
-                ev->device_ip.p || ev->device_type_id != OCSF_NONE;
+    bool host = has_process(&ev->actor) || container || ev->device_hostname.p || ev->device_ip.p ||
+                ev->device_type_id != OCSF_NONE;
     bool secctl = ev->action_id != OCSF_NONE || ev->disposition_id != OCSF_NONE ||
                   ev->rule_name.p || ev->rule_uid.p || ev->rule_type.p || ev->policy_name.p ||
                   ev->policy_uid.p || ev->policy_version.p ||

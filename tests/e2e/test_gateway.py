@@ -325,3 +325,33 @@ def test_config_errors_name_file_and_line(tmp_path, tollgate_bin):
     assert r.returncode != 0
     r = subprocess.run([tollgate_bin, "gateway", "--help-config"], capture_output=True)
     assert b"spool.fsync" in r.stdout and b"gateway.listen" in r.stdout
+
+
+def run_in_pty(argv, env):
+    """Runs argv with stdout on a pseudo-terminal; returns what it wrote."""
+    import pty
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(argv[0], argv, env)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.waitpid(pid, 0)
+    return out
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(gateway, tg, tollgate_bin):
+    g = gateway()
+    g.post_events([with_uid(l) for l in samples(tg)[:2]])
+    env = dict(os.environ, TOLLGATE_STATE=g.state, TOLLGATE_GATEWAY=g.url)
+    env.pop("NO_COLOR", None)
+    out = run_in_pty([tollgate_bin, "logs", "-n", "2"], env)
+    assert b"\x1b[32mALLOWED\x1b[0m" in out and b"\x1b[31mDENIED\x1b[0m" in out
+    out = run_in_pty([tollgate_bin, "logs", "-n", "2"], dict(env, NO_COLOR="1"))
+    assert b"DENIED" in out and b"\x1b" not in out

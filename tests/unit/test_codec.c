@@ -60,7 +60,7 @@ static void deferred_splice(void **state)
     for (size_t i = 0; i < nsamples; i++) {
         ocsf_event_t ev = samples[i];
         ev.log_name = i % 2 ? OCSF_NOSTR : ev.log_name; /* with and without log_name */
-        ev.uid[0] = i % 3 ? ev.uid[0] : '\0';          /* with and without uid */
+        ev.uid[0] = i % 3 ? ev.uid[0] : '\0';           /* with and without uid */
         char *want = unit_encode(&ev);
         ocsf_buf_t b, s;
         ocsf_buf_init(&b);
@@ -266,9 +266,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(encode_is_canonical), cmocka_unit_test(round_trip),
         cmocka_unit_test(deferred_splice),     cmocka_unit_test(encode_rejects),
-        cmocka_unit_test(hostile_strings),
-        cmocka_unit_test(huge_hostname),       cmocka_unit_test(malformed),
-        cmocka_unit_test(deep_nesting),        cmocka_unit_test(too_long_string),
+        cmocka_unit_test(hostile_strings),     cmocka_unit_test(huge_hostname),
+        cmocka_unit_test(malformed),           cmocka_unit_test(deep_nesting),
+        cmocka_unit_test(too_long_string),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -146,7 +146,7 @@ static void append_query_restart(void **state)
 }
 
 /* Producers */
-#define NPROD 4
+#define NPROD    4
 #define PER_PROD 250000
 
 static col_t *shared_col;
@@ -220,7 +220,9 @@ static off_t last_segment(char *path, size_t n)
 {
     uint64_t recs;
     char err[256];
-    (void)col_verify; (void)recs; (void)err;
+    (void)col_verify;
+    (void)recs;
+    (void)err;
     char cmd[512];
     snprintf(cmd, sizeof cmd, "ls %s/seg-*.tgs | tail -1", spool);
     FILE *p = popen(cmd, "r");
