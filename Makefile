@@ -100,17 +100,22 @@ FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 fuzz: all
 	@scripts/deps.sh fuzz
 	@mkdir -p $(BUILD)/fuzz
-	@set -e; for t in $(FUZZ_TARGETS); do \
+	@set -e; failed=; for t in $(FUZZ_TARGETS); do \
 	    clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -I$(BUILD) $(DEPS_CFLAGS) \
 	        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	        -o $(BUILD)/fuzz/$$t fuzz/$$t.c $(LIB_SRC) $(GEN_SRC) $(DEPS_LIBS); \
 	    corpus=$(BUILD)/fuzz/corpus-$$t; mkdir -p $$corpus; \
 	    $(BIN) ocsf samples | split -l 1 - $$corpus/sample-; \
-	    cp fuzz/seeds/* $$corpus/ 2>/dev/null || true; \
-	    echo "== fuzzing $$t for $(FUZZ_TIME)s"; \
+	    cp fuzz/seeds/* fuzz/crashes/* $$corpus/ 2>/dev/null || true; \
+	    crashes=$(BUILD)/fuzz/crashes-$$t; mkdir -p $$crashes; \
+	    echo "== fuzzing $$t for $(FUZZ_TIME)s (log: $(BUILD)/fuzz/$$t.log)"; \
 	    $(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_TIME) -max_len=65536 \
-	        -print_final_stats=1 $$corpus 2>&1 | tail -12; \
-	done
+	        -print_final_stats=1 -artifact_prefix=$$crashes/ $$corpus \
+	        > $(BUILD)/fuzz/$$t.log 2>&1 || failed="$$failed $$t"; \
+	    grep -E 'invariant broken|runtime error|ERROR: AddressSanitizer|Test unit written|DONE +cov|^stat::' \
+	        $(BUILD)/fuzz/$$t.log | tail -12; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashed:$$failed" >&2; exit 1; fi
 
 # ---- format -----------------------------------------------------------------
 FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build/*')

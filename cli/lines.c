@@ -66,7 +66,7 @@ void cli_err_escaped(const char *prefix, const char *s, size_t n)
     ocsf_buf_t b;
     ocsf_buf_init(&b);
     ocsf_buf_puts(&b, prefix);
-    ocsf_text_escape(&b, s, n, 512, 0);
+    ocsf_text_escape(&b, s, n, 512, OCSF_ESC_MSG);
     ocsf_buf_putc(&b, '\n');
     fwrite(b.p, 1, b.len, stderr);
     ocsf_buf_dispose(&b);

@@ -56,13 +56,43 @@ typedef struct field {
     int cap;                 /* F_CAP */
 } field_t;
 
+/* The path to the current attribute, kept as a chain on the stack and
+ * formatted only when there is an error to report. */
+typedef struct path {
+    const struct path *up;
+    const char *key; /* from the input: escaped when formatted */
+} path_t;
+
 typedef struct {
     char *err;
     size_t errlen;
+    char pbuf[320];
     const char *caps[C_NCAPS];
     size_t capn[C_NCAPS];
     ocsf_event_t *ev;
 } dctx_t;
+
+static void pfmt(ocsf_buf_t *b, const path_t *p)
+{
+    if (!p || !p->key)
+        return;
+    pfmt(b, p->up);
+    if (b->len)
+        ocsf_buf_putc(b, '.');
+    ocsf_text_escape(b, p->key, strlen(p->key), 64, 0);
+}
+
+/* The path as text, in d->pbuf (valid until the next call). */
+static const char *pstr(dctx_t *d, const path_t *p)
+{
+    ocsf_buf_t b;
+    ocsf_buf_init(&b);
+    pfmt(&b, p);
+    size_t n = b.len < 300 ? b.len : ocsf__utf8_cut(b.p, 300); /* whole characters */
+    snprintf(d->pbuf, sizeof d->pbuf, "%.*s", (int)n, b.p ? b.p : "");
+    ocsf_buf_dispose(&b);
+    return d->pbuf;
+}
 
 __attribute__((format(printf, 2, 3))) static int fail(dctx_t *d, const char *fmt, ...)
 {
@@ -218,31 +248,92 @@ static const field_t event_f[] = {
     END,
 };
 
-static int get_str(dctx_t *d, json_t *v, const char *path, ocsf_str_t *out)
+static int get_str(dctx_t *d, json_t *v, const path_t *path, ocsf_str_t *out)
 {
     if (!json_is_string(v))
-        return fail(d, "%s: expected a string", path);
+        return fail(d, "%s: expected a string", pstr(d, path));
     size_t n = json_string_length(v);
     if (n > OCSF_MAX_FIELD)
-        return fail(d, "%s: %zu bytes, longer than the limit of %d", path, n, OCSF_MAX_FIELD);
+        return fail(d, "%s: %zu bytes, longer than the limit of %d", pstr(d, path), n,
+                    OCSF_MAX_FIELD);
     *out = (ocsf_str_t){json_string_value(v), n};
     return 0;
 }
 
-static int get_int(dctx_t *d, json_t *v, const char *path, int64_t *out)
+static int get_int(dctx_t *d, json_t *v, const path_t *path, int64_t *out)
 {
     if (!json_is_integer(v))
-        return fail(d, "%s: expected an integer", path);
+        return fail(d, "%s: expected an integer", pstr(d, path));
     json_int_t i = json_integer_value(v);
     if (i == INT64_MIN)
-        return fail(d, "%s: out of range", path);
+        return fail(d, "%s: out of range", pstr(d, path));
     *out = (int64_t)i;
     return 0;
 }
 
-static int walk(dctx_t *d, json_t *obj, const field_t *fields, char *base, const char *path);
+static int walk(dctx_t *d, json_t *obj, const field_t *fields, char *base, const path_t *path);
 
-static int one(dctx_t *d, const field_t *f, json_t *v, char *base, const char *path)
+static int cmp_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Any JSON value, compact, keys sorted, strings through ocsf_json_escape.
+ * Depth is bounded by jansson's parser. */
+static void dump_json(ocsf_buf_t *b, json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        size_t n = json_object_size(v), i = 0;
+        const char **keys = malloc((n ? n : 1) * sizeof *keys);
+        const char *key;
+        json_t *x;
+        if (!keys)
+            abort();
+        json_object_foreach(v, key, x) keys[i++] = key;
+        qsort(keys, n, sizeof *keys, cmp_keys);
+        ocsf_buf_putc(b, '{');
+        for (i = 0; i < n; i++) {
+            if (i)
+                ocsf_buf_putc(b, ',');
+            ocsf_json_escape(b, keys[i], strlen(keys[i]));
+            ocsf_buf_putc(b, ':');
+            dump_json(b, json_object_get(v, keys[i]));
+        }
+        ocsf_buf_putc(b, '}');
+        free(keys);
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *x;
+        ocsf_buf_putc(b, '[');
+        json_array_foreach(v, i, x)
+        {
+            if (i)
+                ocsf_buf_putc(b, ',');
+            dump_json(b, x);
+        }
+        ocsf_buf_putc(b, ']');
+        break;
+    }
+    case JSON_STRING: ocsf_json_escape(b, json_string_value(v), json_string_length(v)); break;
+    case JSON_INTEGER: ocsf_buf_put_i64(b, json_integer_value(v)); break;
+    case JSON_REAL: {
+        char tmp[40];
+        int n = snprintf(tmp, sizeof tmp, "%.17g", json_real_value(v));
+        ocsf_buf_put(b, tmp, (size_t)n);
+        if (!strpbrk(tmp, ".eEn")) /* stay a real: 1 -> 1.0 */
+            ocsf_buf_puts(b, ".0");
+        break;
+    }
+    case JSON_TRUE: ocsf_buf_puts(b, "true"); break;
+    case JSON_FALSE: ocsf_buf_puts(b, "false"); break;
+    case JSON_NULL: ocsf_buf_puts(b, "null"); break;
+    }
+}
+
+static int one(dctx_t *d, const field_t *f, json_t *v, char *base, const path_t *path)
 {
     switch (f->kind) {
     case F_STR: return get_str(d, v, path, (ocsf_str_t *)(void *)(base + f->off));
@@ -252,16 +343,16 @@ static int one(dctx_t *d, const field_t *f, json_t *v, char *base, const char *p
         int64_t *p = (int64_t *)(void *)(base + f->off);
         int rc = get_int(d, v, path, p);
         if (rc == 0 && (*p < 0 || *p > 65535))
-            return fail(d, "%s: port %lld out of range", path, (long long)*p);
+            return fail(d, "%s: port %lld out of range", pstr(d, path), (long long)*p);
         return rc;
     }
     case F_OBJ:
         if (!json_is_object(v))
-            return fail(d, "%s: expected an object", path);
+            return fail(d, "%s: expected an object", pstr(d, path));
         return walk(d, v, f->sub, base + f->off, path);
     case F_CAP:
         if (!json_is_string(v))
-            return fail(d, "%s: expected a string", path);
+            return fail(d, "%s: expected a string", pstr(d, path));
         d->caps[f->cap] = json_string_value(v);
         d->capn[f->cap] = json_string_length(v);
         return 0;
@@ -271,7 +362,7 @@ static int one(dctx_t *d, const field_t *f, json_t *v, char *base, const char *p
         if (rc)
             return rc;
         if (s.n >= sizeof d->ev->uid || memchr(s.p, 0, s.n))
-            return fail(d, "%s: not an event id (at most %zu bytes, no NUL)", path,
+            return fail(d, "%s: not an event id (at most %zu bytes, no NUL)", pstr(d, path),
                         sizeof d->ev->uid - 1);
         memcpy(d->ev->uid, s.p, s.n);
         d->ev->uid[s.n] = '\0';
@@ -279,94 +370,106 @@ static int one(dctx_t *d, const field_t *f, json_t *v, char *base, const char *p
     }
     case F_VERSION:
         if (!json_is_string(v) || strcmp(json_string_value(v), ocsf__schema_version) != 0)
-            return fail(d, "%s: expected \"%s\"", path, ocsf__schema_version);
+            return fail(d, "%s: expected \"%s\"", pstr(d, path), ocsf__schema_version);
         return 0;
     case F_PROFILES: {
         if (!json_is_array(v))
-            return fail(d, "%s: expected an array", path);
+            return fail(d, "%s: expected an array", pstr(d, path));
         size_t i;
         json_t *p;
         json_array_foreach(v, i, p) if (!json_is_string(p)) return fail(
-            d, "%s[%zu]: expected a string", path, i);
+            d, "%s[%zu]: expected a string", pstr(d, path), i);
         return 0; /* recomputed by the encoder from the attributes present */
     }
     case F_FILETYPE:
         if (f->off == 1 ? !json_is_integer(v) || json_integer_value(v) != OCSF_FILE_REGULAR
                         : !json_is_string(v) || strcmp(json_string_value(v),
                                                        ocsf__cap_file_type[OCSF_FILE_REGULAR]) != 0)
-            return fail(d, "%s: only a regular file (type_id 1) is supported", path);
+            return fail(d, "%s: only a regular file (type_id 1) is supported", pstr(d, path));
         return 0;
     case F_HASHES: {
         ocsf_str_t *out = (ocsf_str_t *)(void *)(base + f->off);
         if (!json_is_array(v) || json_array_size(v) != 1)
-            return fail(d, "%s: expected an array of one SHA-256 fingerprint", path);
+            return fail(d, "%s: expected an array of one SHA-256 fingerprint", pstr(d, path));
         json_t *h = json_array_get(v, 0), *k;
         const char *key;
         if (!json_is_object(h))
-            return fail(d, "%s[0]: expected an object", path);
+            return fail(d, "%s[0]: expected an object", pstr(d, path));
         json_object_foreach(h, key, k)
         {
             if (strcmp(key, "algorithm_id") == 0) {
                 if (!json_is_integer(k) || json_integer_value(k) != OCSF_HASH_SHA256)
-                    return fail(d, "%s[0].algorithm_id: only 3 (SHA-256) is supported", path);
+                    return fail(d, "%s[0].algorithm_id: only 3 (SHA-256) is supported",
+                                pstr(d, path));
             } else if (strcmp(key, "algorithm") == 0) {
                 if (!json_is_string(k) ||
                     strcmp(json_string_value(k), ocsf__cap_hash_algorithm[OCSF_HASH_SHA256]))
-                    return fail(d, "%s[0].algorithm: expected \"%s\"", path,
+                    return fail(d, "%s[0].algorithm: expected \"%s\"", pstr(d, path),
                                 ocsf__cap_hash_algorithm[OCSF_HASH_SHA256]);
             } else if (strcmp(key, "value") == 0) {
-                int rc = get_str(d, k, "hashes[0].value", out);
+                path_t vp = {path, "hashes[0].value"};
+                int rc = get_str(d, k, &vp, out);
                 if (rc)
                     return rc;
             } else {
-                return fail(d, "%s[0].%s: not an attribute tollgate accepts", path, key);
+                path_t kp = {path, key};
+                return fail(d, "%s: not an attribute tollgate accepts in hashes[0]", pstr(d, &kp));
             }
         }
         if (!out->p)
-            return fail(d, "%s[0].value: required attribute missing", path);
+            return fail(d, "%s[0].value: required attribute missing", pstr(d, path));
         return 0;
     }
     case F_TYPES:
         if (!json_is_array(v) || json_array_size(v) != 1)
-            return fail(d, "%s: expected an array of one string", path);
+            return fail(d, "%s: expected an array of one string", pstr(d, path));
         return get_str(d, json_array_get(v, 0), path, (ocsf_str_t *)(void *)(base + f->off));
     case F_UNMAPPED: {
         if (!json_is_object(v))
-            return fail(d, "%s: expected an object", path);
-        char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-        if (!s)
-            return fail(d, "%s: cannot be re-encoded", path);
+            return fail(d, "%s: expected an object", pstr(d, path));
+        /* re-encoded through the one escaper, keys sorted: canonical */
+        ocsf_buf_t b;
+        ocsf_buf_init(&b);
+        dump_json(&b, v);
         free(d->ev->owned_unmapped__);
-        d->ev->owned_unmapped__ = s;
-        d->ev->unmapped = ocsf_str(s);
+        d->ev->owned_unmapped__ = b.p;
+        d->ev->unmapped = (ocsf_str_t){b.p, b.len};
         return 0;
     }
     }
-    return fail(d, "%s: internal error", path);
+    return fail(d, "%s: internal error", pstr(d, path));
 }
 
-static int walk(dctx_t *d, json_t *obj, const field_t *fields, char *base, const char *path)
+/* The tables are sorted by key: binary search. */
+static const field_t *find_field(const field_t *fields, const char *key)
+{
+    size_t lo = 0, hi = 0;
+    while (fields[hi].key)
+        hi++;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(key, fields[mid].key);
+        if (c == 0)
+            return &fields[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+static int walk(dctx_t *d, json_t *obj, const field_t *fields, char *base, const path_t *path)
 {
     const char *key;
     json_t *v;
     json_object_foreach(obj, key, v)
     {
-        char sub[256];
-        snprintf(sub, sizeof sub, "%s%s%.100s", path, *path ? "." : "", key);
-        const field_t *f = fields;
-        while (f->key && strcmp(f->key, key) != 0)
-            f++;
-        if (!f->key) {
-            /* the key came from outside: show it escaped */
-            ocsf_buf_t b;
-            ocsf_buf_init(&b);
-            ocsf_text_escape(&b, key, strlen(key), 64, 0);
-            fail(d, "%s%s%s: not an attribute tollgate accepts", path, *path ? "." : "",
-                 ocsf_buf_cstr(&b));
-            ocsf_buf_dispose(&b);
-            return -EINVAL;
-        }
-        int rc = one(d, f, v, base, sub);
+        path_t sub = {path, key};
+        const field_t *f = find_field(fields, key);
+        if (!f)
+            return fail(d, "%s: not an attribute tollgate accepts", pstr(d, &sub));
+        int rc = one(d, f, v, base, &sub);
         if (rc)
             return rc;
     }
@@ -384,12 +487,18 @@ static int check_cap(dctx_t *d, int cap, const char *attr, const char *want)
     return 0;
 }
 
+static bool own_caption(const char *schema_other, const char *cap, size_t n)
+{
+    return cap && !(schema_other && strlen(schema_other) == n && !memcmp(schema_other, cap, n));
+}
+
 static int head_int(dctx_t *d, json_t *root, const char *key, int64_t *out)
 {
     json_t *v = json_object_get(root, key);
+    path_t p = {NULL, key};
     if (!v)
         return fail(d, "%s: required attribute missing", key);
-    return get_int(d, v, key, out);
+    return get_int(d, v, &p, out);
 }
 
 static int check(dctx_t *d, json_t *root)
@@ -423,16 +532,20 @@ static int check(dctx_t *d, json_t *root)
         return fail(d, "time: required attribute missing");
     if (!json_object_get(root, "metadata"))
         return fail(d, "metadata: required attribute missing");
-    if ((rc = walk(d, root, event_f, (char *)ev, "")))
+    if ((rc = walk(d, root, event_f, (char *)ev, NULL)))
         return rc;
     if (!json_object_get(json_object_get(root, "metadata"), "version"))
         return fail(d, "metadata.version: required attribute missing");
-    /* captions: checked against the ids, then dropped (re-derived) */
-    if (act == OCSF_OTHER && d->caps[C_ACTIVITY])
+    /* captions: checked against the ids, then dropped (re-derived); for id
+     * 99 a caption of its own is kept, the schema's "Other" re-derived, so
+     * that decode(encode(e)) == e */
+    if (act == OCSF_OTHER &&
+        own_caption(ocsf__cap(c->activity, OCSF_OTHER), d->caps[C_ACTIVITY], d->capn[C_ACTIVITY]))
         ev->activity_other = (ocsf_str_t){d->caps[C_ACTIVITY], d->capn[C_ACTIVITY]};
     else if ((rc = check_cap(d, C_ACTIVITY, "activity_name", ocsf__cap(c->activity, act))))
         return rc;
-    if (ev->state_id == OCSF_OTHER && d->caps[C_STATE])
+    if (ev->state_id == OCSF_OTHER &&
+        own_caption(ocsf__cap(c->state, OCSF_OTHER), d->caps[C_STATE], d->capn[C_STATE]))
         ev->state_other = (ocsf_str_t){d->caps[C_STATE], d->capn[C_STATE]};
     else if ((rc = check_cap(d, C_STATE, "state", ocsf__cap(c->state, ev->state_id))))
         return rc;
@@ -456,20 +569,25 @@ static int check(dctx_t *d, json_t *root)
     return 0;
 }
 
-int ocsf_decode(const char *json, size_t n, ocsf_event_t *ev, char *err, size_t errlen)
+/* Parses; on failure err says why and NULL is returned. */
+static json_t *parse(const char *json, size_t n, char *err, size_t errlen)
 {
-    dctx_t d = {.err = err, .errlen = errlen, .ev = ev};
     json_error_t jerr;
-    ocsf_event_init(ev);
     json_t *root = json_loadb(json, n, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         ocsf_buf_t b;
         ocsf_buf_init(&b);
         ocsf_text_escape(&b, jerr.text, strlen(jerr.text), 160, 0);
-        fail(&d, "not JSON: %s (at byte %d)", ocsf_buf_cstr(&b), jerr.position);
+        snprintf(err, errlen, "not JSON: %s (at byte %d)", ocsf_buf_cstr(&b), jerr.position);
         ocsf_buf_dispose(&b);
-        return -EINVAL;
     }
+    return root;
+}
+
+/* Decodes a parsed event; takes the reference to root (kept in ev). */
+static int decode_tree(json_t *root, ocsf_event_t *ev, char *err, size_t errlen)
+{
+    dctx_t d = {.err = err, .errlen = errlen, .ev = ev};
     ev->owner__ = root;
     if (!json_is_object(root)) {
         fail(&d, "not a JSON object");
@@ -479,5 +597,49 @@ int ocsf_decode(const char *json, size_t n, ocsf_event_t *ev, char *err, size_t 
     int rc = check(&d, root);
     if (rc)
         ocsf_event_dispose(ev);
+    return rc;
+}
+
+int ocsf_decode(const char *json, size_t n, ocsf_event_t *ev, char *err, size_t errlen)
+{
+    ocsf_event_init(ev);
+    json_t *root = parse(json, n, err, errlen);
+    return root ? decode_tree(root, ev, err, errlen) : -EINVAL;
+}
+
+typedef struct {
+    char *err;
+    size_t errlen;
+    int n;
+} first_problem_t;
+
+static void on_first(void *ctx, const char *path, const char *msg)
+{
+    first_problem_t *f = ctx;
+    if (f->n++ == 0)
+        snprintf(f->err, f->errlen, "not valid OCSF 1.7.0: %s%s%s", path, *path ? ": " : "", msg);
+}
+
+int ocsf_decode_checked(const ocsf_validator_t *v, const char *json, size_t n, ocsf_event_t *ev,
+                        char *err, size_t errlen)
+{
+    ocsf_event_init(ev);
+    json_t *root = parse(json, n, err, errlen);
+    if (!root)
+        return -EINVAL;
+    /* decode first: its errors are the more precise ones */
+    json_incref(root);
+    int rc = decode_tree(root, ev, err, errlen);
+    if (rc == 0) {
+        first_problem_t f = {err, errlen, 0};
+        if (ocsf__validate_tree(v, root, on_first, &f) != 0) {
+            size_t len = strlen(err);
+            if (f.n > 1 && len + 12 < errlen)
+                snprintf(err + len, errlen - len, " (and more)");
+            ocsf_event_dispose(ev);
+            rc = -EINVAL;
+        }
+    }
+    json_decref(root);
     return rc;
 }

@@ -162,8 +162,8 @@ void ocsf_text_escape(ocsf_buf_t *b, const char *s, size_t n, size_t limit, unsi
     while (i < n) {
         unsigned char c = u[i];
         if (c < 0x80) {
-            bool esc = c < 0x20 || c == 0x7f || c == '\\' || c == '[' || c == ']' ||
-                       (c == ' ' && (flags & OCSF_ESC_SPACE)) ||
+            bool brk = !(flags & OCSF_ESC_MSG) && (c == '\\' || c == '[' || c == ']');
+            bool esc = c < 0x20 || c == 0x7f || brk || (c == ' ' && (flags & OCSF_ESC_SPACE)) ||
                        (c == '"' && (flags & OCSF_ESC_QUOTE));
             if (esc)
                 put_x(b, c);

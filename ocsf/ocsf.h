@@ -82,6 +82,9 @@ void ocsf_json_escape(ocsf_buf_t *b, const char *s, size_t n);
  * appends "...". */
 #define OCSF_ESC_SPACE 0x1u
 #define OCSF_ESC_QUOTE 0x2u /* also escape `"` */
+/* For a message line (an error text): keep `\`, `[` and `]`; control bytes,
+ * invalid UTF-8 and bidi controls are still escaped. */
+#define OCSF_ESC_MSG 0x4u
 void ocsf_text_escape(ocsf_buf_t *b, const char *s, size_t n, size_t limit, unsigned flags);
 
 /* Formats 16 random bytes (from the caller's CSPRNG) as a version 4 UUID:
@@ -287,6 +290,12 @@ void ocsf_validator_destroy(ocsf_validator_t *v);
  * number of problems (0: valid). */
 int ocsf_validate(const ocsf_validator_t *v, const char *json, size_t n, ocsf_problem_cb cb,
                   void *ctx);
+
+/* ocsf_decode() and ocsf_validate() in one parse: decodes, then checks the
+ * event against schemas/. 0, or -EINVAL with the first reason in err (a
+ * decode error, or "not valid OCSF 1.7.0: <path>: <problem>"). */
+int ocsf_decode_checked(const ocsf_validator_t *v, const char *json, size_t n, ocsf_event_t *ev,
+                        char *err, size_t errlen);
 
 /* ---- the human view ----------------------------------------------------- */
 

@@ -6,6 +6,8 @@
 #ifndef TOLLGATE_OCSF_INTERNAL_H
 #define TOLLGATE_OCSF_INTERNAL_H
 
+#include <jansson.h>
+
 #include "ocsf/ocsf.h"
 
 #define OCSF__ENUM_MAX 100
@@ -52,5 +54,9 @@ size_t ocsf__utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
  * the largest m <= n (m >= n - 3) with s[m] not a continuation byte. s must
  * hold at least n + 1 bytes. */
 size_t ocsf__utf8_cut(const char *s, size_t n);
+
+/* Validates a parsed event (validate.c); the decoder uses it so that an
+ * ingested event is parsed once. */
+int ocsf__validate_tree(const ocsf_validator_t *v, json_t *ev, ocsf_problem_cb cb, void *ctx);
 
 #endif
