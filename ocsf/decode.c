@@ -407,7 +407,7 @@ static int one(dctx_t *d, const field_t *f, json_t *v, char *base, const path_t 
                     return fail(d, "%s[0].algorithm: expected \"%s\"", pstr(d, path),
                                 ocsf__cap_hash_algorithm[OCSF_HASH_SHA256]);
             } else if (strcmp(key, "value") == 0) {
-                path_t vp = {path, "hashes[0].value"};
+                path_t vp = {path, "[0].value"};
                 int rc = get_str(d, k, &vp, out);
                 if (rc)
                     return rc;

@@ -150,6 +150,20 @@ static void put_x(ocsf_buf_t *b, unsigned char c)
     ocsf_buf_put(b, e, 4);
 }
 
+/* A byte the human escaper copies as it is (ASCII only). */
+static bool text_plain(unsigned char c, unsigned flags)
+{
+    if (c < 0x20 || c >= 0x7f)
+        return false;
+    if (c == ' ')
+        return !(flags & OCSF_ESC_SPACE);
+    if (c == '"')
+        return !(flags & OCSF_ESC_QUOTE);
+    if (c == '\\' || c == '[' || c == ']')
+        return (flags & OCSF_ESC_MSG) != 0;
+    return true;
+}
+
 void ocsf_text_escape(ocsf_buf_t *b, const char *s, size_t n, size_t limit, unsigned flags)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -160,15 +174,17 @@ void ocsf_text_escape(ocsf_buf_t *b, const char *s, size_t n, size_t limit, unsi
     }
     size_t i = 0;
     while (i < n) {
+        size_t run = i; /* copy the run of bytes that need nothing at once */
+        while (run < n && text_plain(u[run], flags))
+            run++;
+        if (run > i) {
+            ocsf_buf_put(b, s + i, run - i);
+            i = run;
+            continue;
+        }
         unsigned char c = u[i];
         if (c < 0x80) {
-            bool brk = !(flags & OCSF_ESC_MSG) && (c == '\\' || c == '[' || c == ']');
-            bool esc = c < 0x20 || c == 0x7f || brk || (c == ' ' && (flags & OCSF_ESC_SPACE)) ||
-                       (c == '"' && (flags & OCSF_ESC_QUOTE));
-            if (esc)
-                put_x(b, c);
-            else
-                ocsf_buf_putc(b, (char)c);
+            put_x(b, c);
             i++;
             continue;
         }

@@ -1,9 +1,11 @@
 /*
  * render.c: the human shorthand, grep-compatible with OpenShell's lines.
  *
- *   NET:<ACT> [SEV] <ACTION> <proc>(<pid>) -> <host>:<port> [policy:<rule> engine:<engine>]
- * [reason:..] HTTP:<METHOD> [SEV] <ACTION> <proc>(<pid>) -> <METHOD> <url> [policy:.. engine:..]
- * [reason:..] FINDING:<ACT> [SEV] "<title>" [type:<uid> confidence:<low|medium|high>]
+ *   NET:<ACT> [SEV] <ACTION> <proc>(<pid>) -> <host>:<port>
+ *       [policy:<rule> engine:<engine>] [reason:..]
+ *   HTTP:<METHOD> [SEV] <ACTION> <proc>(<pid>) -> <METHOD> <url>
+ *       [policy:.. engine:..] [reason:..]
+ *   FINDING:<ACT> [SEV] "<title>" [type:<uid> confidence:<low|medium|high>]
  *   CONFIG:<STATE> [SEV] <message> [version:<v> hash:<h>]
  *   LIFECYCLE:<ACT> [SEV] <app name> <status>
  *   PROC:<ACT> [SEV] <name>(<pid>) [exit:<code>] [cmd:<cmd_line>]
