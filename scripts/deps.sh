@@ -5,12 +5,14 @@
 #   test   unit-test library and pytest (end-to-end tests)
 #   fuzz   clang with libFuzzer
 #   format clang-format
+#   bench  the peers benchmarks compare with (rsyslog)
 set -eu
 
 pkgs_build="gcc make pkg-config python3 libjansson-dev libssl-dev libyaml-dev libuv1-dev
     libhttp-parser-dev libcurl4-openssl-dev"
 pkgs_test="libcmocka-dev python3-pytest curl"
 pkgs_fuzz="clang libclang-rt-14-dev"
+pkgs_bench="rsyslog"
 pkgs_format="clang-format"
 
 want=""
