@@ -231,6 +231,7 @@ static const field_t event_f[] = {
     {"metadata", F_OBJ, 0, metadata_f, 0},
     {"policy", F_OBJ, 0, policy_f, 0},
     {"process", F_OBJ, EV(process), process_f, 0},
+    {"proxy_endpoint", F_OBJ, EV(proxy), endpoint_f, 0},
     {"severity", F_CAP, 0, NULL, C_SEVERITY},
     {"severity_id", F_HEAD, 0, NULL, 0}, /* read before the walk */
     {"src_endpoint", F_OBJ, EV(src), endpoint_f, 0},

@@ -281,6 +281,8 @@ static void enc_metadata(obj_t *top, const ocsf_event_t *ev, const defer_t *d)
         ocsf_buf_puts(o.b, "\"container\""), sep = ",";
     if (host)
         ocsf_buf_puts(o.b, sep), ocsf_buf_puts(o.b, "\"host\""), sep = ",";
+    if (has_endpoint(&ev->proxy))
+        ocsf_buf_puts(o.b, sep), ocsf_buf_puts(o.b, "\"network_proxy\""), sep = ",";
     if (secctl)
         ocsf_buf_puts(o.b, sep), ocsf_buf_puts(o.b, "\"security_control\"");
     ocsf_buf_putc(o.b, ']');
@@ -363,6 +365,7 @@ static int encode(const ocsf_event_t *ev, ocsf_buf_t *out, const defer_t *d, cha
     enc_policy(&o, ev);
     if (has_process(&ev->process))
         enc_process(&o, "\"process\":", 10, &ev->process);
+    ENDPOINT(&o, "proxy_endpoint", &ev->proxy);
     CAP(&o, "severity", ocsf__cap(c->severity, ev->severity_id));
     INT(&o, "severity_id", ev->severity_id);
     ENDPOINT(&o, "src_endpoint", &ev->src);

@@ -30,6 +30,7 @@ void ocsf_event_init(ocsf_event_t *ev)
     ev->exit_code = OCSF_NONE;
     endpoint_init(&ev->dst);
     endpoint_init(&ev->src);
+    endpoint_init(&ev->proxy);
     ev->bytes_in = ev->bytes_out = OCSF_NONE;
     ev->start_time = ev->end_time = ev->duration = OCSF_NONE;
     ev->action_id = ev->disposition_id = ev->status_id = ev->confidence_id = OCSF_NONE;
@@ -112,6 +113,7 @@ bool ocsf_event_equal(const ocsf_event_t *a, const ocsf_event_t *b)
            I(device_type_id) && S(container_name) && S(container_uid) &&
            process_eq(&a->actor, &b->actor) && process_eq(&a->process, &b->process) &&
            I(exit_code) && endpoint_eq(&a->dst, &b->dst) && endpoint_eq(&a->src, &b->src) &&
+           endpoint_eq(&a->proxy, &b->proxy) &&
            I(bytes_in) && I(bytes_out) && I(start_time) && I(end_time) && I(duration) &&
            I(action_id) && I(disposition_id) && I(status_id) && I(confidence_id) &&
            S(status_detail) && S(message) && S(rule_name) && S(rule_uid) && S(rule_type) &&

@@ -82,6 +82,10 @@ static void net(ocsf_event_t *ev, int act, const char *host, int64_t port)
     ocsf_event_begin(ev, OCSF_CLASS_NETWORK, act, OCSF_SEV_INFO, 0, &proxy);
     ev->dst.domain = ocsf_str(host);
     ev->dst.port = port;
+    ev->src.ip = OCSF_STR("10.200.0.2"); /* the sandbox side of its veth */
+    ev->src.port = 40000 + act;
+    ev->proxy.ip = OCSF_STR("10.200.0.1"); /* the proxy's listener */
+    ev->proxy.port = 3128;
 }
 
 static void http(ocsf_event_t *ev, const char *method, const char *host, int64_t port,

@@ -18,9 +18,9 @@ OBJECTS = [
     "metadata", "product", "device", "container", "image", "actor", "process",
     "file", "fingerprint", "network_endpoint", "network_traffic",
     "firewall_rule", "http_request", "http_response", "url", "finding_info",
-    "policy", "user",
+    "policy", "user", "network_proxy",
 ]
-PROFILES = ["host", "container", "security_control"]
+PROFILES = ["host", "container", "security_control", "network_proxy"]
 
 
 def slim_attr(a, name, dict_attrs):
