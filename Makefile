@@ -26,9 +26,12 @@ CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-LIB_SRC  := $(wildcard ocsf/*.c collector/*.c conf/*.c gateway/*.c) $(filter-out cli/main.c,$(wildcard cli/*.c))
-GEN_SRC  := $(BUILD)/gen/ocsf_tables.c
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/ocsf_tables.o
+LIB_SRC  := $(wildcard ocsf/*.c collector/*.c conf/*.c gateway/*.c policy/*.c) proxy/ssrf.c \
+            $(wildcard proxy/ident*.c) \
+            $(filter-out cli/main.c,$(wildcard cli/*.c))
+GEN_SRC  := $(BUILD)/gen/ocsf_tables.c $(BUILD)/gen/providers.c
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/ocsf_tables.o \
+            $(BUILD)/obj/gen/providers.o
 MAIN_OBJ := $(BUILD)/obj/cli/main.o
 BIN      := $(BUILD)/tollgate
 LIB      := $(BUILD)/libtollgate.a
@@ -48,9 +51,13 @@ $(BUILD)/.cflags: FORCE
 	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $@
 FORCE:
 
-$(GEN_SRC): schemas/ocsf-1.7.0.json schemas/gen_tables.py | deps
+$(BUILD)/gen/ocsf_tables.c: schemas/ocsf-1.7.0.json schemas/gen_tables.py | deps
 	@mkdir -p $(dir $@)
 	$(PY) schemas/gen_tables.py $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/providers.c: $(wildcard providers/*.yaml) scripts/embed.py | deps
+	@mkdir -p $(dir $@)
+	$(PY) scripts/embed.py gw__providers_embedded $(wildcard providers/*.yaml) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c $(BUILD)/.cflags
 	@mkdir -p $(dir $@)
@@ -92,9 +99,10 @@ $(BUILD)/bench/%: bench/%.c $(LIB) $(BUILD)/.cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(DEPS_CFLAGS) -MMD -MP -o $@ $< $(LIB) $(LDFLAGS) $(DEPS_LIBS)
 
-bench: $(BUILD)/bench/bench_ocsf $(BUILD)/bench/bench_collector $(BIN)
+bench: $(BUILD)/bench/bench_ocsf $(BUILD)/bench/bench_collector $(BUILD)/bench/bench_policy $(BIN)
 	@scripts/deps.sh bench
 	$(BUILD)/bench/bench_ocsf
+	$(BUILD)/bench/bench_policy
 	$(PY) bench/bench_gateway.py --build $(BUILD)
 
 # ---- fuzz (clang + libFuzzer; its own build tree) ---------------------------

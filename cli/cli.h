@@ -38,6 +38,32 @@ void cli_lines_dispose(cli_lines_t *r);
  * a read error. */
 int cli_lines_next(cli_lines_t *r, const char **line, size_t *n);
 
+/* ---- reaching the gateway (client.c) ---- */
+#include "ocsf/ocsf.h"
+
+typedef struct {
+    char base[4096];
+    char token[65];
+} cli_client_t;
+
+/* Resolves the gateway URL and the token; prints why on failure (-1). */
+int cli_client_init(cli_client_t *c, const char *gateway, const char *state);
+/* One request; *status and out (NUL-terminated) on success (0); -1 when the
+ * gateway could not be reached (printed). */
+int cli_request(const cli_client_t *c, const char *method, const char *path,
+                const char *content_type, const char *body, size_t len, long timeout_s,
+                long *status, ocsf_buf_t *out);
+/* "tollgate WHAT: STATUS: <the gateway's error text>" on stderr, escaped. */
+void cli_print_error(const char *what, long status, const ocsf_buf_t *body);
+
+int cli_sandbox(int argc, char **argv);
+/* Reads a whole file (up to 16 MiB) into out; prints why not (-1). */
+int cli_read_file(const char *path, ocsf_buf_t *out);
+/* Prints a JSON value on one line, escaped for a terminal (jansson type). */
+struct json_t;
+void cli_print_json(struct json_t *o);
+int cli_policy(int argc, char **argv);
+
 /* Writes s to stderr escaped (for bytes that came from outside). */
 void cli_err_escaped(const char *prefix, const char *s, size_t n);
 

@@ -18,6 +18,8 @@ static const cli_cmd_t cmds[] = {
     {"up", cli_gateway, "run everything in one process (today: gateway + collector)"},
     {"gateway", cli_gateway, "run the gateway API and the collector"},
     {"logs", cli_logs, "show and follow events (the human log view)"},
+    {"sandbox", cli_sandbox, "create, list, show and delete sandboxes"},
+    {"policy", cli_policy, "show and change a sandbox's policy, live"},
     {"verify", cli_verify, "check the spool's CRCs and hash chain"},
     {"ocsf", cli_ocsf, "OCSF events: samples, render to human lines, validate"},
 };

@@ -538,7 +538,7 @@ void gw__api_handle(gw_http_req_t *req, void *ctx)
         return;
     }
     bool known = strcmp(path, "/metrics") == 0 || strcmp(path, "/v1/events") == 0 ||
-                 strcmp(path, "/v1/logs") == 0;
+                 strcmp(path, "/v1/logs") == 0 || strncmp(path, "/v1/sandboxes", 13) == 0;
     if (!known) {
         reply_error(req, 404, "no such endpoint");
         return;
@@ -552,6 +552,8 @@ void gw__api_handle(gw_http_req_t *req, void *ctx)
         reply_error(req, 503, "the gateway is stopping");
         return;
     }
+    if (gw__api_sandbox(g, req))
+        return;
     if (strcmp(path, "/metrics") == 0 && strcmp(m, "GET") == 0)
         handle_metrics(g, req);
     else if (strcmp(path, "/v1/events") == 0 && strcmp(m, "POST") == 0)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -174,6 +175,8 @@ static void on_signal(uv_signal_t *s, int signum)
     g->stopping = true;
     lifecycle(g, OCSF_APP_STOP, "gateway stopping");
     gw__api_stop(g);
+    gw__waiters_stop(g);
+    uv_close((uv_handle_t *)&g->tick, on_handle_closed);
     gw_http_server_destroy(g->http);
     g->http = NULL;
     uv_signal_stop(&g->sigint);
@@ -261,7 +264,13 @@ int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *co
     uv_signal_start(&g->sigint, on_signal, SIGINT);
     uv_signal_start(&g->sigterm, on_signal, SIGTERM);
     lifecycle(g, OCSF_APP_START, "gateway started");
+    uv_timer_init(&g->loop, &g->tick);
+    if ((rc = gw__sandboxes_load(g, err, errlen)) != 0) {
+        fprintf(stderr, "[gateway] %s\n", err);
+        kill(getpid(), SIGTERM); /* stop cleanly: the events so far are kept */
+    }
     uv_run(&g->loop, UV_RUN_DEFAULT);
+    gw__sandboxes_free(g);
     col_unsubscribe(g->col, on_commit, &g->wake);
     rc = 0;
 out_loop:

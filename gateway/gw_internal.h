@@ -11,9 +11,40 @@
 
 #include "gateway/gateway.h"
 #include "gateway/http.h"
+#include "policy/policy.h"
 
 typedef struct gw__ingest gw__ingest_t;
 typedef struct gw__logs gw__logs_t;
+typedef struct gw__waiter gw__waiter_t;
+
+#define GW__NAME_MAX 63
+#define GW__MAX_PROXIES 32
+
+/* What a proxy last said about a sandbox's policy. */
+typedef struct {
+    char id[64];
+    uint64_t version;
+    int state; /* 0 pending, 1 loaded, 2 failed */
+    char error[256];
+    int64_t seen_ms;
+} gw__proxy_t;
+
+/* A sandbox (sandbox.c). Lives on the loop thread only. */
+typedef struct gw__sandbox {
+    struct gw__sandbox *next;
+    char name[GW__NAME_MAX + 1];
+    char uid[40];
+    int64_t created_ms;
+    char **providers; /* ids, in the order given */
+    size_t nproviders;
+    pol_policy_t *base;      /* the user's part */
+    pol_policy_t *effective; /* base + provider layers */
+    pol_index_t *index;      /* compiled effective policy */
+    uint64_t version;        /* monotonic per sandbox, from 1 */
+    char hash[65];           /* SHA-256 of the effective policy's canonical form */
+    gw__proxy_t proxies[GW__MAX_PROXIES];
+    size_t nproxies;
+} gw__sandbox_t;
 
 typedef struct {
     uv_loop_t loop;
@@ -28,6 +59,11 @@ typedef struct {
     char hostname[256];
     ocsf_product_t product;
     gw__ingest_t *waiting; /* replies waiting for durability */
+    gw__sandbox_t *sandboxes;
+    pol_provider_t **providers; /* shipped profiles (providers/), by id */
+    size_t nproviders;
+    gw__waiter_t *waiters; /* long polls on policy versions and load status */
+    uv_timer_t tick;       /* expires long polls */
     gw__logs_t *followers;
     unsigned work_in_flight; /* uv_queue_work items not yet completed */
     bool stopping;
@@ -41,5 +77,37 @@ void gw__event_base(gw__t *g, ocsf_event_t *ev, int class_uid, int activity, int
 void gw__api_handle(gw_http_req_t *req, void *ctx);
 void gw__api_on_commit(gw__t *g); /* on the loop after the collector's wake */
 void gw__api_stop(gw__t *g);      /* finish followers; pending replies wait */
+
+/* ---- sandboxes (sandbox.c) -------------------------------------------------- */
+
+/* Loads the shipped provider profiles and every sandbox under
+ * <state>/sandboxes; a corrupt file is reported (stderr and a CONFIG:FAILED
+ * event) and left as it is. Creates `default` (allows nothing) if absent. */
+int gw__sandboxes_load(gw__t *g, char *err, size_t errlen);
+void gw__sandboxes_free(gw__t *g);
+gw__sandbox_t *gw__sandbox_find(gw__t *g, const char *name);
+bool gw__name_valid(const char *name);
+/* Creates and persists; 0, -EEXIST, -EINVAL (err). Emits LIFECYCLE:CREATE
+ * and CONFIG:UPDATED. */
+int gw__sandbox_create(gw__t *g, const char *name, char *const *providers, size_t nproviders,
+                       pol_policy_t *base, gw__sandbox_t **out, char *err, size_t errlen);
+int gw__sandbox_delete(gw__t *g, const char *name, char *err, size_t errlen);
+/* Replaces the base (takes ownership of `base` on success), bumps the
+ * version once, persists, emits CONFIG:UPDATED with `summary`. */
+int gw__sandbox_set_base(gw__t *g, gw__sandbox_t *sb, pol_policy_t *base, const char *summary,
+                         char *err, size_t errlen);
+/* A proxy's report for a version: records it and emits CONFIG:LOADED or
+ * CONFIG:FAILED (source sandbox). */
+void gw__sandbox_report(gw__t *g, gw__sandbox_t *sb, const char *proxy, uint64_t version,
+                        bool loaded, const char *error);
+
+/* ---- the sandbox and policy API (api_sandbox.c) ------------------------------- */
+
+/* Handles /v1/sandboxes...; false when the path is not one of its. */
+bool gw__api_sandbox(gw__t *g, gw_http_req_t *req);
+/* Something changed (version, status): answer the long polls that wait for
+ * it. */
+void gw__waiters_poke(gw__t *g, gw__sandbox_t *sb);
+void gw__waiters_stop(gw__t *g);
 
 #endif

@@ -93,8 +93,9 @@ def test_ingest_keeps_good_lines_and_explains_bad_ones(gateway, tg):
     assert "not JSON" in reasons[6]
     assert "over gateway.max_line" in reasons[7]
     assert "actor.process.file.name: required attribute missing" in reasons[8]
-    uids = [e["metadata"]["uid"] for e in logs_json(g) if e["class_uid"] != 6002]
-    assert uids == [json.loads(l)["metadata"]["uid"] for l in good]
+    posted = [json.loads(l)["metadata"]["uid"] for l in good]
+    uids = [e["metadata"]["uid"] for e in logs_json(g) if e["metadata"]["uid"] in posted]
+    assert uids == posted
     # all bad: 400, same shape; the server still serves
     status, reply = g.post_events([b"nope".decode()])
     assert status == 400 and reply["accepted"] == 0 and reply["errors"][0]["line"] == 1
@@ -183,8 +184,8 @@ def test_tail_shows_new_events(gateway, tg, tollgate_bin):
     p = subprocess.Popen([tollgate_bin, "logs", "--tail", "-n", "1"], stdout=subprocess.PIPE,
                          env=e)
     try:
-        first = p.stdout.readline()  # the backlog: the gateway's LIFECYCLE:START
-        assert b"LIFECYCLE:START" in first
+        first = p.stdout.readline()  # the backlog: the gateway's own last event
+        assert b"[gateway] [OCSF ] [ocsf] " in first
         g.post_events([with_uid(samples(tg)[1])])
         line = p.stdout.readline()
         assert b"NET:OPEN [MED] DENIED /usr/bin/curl(1310) -> attacker.example.com:443" in line
@@ -245,6 +246,8 @@ def spool_segments(state):
 def test_verify_names_a_tampered_record(gateway, tg, tollgate_bin):
     g = gateway()
     assert g.post_events([with_uid(l) for l in samples(tg)])[0] == 200
+    seq = [e["metadata"]["sequence"] for e in logs_json(g)
+           if e.get("dst_endpoint", {}).get("domain") == "attacker.example.com"][0]
     g.stop()
     seg = spool_segments(g.state)[0]
     data = bytearray(open(seg, "rb").read())
@@ -254,12 +257,14 @@ def test_verify_names_a_tampered_record(gateway, tg, tollgate_bin):
     r = subprocess.run([tollgate_bin, "verify", "--state", g.state], capture_output=True)
     assert r.returncode == 1
     err = r.stderr.decode()
-    assert "FAILED" in err and "sequence 3 " in err and os.path.basename(seg) in err, err
+    assert "FAILED" in err and f"sequence {seq} " in err and os.path.basename(seg) in err, err
 
 
 def test_torn_tail_restart_recovers_and_reports(gateway, tg, tollgate_bin):
     g = gateway()
-    assert g.post_events([with_uid(l) for l in samples(tg)])[0] == 200
+    posted = [with_uid(l) for l in samples(tg)]
+    uids = [json.loads(l)["metadata"]["uid"] for l in posted]
+    assert g.post_events(posted)[0] == 200
     g.kill9()
     seg = spool_segments(g.state)[-1]
     size = os.path.getsize(seg)
@@ -268,9 +273,9 @@ def test_torn_tail_restart_recovers_and_reports(gateway, tg, tollgate_bin):
     evs = logs_json(g)
     recovered = [e for e in evs if e.get("state") == "recovered"]
     assert len(recovered) == 1 and "bytes was cut" in recovered[0]["message"]
-    # 13 samples are not lifecycle events; the cut took the last (PROC:LAUNCH)
-    kept = [e for e in evs if e["class_uid"] != 6002 and e.get("state") != "recovered"]
-    assert len(kept) == 12 and not [e for e in kept if e["class_uid"] == 1007]
+    # the cut took the last record: the last sample posted (PROC:LAUNCH)
+    kept = [e["metadata"]["uid"] for e in evs if e["metadata"]["uid"] in uids]
+    assert kept == uids[:-1]
     assert any(f.startswith("quarantine-") for f in os.listdir(os.path.join(g.state, "spool")))
     g.stop()
     r = subprocess.run([tollgate_bin, "verify", "--state", g.state], capture_output=True)
@@ -289,7 +294,8 @@ def test_metrics_and_lifecycle(gateway, tg):
         assert name in text, name
     g.stop()
     g.start()
-    acts = [e["activity_name"] for e in logs_json(g, "class=lifecycle&limit=0")]
+    acts = [e["activity_name"] for e in logs_json(g, "class=lifecycle&limit=0")
+            if e["activity_name"] != "Create"]  # the default sandbox, made on first start
     assert acts == ["Start", "Stop", "Start"]
 
 

@@ -1,0 +1,98 @@
+/*
+ * client.c: how CLI commands reach the gateway: URL (--gateway,
+ * $TOLLGATE_GATEWAY, http://127.0.0.1:17670), token ($TOLLGATE_TOKEN or
+ * <state>/token), one request with libcurl (blocking: this is the CLI).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cli/cli.h"
+#include "gateway/gateway.h"
+
+int cli_client_init(cli_client_t *c, const char *gateway, const char *state)
+{
+    char dir[4096], err[512];
+    const char *env = getenv("TOLLGATE_GATEWAY");
+    const char *tok = getenv("TOLLGATE_TOKEN");
+    memset(c, 0, sizeof *c);
+    snprintf(c->base, sizeof c->base, "%s",
+             gateway && *gateway ? gateway : env && *env ? env : "http://127.0.0.1:17670");
+    size_t n = strlen(c->base);
+    while (n && c->base[n - 1] == '/')
+        c->base[--n] = '\0';
+    if (tok && strlen(tok) == GW_TOKEN_HEX) {
+        memcpy(c->token, tok, GW_TOKEN_HEX + 1);
+        return 0;
+    }
+    if (gw_state_dir(state, dir, sizeof dir, err, sizeof err) != 0 ||
+        gw_token_load(dir, false, c->token, err, sizeof err) != 0) {
+        cli_err_escaped("tollgate: no API token: ", err, strlen(err));
+        return -1;
+    }
+    return 0;
+}
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *ctx)
+{
+    ocsf_buf_put(ctx, p, size * nmemb);
+    return size * nmemb;
+}
+
+int cli_request(const cli_client_t *c, const char *method, const char *path,
+                const char *content_type, const char *body, size_t len, long timeout_s,
+                long *status, ocsf_buf_t *out)
+{
+    CURL *h = curl_easy_init();
+    if (!h)
+        return -1;
+    char url[8192], auth[128], ct[128];
+    snprintf(url, sizeof url, "%s%s", c->base, path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
+    snprintf(ct, sizeof ct, "Content-Type: %s", content_type ? content_type : "application/json");
+    struct curl_slist *hd = curl_slist_append(NULL, auth);
+    hd = curl_slist_append(hd, ct);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s > 0 ? timeout_s : 60L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (getenv("TOLLGATE_CACERT"))
+        curl_easy_setopt(h, CURLOPT_CAINFO, getenv("TOLLGATE_CACERT"));
+    if (body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    }
+    CURLcode rc = curl_easy_perform(h);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    else
+        fprintf(stderr, "tollgate: cannot reach the gateway at %s: %s (is `tollgate gateway` "
+                        "running?)\n", c->base, curl_easy_strerror(rc));
+    ocsf_buf_cstr(out);
+    curl_slist_free_all(hd);
+    curl_easy_cleanup(h);
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+void cli_print_error(const char *what, long status, const ocsf_buf_t *body)
+{
+    char prefix[160];
+    snprintf(prefix, sizeof prefix, "tollgate %s: %ld: ", what, status);
+    /* the gateway's {"error":"..."}: print the text, escaped */
+    const char *p = body->p ? strstr(body->p, "\"error\":\"") : NULL;
+    if (p) {
+        p += 9;
+        const char *e = p;
+        while (*e && !(*e == '"' && e[-1] != '\\'))
+            e++;
+        cli_err_escaped(prefix, p, (size_t)(e - p));
+    } else {
+        cli_err_escaped(prefix, body->p ? body->p : "", body->len);
+    }
+}

@@ -1,0 +1,292 @@
+/*
+ * px_internal.h: what the files of proxy/ share. Not for outside.
+ *
+ *   ssrf.c   the SSRF guard: normalising hosts and IP spellings, classifying
+ *            addresses, allowed_ips (CIDR) checks. Pure functions.
+ *   ident.c  who is calling: the pid(s) holding a client socket, their exe,
+ *            ancestors, command line, and the exe's SHA-256 (cached).
+ *   proxy.c  the libuv server: CONNECT tunnels, absolute-form forwarding,
+ *            decisions and their events.
+ */
+#ifndef TOLLGATE_PX_INTERNAL_H
+#define TOLLGATE_PX_INTERNAL_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* ---- ssrf.c ------------------------------------------------------------------ */
+
+/* Normalises a requested host: lower case, one trailing dot removed,
+ * brackets of an IPv6 literal removed. If the host is an IP literal in any
+ * spelling (dotted decimal, a single 32-bit decimal like 2130706433, hex
+ * 0x7f.1, octal 0177.0.0.1, short forms like 127.1, IPv6, IPv4-mapped
+ * IPv6), *is_ip is set and `out` holds the canonical text (inet_ntop) and
+ * *addr the address. Returns 0, or -EINVAL for an empty, over-long (253) or
+ * malformed host (bad characters, empty labels). */
+int px_host_normalize(const char *host, char *out, size_t outlen, bool *is_ip,
+                      struct sockaddr_storage *addr);
+
+typedef enum {
+    PX_ADDR_PUBLIC = 0,
+    PX_ADDR_LOOPBACK,    /* 127/8, ::1, and their IPv4-mapped forms */
+    PX_ADDR_LINK_LOCAL,  /* 169.254/16 (incl. 169.254.169.254), fe80::/10 */
+    PX_ADDR_UNSPECIFIED, /* 0.0.0.0/8, :: */
+    PX_ADDR_PRIVATE,     /* 10/8, 172.16/12, 192.168/16, fc00::/7 */
+    PX_ADDR_INTERNAL,    /* 100.64/10 (CGNAT), 192.0.0/24, 198.18/15, multicast,
+                          * broadcast, reserved 240/4, 64:ff9b::/96 to any of these,
+                          * site-local fec0::/10, documentation ranges */
+} px_addr_class_t;
+
+/* Classifies an address (AF_INET or AF_INET6; IPv4-mapped and NAT64 forms
+ * are judged by the IPv4 address they carry). */
+px_addr_class_t px_addr_classify(const struct sockaddr *sa);
+const char *px_addr_class_name(px_addr_class_t c); /* "loopback", ... */
+
+/* A CIDR list from a policy endpoint's allowed_ips ("10.0.0.0/8",
+ * "192.168.1.7", "fd00::/8"). */
+typedef struct {
+    struct {
+        int family;
+        uint8_t addr[16];
+        int prefix;
+    } *v;
+    size_t n;
+} px_cidrs_t;
+
+/* Parses a JSON array text of strings (the endpoint's extra_json
+ * "allowed_ips"); err says which entry is bad. */
+int px_cidrs_parse(const char *const *items, size_t n, px_cidrs_t *out, char *err,
+                   size_t errlen);
+void px_cidrs_dispose(px_cidrs_t *c);
+bool px_cidrs_contain(const px_cidrs_t *c, const struct sockaddr *sa);
+
+/* The guard's verdict for one resolved address of host:port. Always
+ * blocked: loopback, link-local, unspecified, and ports 2379, 2380, 6443,
+ * 10250, 10255 on any address. Blocked unless `allowed` covers the address:
+ * private and internal. Returns true when allowed; otherwise `reason` says
+ * why ("169.254.169.254 is a link-local address", "port 10250 is a
+ * control-plane port"). `test_allow_loopback` (a test-only switch, off in
+ * production) lets loopback through. */
+bool px_ssrf_check(const struct sockaddr *sa, uint16_t port, const px_cidrs_t *allowed,
+                   bool test_allow_loopback, char *reason, size_t reasonlen);
+
+/* Helpers. PX_HOST_MAX sizes an `out` of px_host_normalize that holds any
+ * normalised host (253 bytes and the NUL; a smaller one may get -ENOSPC).
+ * px_addr_format writes sa for messages and events: inet_ntop text, an
+ * IPv4-mapped address as its IPv4 ("127.0.0.1"). Returns 0, -EAFNOSUPPORT
+ * (not AF_INET/AF_INET6, or NULL) or -ENOSPC (INET6_ADDRSTRLEN suffices). */
+#define PX_HOST_MAX 254
+int px_addr_format(const struct sockaddr *sa, char *out, size_t outlen);
+
+/* ---- ident.c ------------------------------------------------------------------ */
+/* (and ident_cache.c: the exe hash cache, px_ident_cache_* and px_file_sha256) */
+
+#define PX_MAX_ANCESTORS 64
+
+/* About 270 KiB: allocate it on the heap, not on a thread's stack. All the
+ * strings are raw bytes from /proc (a command line may hold any byte but
+ * NUL): escape them before they reach a log or a terminal. */
+typedef struct {
+    int pid;
+    /* /proc/<pid>/exe, its " (deleted)" suffix removed */
+    char exe[4096];
+    /* the link said " (deleted)" or the file has no links left: the binary
+     * was removed or replaced after it started (suspicious) */
+    bool exe_deleted;
+    char name[256];     /* /proc/<pid>/comm */
+    char cmdline[4096]; /* NUL bytes as spaces; cut at the buffer */
+    char sha256[65];    /* of the exe file ("" when unreadable) */
+    int nancestors;
+    int ancestor_pids[PX_MAX_ANCESTORS]; /* nearest first; pid 1 included */
+    /* exes of the parents, nearest first, " (deleted)" removed as from
+     * exe ("" when unreadable) */
+    char ancestors[PX_MAX_ANCESTORS][4096];
+} px_ident_t;
+
+typedef struct px_ident_cache px_ident_cache_t;
+
+/* A cache of exe hashes keyed by (dev, inode, mtime, size; and ctime, which
+ * no one can set back, so a rewrite that restores mtime is still caught): a
+ * warm lookup reads no file. Bounded: PX_IDENT_CACHE_ENTRIES entries, 8-way
+ * set associative (a full set evicts its least recently used entry, so
+ * evictions start before the table is full). Thread-safe (a mutex, not
+ * held while a file is hashed). create aborts on OOM and returns NULL only
+ * when OpenSSL has no SHA-256; destroy accepts NULL. Every other function
+ * takes a non-NULL cache. */
+#define PX_IDENT_CACHE_ENTRIES 4096
+px_ident_cache_t *px_ident_cache_create(void);
+void px_ident_cache_destroy(px_ident_cache_t *c);
+
+/* Files whose ctime is younger than this are hashed but not cached: file
+ * times are coarse (a tick), so a same-size rewrite within one tick would
+ * keep the key. */
+#define PX_IDENT_FRESH_NS 2000000000ll
+/* Sets that window (tests: 0 caches everything). Any thread. */
+void px_ident_cache_set_fresh_ns(px_ident_cache_t *c, int64_t ns);
+
+/* Counters of the cache (any thread). A miss is one file read and hashed. */
+typedef struct {
+    uint64_t hits, misses, evictions;
+    size_t entries;
+} px_ident_cache_stats_t;
+void px_ident_cache_stats(px_ident_cache_t *c, px_ident_cache_stats_t *out);
+
+/* Who holds the TCP connection whose local end (as the client sees it) is
+ * `peer` and remote end `local` (the proxy's end: getpeername and
+ * getsockname of the accepted socket). Finds the client socket's inode
+ * (sock_diag netlink, /proc/net/tcp and tcp6 as the fallback), then the
+ * processes (not threads) with that inode among their fds; several with
+ * one exe (fork without exec) give the lowest pid. Returns 0 and fills *id;
+ * -EINVAL for a NULL or non-IP argument; -ENOENT when no process was found
+ * (the socket is gone, /proc is not readable, or the scan hit its limits:
+ * reason says which); -EEXIST when processes with different exes share the
+ * socket (ambiguous: reason names two). The calling process is scanned
+ * like any other (it holds the proxy's end, another inode). peer, local
+ * and c are borrowed; *id is caller storage, reset on failure. reason holds
+ * raw paths: escape it before logging. Blocking (reads /proc, hashes
+ * files): any thread but the loop thread. */
+int px_ident_lookup(px_ident_cache_t *c, const struct sockaddr *peer, const struct sockaddr *local,
+                    px_ident_t *id, char *reason, size_t reasonlen);
+
+/* SHA-256 of a file, hex; cached by (dev, inode, mtime, size, ctime).
+ * Returns 0, -EINVAL when path is not a regular file, -EFBIG over
+ * PX_IDENT_MAX_HASH bytes (a huge sparse "binary" must not pin a worker), or
+ * open/read's negative errno. Blocking. */
+#define PX_IDENT_MAX_HASH (1ull << 30)
+int px_file_sha256(px_ident_cache_t *c, const char *path, char out[65]);
+
+/* ident_cache.c for ident.c: the SHA-256 of an open file through the cache
+ * (pread: fd's offset is untouched). Returns as px_file_sha256. */
+int px__ident_hash_fd(px_ident_cache_t *c, int fd, char out[65]);
+
+/* The steps of px_ident_lookup, for tests and fuzzers. */
+
+/* How the client socket's inode is found: sock_diag netlink (one exact
+ * 4-tuple request), the /proc/net/tcp and tcp6 tables, or netlink then the
+ * tables when netlink fails or finds nothing (what px_ident_lookup does). */
+typedef enum { PX_IDENT_VIA_AUTO = 0, PX_IDENT_VIA_NETLINK, PX_IDENT_VIA_PROCFS } px_ident_via_t;
+
+/* The inode of the socket whose local end is `peer` and remote end `local`
+ * (IPv4-mapped IPv6 addresses match their IPv4 form). Returns 0, -EINVAL
+ * for an address that is not AF_INET/AF_INET6, -ENOENT when there is no
+ * such socket (or only one no process holds: TIME_WAIT, orphaned), or the
+ * netlink / read errno; reason says which. */
+int px_ident_socket_inode(const struct sockaddr *peer, const struct sockaddr *local,
+                          px_ident_via_t via, uint64_t *inode, char *reason, size_t reasonlen);
+
+/* One row of /proc/net/tcp (v6 false) or /proc/net/tcp6, addresses in
+ * network byte order (tcp6 IPv4-mapped rows stay AF_INET6 here). */
+typedef struct {
+    int family;
+    uint8_t laddr[16], raddr[16];
+    uint16_t lport, rport; /* host order */
+    uint64_t inode;
+} px_tcp_row_t;
+
+/* Parses one line (NUL-terminated; the header line and malformed lines give
+ * -EINVAL). */
+int px_ident_parse_tcp_row(const char *line, bool v6, px_tcp_row_t *row);
+
+/* ---- the server (server.c, decide.c, relay.c) -------------------------------- */
+
+#include <http_parser.h>
+#include <uv.h>
+
+#include "proxy/proxy.h"
+
+#define PX__MAX_URL 8192
+#define PX__HIGH_WATER (1u << 20) /* bytes queued toward one side before pausing the other */
+#define PX__LOW_WATER (256u << 10)
+
+typedef struct px_conn px_conn_t;
+
+struct px {
+    uv_loop_t *loop;
+    px_config_t cfg;
+    px_hooks_t hooks;
+    uv_tcp_t listener;
+    char host[256];
+    int port;
+    px_conn_t *conns;
+    px_ident_cache_t *idcache;
+    px_stats_t st;
+    bool closing;
+    int open; /* the listener + connections not yet freed */
+};
+
+typedef enum {
+    PX_HEAD,    /* reading the request head */
+    PX_DECIDE,  /* identity, policy, DNS, SSRF, dial */
+    PX_RELAY,   /* tunnel or forwarded request: bytes both ways */
+    PX_REFUSE,  /* an error reply is being written, then close */
+    PX_CLOSING,
+} px_phase_t;
+
+struct px_conn {
+    px_t *px;
+    px_conn_t *prev, *next;
+    uv_tcp_t client;
+    uv_tcp_t *up; /* the upstream (heap: one per dial attempt); NULL when none */
+    uv_timer_t timer;
+    uv_getaddrinfo_t gai;
+    uv_connect_t connect_req;
+    uv_work_t work;
+    int handles; /* open libuv handles: freed at 0 */
+    bool closing, work_busy, gai_busy;
+    px_phase_t phase;
+
+    http_parser parser;
+    size_t head_bytes;
+    bool head_done, in_value;
+    ocsf_buf_t url, hdrs; /* hdrs: "name\0value\0" pairs */
+    size_t nhdrs;
+    ocsf_buf_t rest;      /* bytes after the head */
+
+    char method[24];
+    bool is_connect;
+    char host_asked[256]; /* as the client wrote it (escaped on display) */
+    char host[256];       /* normalised */
+    bool host_is_ip;
+    struct sockaddr_storage host_addr;
+    uint16_t port;
+    ocsf_buf_t path;      /* forwarded requests: origin-form target */
+
+    struct sockaddr_storage peer, local;
+    px_ident_t *ident; /* heap: big */
+    int ident_rc;
+    char ident_reason[256];
+    pol_decision_t dec;
+    char rule[128]; /* dec.rule, copied: the index may change under a long tunnel */
+    px_cidrs_t allowed_ips;
+    struct addrinfo *ai, *ai_next;
+    struct addrinfo single; /* an IP literal's one address */
+    char ip[64];       /* the address dialled */
+    int64_t start_ms;
+    uint64_t bytes_in, bytes_out; /* from the upstream / to the upstream */
+    size_t up_pending, client_pending;
+    bool client_eof, up_eof, opened_event;
+};
+
+/* server.c */
+void px__conn_close(px_conn_t *c);
+void px__conn_maybe_free(px_conn_t *c); /* after in-flight work ends */
+void px__up_close(px_conn_t *c);        /* closes and forgets the upstream handle */
+/* Writes an error reply (JSON body, Connection: close) and closes. */
+void px__refuse(px_conn_t *c, int status, const char *error, const char *detail,
+                const char *reason);
+int64_t px__now_ms(void);
+void px__on_timer(uv_timer_t *t); /* head timeout, then tunnel idle timeout */
+
+/* decide.c: from a complete head to a connected upstream (or a refusal). */
+void px__decide(px_conn_t *c);
+/* The events of a connection. */
+void px__event_open(px_conn_t *c, bool allowed, const char *engine, const char *reason);
+void px__event_close(px_conn_t *c);
+
+/* relay.c */
+void px__relay_start(px_conn_t *c);
+
+#endif

@@ -1,0 +1,1213 @@
+/* Unit tests of policy/: parsing, globs, decisions, hashing, updates,
+ * provider layers, rendering. Run from the repository root (the codex
+ * scenario reads providers/codex.yaml). */
+#include "unit.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "policy/policy.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+static pol_policy_t *parse_ok(const char *yaml)
+{
+    char err[512] = "";
+    pol_policy_t *p = pol_parse_yaml(yaml, strlen(yaml), "t.yaml", false, err, sizeof err);
+    if (!p)
+        fail_msg("parse: %s", err);
+    return p;
+}
+
+static pol_provider_t *provider_file(const char *path)
+{
+    char err[512] = "";
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("%s: cannot open (run from the repository root)", path);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    pol_provider_t *pr = pol_provider_parse(buf, n, path, err, sizeof err);
+    if (!pr)
+        fail_msg("provider: %s", err);
+    return pr;
+}
+
+typedef struct {
+    const char *const *exes;
+    size_t nexes;
+} exes_t;
+
+#define EXES(...)                                                                                  \
+    ((exes_t){(const char *const[]){__VA_ARGS__},                                                  \
+              sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *)})
+
+static pol_decision_t decide(const pol_index_t *ix, const char *host, uint16_t port, exes_t e)
+{
+    pol_query_t q = {host, port, e.exes, e.nexes, false};
+    pol_decision_t d;
+    pol_decide(ix, &q, &d);
+    return d;
+}
+
+/* ---- parsing ------------------------------------------------------------------- */
+
+static const char full_doc[] = "version: 1\n"
+                               "filesystem_policy:\n"
+                               "  include_workdir: true\n"
+                               "  read_only: [/usr, /lib]\n"
+                               "landlock: {compatibility: best_effort}\n"
+                               "process:\n"
+                               "  run_as_user: sandbox\n"
+                               "network_policies:\n"
+                               "  github:\n"
+                               "    name: GitHub access\n"
+                               "    endpoints:\n"
+                               "      - host: API.GitHub.com\n"
+                               "        port: 443\n"
+                               "        ports: [8443, 443, 80]\n"
+                               "        protocol: rest\n"
+                               "        access: read-only\n"
+                               "        enforcement: audit\n"
+                               "        rules:\n"
+                               "          - allow: {method: GET, path: \"/**/info/refs*\"}\n"
+                               "        allowed_ips: [10.0.0.0/8]\n"
+                               "      - {host: \"*.githubusercontent.com\", port: 443}\n"
+                               "    binaries:\n"
+                               "      - path: /usr/bin/git\n"
+                               "      - /usr/bin/gh\n"
+                               "  npm:\n"
+                               "    endpoints: [{host: registry.npmjs.org, port: 443}]\n";
+
+static void parse_every_field(void **state)
+{
+    (void)state;
+    pol_policy_t *p = parse_ok(full_doc);
+    assert_int_equal(p->schema_version, 1);
+    assert_int_equal(p->nrules, 2);
+    const pol_rule_t *r = &p->rules[0];
+    assert_string_equal(r->key, "github");
+    assert_string_equal(r->name, "GitHub access");
+    assert_string_equal(r->layer, "base");
+    assert_int_equal(r->nendpoints, 2);
+    const pol_endpoint_t *e = &r->endpoints[0];
+    assert_string_equal(e->host, "api.github.com");
+    assert_int_equal(e->nports, 3);
+    assert_int_equal(e->ports[0], 80);
+    assert_int_equal(e->ports[1], 443);
+    assert_int_equal(e->ports[2], 8443);
+    assert_string_equal(e->protocol, "rest");
+    assert_string_equal(e->access, "read-only");
+    assert_string_equal(e->enforcement, "audit");
+    assert_string_equal(e->extra_json, "{\"allowed_ips\":[\"10.0.0.0/8\"],\"rules\":[{\"allow\":"
+                                       "{\"method\":\"GET\",\"path\":\"/**/info/refs*\"}}]}");
+    e = &r->endpoints[1];
+    assert_string_equal(e->host, "*.githubusercontent.com");
+    assert_int_equal(e->nports, 1);
+    assert_null(e->protocol);
+    assert_null(e->access);
+    assert_null(e->enforcement);
+    assert_null(e->extra_json);
+    assert_int_equal(r->nbinaries, 2);
+    assert_string_equal(r->binaries[0], "/usr/bin/git");
+    assert_string_equal(r->binaries[1], "/usr/bin/gh");
+    r = &p->rules[1];
+    assert_string_equal(r->key, "npm");
+    assert_null(r->name);
+    assert_int_equal(r->nbinaries, 0);
+    assert_string_equal(p->sections_json,
+                        "{\"filesystem_policy\":{\"include_workdir\":true,\"read_only\":[\"/usr\","
+                        "\"/lib\"]},\"landlock\":{\"compatibility\":\"best_effort\"},\"process\":"
+                        "{\"run_as_user\":\"sandbox\"}}");
+    pol_policy_destroy(p);
+}
+
+static void parse_empty_and_minimal(void **state)
+{
+    (void)state;
+    pol_policy_t *p = parse_ok("version: 1\n");
+    assert_int_equal(p->nrules, 0);
+    assert_null(p->sections_json);
+    pol_policy_destroy(p);
+    p = parse_ok("version: 1\nnetwork_policies:\n");
+    assert_int_equal(p->nrules, 0);
+    pol_policy_destroy(p);
+}
+
+typedef struct {
+    const char *yaml;
+    const char *want; /* the error starts with this */
+} reject_t;
+
+#define HDR "version: 1\nnetwork_policies:\n  gh:\n"
+#define EP1 HDR "    endpoints:\n      - host: "
+
+static const reject_t rejects[] = {
+    /* unknown keys, each level */
+    {EP1 "a.com\n        port: 443\n        hosst: x\n",
+     "t.yaml:7: network_policies.gh.endpoints[0].hosst: unknown key"},
+    {HDR "    nmae: x\n", "t.yaml:4: network_policies.gh.nmae: unknown key"},
+    {HDR "    binaries:\n      - pth: /usr/bin/x\n",
+     "t.yaml:5: network_policies.gh.binaries[0].pth: unknown key"},
+    /* ports */
+    {EP1 "a.com\n        port: 0\n",
+     "t.yaml:6: network_policies.gh.endpoints[0].port: port '0' is not a number in 1..65535"},
+    {EP1 "a.com\n        port: 65536\n",
+     "t.yaml:6: network_policies.gh.endpoints[0].port: port '65536' is not"},
+    {EP1 "a.com\n        port: -1\n", "t.yaml:6: network_policies.gh.endpoints[0].port: port '-1'"},
+    {EP1 "a.com\n        port: https\n",
+     "t.yaml:6: network_policies.gh.endpoints[0].port: port 'https'"},
+    {EP1 "a.com\n        ports: [443, 70000]\n",
+     "t.yaml:6: network_policies.gh.endpoints[0].ports[1]: port '70000'"},
+    {EP1 "a.com\n        port: [443]\n",
+     "t.yaml:6: network_policies.gh.endpoints[0].port: expected a scalar, found a list"},
+    {EP1 "a.com\n", "t.yaml:5: network_policies.gh.endpoints[0]: endpoint without a port"},
+    {EP1 "a.com\n        ports: []\n",
+     "t.yaml:5: network_policies.gh.endpoints[0]: endpoint without a port"},
+    {HDR "    endpoints:\n      - port: 443\n",
+     "t.yaml:5: network_policies.gh.endpoints[0]: endpoint without a host"},
+    /* host globs */
+    {EP1 "\"*\"\n        port: 443\n",
+     "t.yaml:5: network_policies.gh.endpoints[0].host: host '*': a bare wildcard"},
+    {EP1 "\"**\"\n        port: 443\n",
+     "t.yaml:5: network_policies.gh.endpoints[0].host: host '**'"},
+    {EP1 "\"*.com\"\n        port: 443\n",
+     "t.yaml:5: network_policies.gh.endpoints[0].host: host '*.com': a wildcard needs a suffix"},
+    {EP1 "\"**.com\"\n        port: 443\n",
+     "t.yaml:5: network_policies.gh.endpoints[0].host: host '**.com': a wildcard needs"},
+    {EP1 "\"api*.x.com\"\n        port: 443\n",
+     "t.yaml:5: network_policies.gh.endpoints[0].host: host 'api*.x.com': a wildcard must be"},
+    {EP1 "\"a.*.x.com\"\n        port: 443\n",
+     "t.yaml:5: network_policies.gh.endpoints[0].host: host 'a.*.x.com': a wildcard must be"},
+    {EP1 "\"*.*.x.com\"\n        port: 443\n",
+     "t.yaml:5: network_policies.gh.endpoints[0].host: host '*.*.x.com': a wildcard must be"},
+    {EP1 "a..x.com\n        port: 443\n",
+     "t.yaml:5: network_policies.gh.endpoints[0].host: host 'a..x.com': empty label"},
+    {EP1 "x.com.\n        port: 443\n",
+     "t.yaml:5: network_policies.gh.endpoints[0].host: host 'x.com.': empty label"},
+    {EP1 "\"\"\n        port: 443\n",
+     "t.yaml:5: network_policies.gh.endpoints[0].host: host '': empty host"},
+    {EP1 "\"a b.com\"\n        port: 443\n",
+     "t.yaml:5: network_policies.gh.endpoints[0].host: host 'a b.com': invalid character"},
+    /* version */
+    {"version: 2\n", "t.yaml:1: version: version must be 1, found '2'"},
+    {"version: \"1\"\n", "t.yaml:1: version: version must be 1, found '1'"},
+    {"network_policies: {}\n", "t.yaml:1: version: missing"},
+    /* reserved keys */
+    {"version: 1\nnetwork_policies:\n  _provider_codex:\n    endpoints: []\n",
+     "t.yaml:3: network_policies._provider_codex: keys starting with '_provider_' are reserved"},
+    /* YAML itself */
+    {"version: 1\nnetwork_policies:\n  gh:\n    endpoints: [\n",
+     "t.yaml:5: network_policies.gh.endpoints: YAML syntax error: "},
+    {"version: 1\nversion: 1\n", "t.yaml:2: version: duplicate key"},
+    {"version: 1\nx: \xff\n", "t.yaml:2: YAML syntax error: invalid leading UTF-8 octet"},
+    {"a: &x 1\nb: *x\n", "t.yaml:2: b: YAML aliases are not supported"},
+    {"", "t.yaml:1: empty document"},
+    {"- 1\n", "t.yaml:1: expected a mapping, found a list"},
+    {"version: 1\n---\nversion: 1\n", "t.yaml:2: more than one YAML document"},
+    /* binaries */
+    {HDR "    binaries: [usr/bin/x]\n",
+     "t.yaml:4: network_policies.gh.binaries[0]: binary path must be absolute"},
+    {HDR "    binaries: [\"/usr/bin/\\tx\"]\n",
+     "t.yaml:4: network_policies.gh.binaries[0]: control character in binary path"},
+    {HDR "    endpoints: {host: a.com}\n",
+     "t.yaml:4: network_policies.gh.endpoints: expected a list, found a mapping"},
+};
+
+static void parse_rejections(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < ARRAY_LEN(rejects); i++) {
+        char err[512] = "";
+        const char *y = rejects[i].yaml;
+        pol_policy_t *p = pol_parse_yaml(y, strlen(y), "t.yaml", false, err, sizeof err);
+        if (p)
+            fail_msg("case %zu: accepted:\n%s", i, y);
+        if (strncmp(err, rejects[i].want, strlen(rejects[i].want)) != 0)
+            fail_msg("case %zu:\n got: %s\nwant: %s...", i, err, rejects[i].want);
+        assert_true(unit_clean_line(err, strlen(err)));
+    }
+}
+
+static void parse_errors_are_escaped(void **state)
+{
+    (void)state;
+    /* a key with an ESC and a newline, and a host with a bell */
+    const char *docs[] = {
+        "version: 1\nnetwork_policies:\n  gh:\n    \"x\\e[31m\\ny\": 1\n",
+        "version: 1\nnetwork_policies:\n  gh:\n    endpoints: [{host: \"a\\ab.com\", port: 1}]\n",
+        "version: 1\nnetwork_policies:\n  \"a\\x1bb\":\n    endpoints: []\n",
+    };
+    for (size_t i = 0; i < ARRAY_LEN(docs); i++) {
+        char err[512] = "";
+        char origin[] = "evil\x1b[2J.yaml";
+        assert_null(pol_parse_yaml(docs[i], strlen(docs[i]), origin, false, err, sizeof err));
+        assert_true(strlen(err) > 10);
+        if (!unit_clean_line(err, strlen(err)))
+            fail_msg("case %zu: raw control byte in: %s", i, err);
+    }
+}
+
+static void provider_keys_allowed_when_asked(void **state)
+{
+    (void)state;
+    const char *y = "version: 1\nnetwork_policies:\n  _provider_x:\n    endpoints: []\n";
+    char err[256];
+    pol_policy_t *p = pol_parse_yaml(y, strlen(y), "t.yaml", true, err, sizeof err);
+    assert_non_null(p);
+    assert_string_equal(p->rules[0].layer, "_provider_x");
+    pol_policy_destroy(p);
+}
+
+static void load_file_errors(void **state)
+{
+    (void)state;
+    char err[256];
+    assert_null(pol_load_file("/nonexistent/policy.yaml", false, err, sizeof err));
+    assert_string_equal(err, "/nonexistent/policy.yaml: No such file or directory");
+    char path[] = "/tmp/test_policy_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("version: 1\nnetwork_policies:\n  a:\n    endpoints: [{host: a.com, port: 1}]\n", f);
+    fclose(f);
+    pol_policy_t *p = pol_load_file(path, false, err, sizeof err);
+    assert_non_null(p);
+    assert_int_equal(p->nrules, 1);
+    pol_policy_destroy(p);
+    remove(path);
+}
+
+/* ---- globs ------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *pattern, *subject;
+    bool match;
+} glob_case_t;
+
+static const glob_case_t host_cases[] = {
+    {"api.github.com", "api.github.com", true},
+    {"api.github.com", "API.GitHub.COM", true},
+    {"api.github.com", "api.github.com.", true}, /* trailing dot ignored */
+    {"api.github.com", "xapi.github.com", false},
+    {"api.github.com", "github.com", false},
+    {"*.github.com", "api.github.com", true},
+    {"*.github.com", "API.github.com.", true},
+    {"*.github.com", "a.b.github.com", false}, /* * is one label */
+    {"*.github.com", "github.com", false},
+    {"*.github.com", ".github.com", false},
+    {"*.github.com", "apigithub.com", false},
+    {"**.example.com", "a.example.com", true},
+    {"**.example.com", "a.b.c.example.com", true},
+    {"**.example.com", "example.com", false}, /* ** needs at least one label */
+    {"**.example.com", "badexample.com", false},
+    {"**.example.com", "a.example.com.evil.net", false},
+    {"10.0.0.1", "10.0.0.1", true}, /* IP literals: exact text */
+    {"10.0.0.1", "10.0.0.10", false},
+    {"::1", "::1", true},
+};
+
+static void host_globs(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < ARRAY_LEN(host_cases); i++) {
+        const glob_case_t *c = &host_cases[i];
+        if (pol_host_match(c->pattern, c->subject) != c->match)
+            fail_msg("host case %zu: %s vs %s should %smatch", i, c->pattern, c->subject,
+                     c->match ? "" : "not ");
+    }
+}
+
+static void host_pattern_checks(void **state)
+{
+    (void)state;
+    static const char *const good[] = {"a.com",    "*.github.com", "**.example.com", "localhost",
+                                       "10.0.0.1", "::1",          "*.a.b.c.d.com",  "x_y-z.io"};
+    static const char *const bad[] = {"*",         "**",       "*.com",    "**.com",   "api*.x.com",
+                                      "a.*.x.com", "a.**.com", "*x.y.com", "a..com",   ".a.com",
+                                      "a.com.",    "",         "a/b.com",  "***.x.com"};
+    char err[256];
+    for (size_t i = 0; i < ARRAY_LEN(good); i++)
+        if (pol_host_pattern_check(good[i], err, sizeof err))
+            fail_msg("%s refused: %s", good[i], err);
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++)
+        if (pol_host_pattern_check(bad[i], err, sizeof err) != -EINVAL)
+            fail_msg("%s accepted", bad[i]);
+}
+
+static const glob_case_t path_cases[] = {
+    {"/usr/bin/curl", "/usr/bin/curl", true},
+    {"/usr/bin/curl", "/usr/bin/curl2", false},
+    {"/usr/bin/*", "/usr/bin/curl", true},
+    {"/usr/bin/*", "/usr/bin/sub/curl", false}, /* * stays in a segment */
+    {"/usr/bin/py*", "/usr/bin/python3", true},
+    {"/usr/bin/py*3", "/usr/bin/python3", true},
+    {"/usr/bin/py*3", "/usr/bin/python3.11", false},
+    {"/usr/lib/node_modules/@openai/**", "/usr/lib/node_modules/@openai/codex/bin/codex.js", true},
+    {"/usr/lib/node_modules/@openai/**", "/usr/lib/node_modules/@openai/codex", true},
+    {"/usr/lib/node_modules/@openai/**", "/usr/lib/node_modules/@evil/codex", false},
+    {"/usr/lib/node_modules/@openai/**", "/usr/lib/node_modules/@openai", false},
+    {"/opt/**/bin/tool", "/opt/bin/tool", true}, /* ** segment: zero directories too */
+    {"/opt/**/bin/tool", "/opt/a/b/bin/tool", true},
+    {"/opt/**/bin/tool", "/opt/a/b/bin/tool2", false},
+    {"/opt/**/bin/tool", "/optx/bin/tool", false},
+    {"/opt/*/bin/*", "/opt/v1/bin/x", true},
+    {"/opt/*/bin/*", "/opt/v1/v2/bin/x", false},
+    {"/a/**", "/a/", true},
+    {"**", "/anything/at/all", true},
+};
+
+static void path_globs(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < ARRAY_LEN(path_cases); i++) {
+        const glob_case_t *c = &path_cases[i];
+        if (pol_path_match(c->pattern, c->subject) != c->match)
+            fail_msg("path case %zu: %s vs %s should %smatch", i, c->pattern, c->subject,
+                     c->match ? "" : "not ");
+    }
+}
+
+/* The definition of path globs, written the slow way. */
+static bool ref_match(const char *p, const char *s)
+{
+    if (!*p)
+        return !*s;
+    if (p[0] == '/' && p[1] == '*' && p[2] == '*' && p[3] == '/') {
+        if (s[0] != '/')
+            return false;
+        for (size_t j = 0; s[j]; j++) /* "/" then (any "/")? */
+            if (s[j] == '/' && ref_match(p + 4, s + j + 1))
+                return true;
+        return false;
+    }
+    if (p[0] == '*' && p[1] == '*') {
+        for (size_t k = 0;; k++) {
+            if (ref_match(p + 2, s + k))
+                return true;
+            if (!s[k])
+                return false;
+        }
+    }
+    if (p[0] == '*') {
+        for (size_t k = 0;; k++) {
+            if (ref_match(p + 1, s + k))
+                return true;
+            if (!s[k] || s[k] == '/')
+                return false;
+        }
+    }
+    return *s == *p && ref_match(p + 1, s + 1);
+}
+
+static void path_globs_match_reference(void **state)
+{
+    (void)state;
+    static const char pat_chars[] = "/a*b";
+    static const char path_chars[] = "/ab";
+    unsigned seed = 7;
+#define RND() (seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff)
+    for (int i = 0; i < 200000; i++) {
+        char pat[12], path[12];
+        size_t pl = RND() % 10, sl = RND() % 11;
+        for (size_t k = 0; k < pl; k++)
+            pat[k] = pat_chars[RND() % 4];
+        pat[pl] = '\0';
+        for (size_t k = 0; k < sl; k++)
+            path[k] = path_chars[RND() % 3];
+        path[sl] = '\0';
+        if (pol_path_match(pat, path) != ref_match(pat, path))
+            fail_msg("'%s' vs '%s': got %d", pat, path, pol_path_match(pat, path));
+    }
+#undef RND
+}
+
+/* ---- decisions ------------------------------------------------------------------------ */
+
+static const char decide_doc[] =
+    "version: 1\n"
+    "network_policies:\n"
+    "  web:\n"
+    "    endpoints:\n"
+    "      - {host: example.com, ports: [80, 443]}\n"
+    "      - {host: \"*.cdn.net\", port: 443}\n"
+    "    binaries: [{path: /usr/bin/curl}]\n"
+    "  deep:\n"
+    "    endpoints: [{host: \"**.corp.internal\", port: 8443}]\n"
+    "    binaries: [{path: \"/opt/**\"}]\n"
+    "  agent:\n"
+    "    endpoints: [{host: api.openai.com, port: 443}]\n"
+    "    binaries: [{path: \"/usr/lib/node_modules/@openai/**\"}, {path: /usr/local/bin/codex}]\n"
+    "  wget:\n"
+    "    endpoints: [{host: example.com, port: 443}]\n"
+    "    binaries: [{path: /usr/bin/wget}]\n"
+    "  nobin:\n"
+    "    endpoints: [{host: nobody.io, port: 443}]\n";
+
+static void decide_ports_and_hosts(void **state)
+{
+    (void)state;
+    pol_policy_t *p = parse_ok(decide_doc);
+    pol_index_t *ix = pol_index_build(p);
+    pol_policy_destroy(p); /* the index keeps its own copy */
+    exes_t curl = EXES("/usr/bin/curl");
+    pol_decision_t d = decide(ix, "example.com", 443, curl);
+    assert_true(d.allowed);
+    assert_string_equal(d.rule, "web");
+    assert_string_equal(d.layer, "base");
+    assert_string_equal(d.reason, "");
+    assert_true(decide(ix, "EXAMPLE.com.", 80, curl).allowed);
+    assert_false(decide(ix, "example.com", 8080, curl).allowed);
+    assert_false(decide(ix, "example.com", 0, curl).allowed);
+    assert_true(decide(ix, "img.cdn.net", 443, curl).allowed);
+    assert_false(decide(ix, "a.img.cdn.net", 443, curl).allowed);
+    assert_false(decide(ix, "img.cdn.net", 80, curl).allowed);
+    exes_t opt = EXES("/opt/tool/bin/x");
+    assert_true(decide(ix, "a.b.corp.internal", 8443, opt).allowed);
+    assert_false(decide(ix, "corp.internal", 8443, opt).allowed);
+    /* another rule allows wget on the same endpoint */
+    d = decide(ix, "example.com", 443, EXES("/usr/bin/wget"));
+    assert_true(d.allowed);
+    assert_string_equal(d.rule, "wget");
+    assert_false(decide(ix, "example.com", 80, EXES("/usr/bin/wget")).allowed);
+    /* a rule with no binaries allows nothing */
+    assert_false(decide(ix, "nobody.io", 443, curl).allowed);
+    pol_index_destroy(ix);
+}
+
+static void decide_binaries_and_ancestors(void **state)
+{
+    (void)state;
+    pol_policy_t *p = parse_ok(decide_doc);
+    pol_index_t *ix = pol_index_build(p);
+    /* node running codex's JS: the caller matches the ** glob */
+    pol_decision_t d =
+        decide(ix, "api.openai.com", 443, EXES("/usr/lib/node_modules/@openai/codex/bin/codex.js"));
+    assert_true(d.allowed);
+    assert_string_equal(d.rule, "agent");
+    /* curl started by codex: an ancestor matches */
+    d = decide(ix, "api.openai.com", 443,
+               EXES("/usr/bin/curl", "/bin/bash", "/usr/local/bin/codex", "/sbin/init"));
+    assert_true(d.allowed);
+    /* neither the caller nor an ancestor */
+    d = decide(ix, "api.openai.com", 443, EXES("/usr/bin/curl", "/bin/bash"));
+    assert_false(d.allowed);
+    assert_null(d.rule);
+    pol_index_destroy(ix);
+    pol_policy_destroy(p);
+}
+
+static void denial_reasons_verbatim(void **state)
+{
+    (void)state;
+    pol_policy_t *p = parse_ok(decide_doc);
+    pol_index_t *ix = pol_index_build(p);
+    pol_decision_t d = decide(ix, "evil.com", 443, EXES("/usr/bin/curl"));
+    assert_false(d.allowed);
+    assert_string_equal(d.reason, "endpoint evil.com:443 is not allowed by any policy");
+    d = decide(ix, "example.com", 443, EXES("/usr/bin/python3", "/bin/bash", "/usr/bin/node"));
+    assert_string_equal(d.reason, "binary '/usr/bin/python3' not allowed in policy 'web' "
+                                  "(ancestors: [/bin/bash -> /usr/bin/node])");
+    d = decide(ix, "example.com", 443, EXES("/usr/bin/python3"));
+    assert_string_equal(d.reason,
+                        "binary '/usr/bin/python3' not allowed in policy 'web' (ancestors: [])");
+    pol_index_destroy(ix);
+    pol_policy_destroy(p);
+
+    p = parse_ok("version: 1\n");
+    ix = pol_index_build(p);
+    d = decide(ix, "example.com", 443, EXES("/usr/bin/curl"));
+    assert_false(d.allowed);
+    assert_string_equal(d.reason, "network connections not allowed by policy");
+    pol_index_destroy(ix);
+    pol_policy_destroy(p);
+}
+
+/* Long untrusted text: the reason is cut on a UTF-8 boundary, never mid-way. */
+static void denial_reason_caps(void **state)
+{
+    (void)state;
+    pol_policy_t *p = parse_ok(decide_doc);
+    pol_index_t *ix = pol_index_build(p);
+    char exe[2048], anc[700];
+    for (size_t shift = 0; shift < 3; shift++) {
+        /* shift ASCII bytes, then 2- and 3-byte sequences up to the end */
+        memset(exe, 0, sizeof exe);
+        memcpy(exe, "/tmp/", 5);
+        memset(exe + 5, 'x', shift);
+        for (size_t i = 5 + shift; i + 2 < sizeof exe - 1; i += 2)
+            memcpy(exe + i, "\xc3\xa9", 2); /* é */
+        memset(anc, 0, sizeof anc);
+        memset(anc, 'a', shift + 1);
+        for (size_t i = shift + 1; i + 3 < sizeof anc - 1; i += 3)
+            memcpy(anc + i, "\xe2\x82\xac", 3); /* € */
+        pol_decision_t d = decide(ix, "example.com", 443, EXES(exe, anc, anc, anc, anc));
+        size_t n = strlen(d.reason);
+        assert_true(n < sizeof d.reason);
+        assert_true(unit_clean_line(d.reason, n));
+        assert_memory_equal(d.reason, "binary '/tmp/", 13);
+        assert_non_null(strstr(d.reason, "...' not allowed in policy 'web' (ancestors: [a"));
+        assert_memory_equal(d.reason + n - 3, "...", 3);
+    }
+    char host[600];
+    memset(host, 'h', sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    pol_decision_t d = decide(ix, host, 443, EXES("/usr/bin/curl"));
+    assert_true(strstr(d.reason, "...:443 is not allowed by any policy") != NULL);
+    pol_index_destroy(ix);
+    pol_policy_destroy(p);
+}
+
+/* The index must agree with a scan of the rules in order (the definition). */
+static bool scan_allows(const pol_policy_t *p, const pol_query_t *q, size_t *rule)
+{
+    for (size_t r = 0; r < p->nrules; r++) {
+        const pol_rule_t *ru = &p->rules[r];
+        for (size_t e = 0; e < ru->nendpoints; e++) {
+            bool port = false;
+            for (size_t k = 0; k < ru->endpoints[e].nports; k++)
+                port |= ru->endpoints[e].ports[k] == q->port;
+            if (!port || !pol_host_match(ru->endpoints[e].host, q->host))
+                continue;
+            for (size_t x = 0; x < q->nexes; x++)
+                for (size_t b = 0; b < ru->nbinaries; b++)
+                    if (pol_path_match(ru->binaries[b], q->exes[x])) {
+                        *rule = r;
+                        return true;
+                    }
+        }
+    }
+    return false;
+}
+
+static void index_agrees_with_scan(void **state)
+{
+    (void)state;
+    static const char *const labels[] = {"a", "b", "api", "x", "corp", "net", "com", ""};
+    static const char *const bins[] = {"/usr/bin/a", "/usr/bin/b", "/opt/x/bin/c", "/usr/bin/z"};
+    ocsf_buf_t y;
+    ocsf_buf_init(&y);
+    ocsf_buf_puts(&y, "version: 1\nnetwork_policies:\n");
+    unsigned seed = 12345;
+#define RND() (seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff)
+    static const char *const wild[] = {"", "*.", "**."};
+    for (int r = 0; r < 60; r++) {
+        char line[256];
+        const char *w = wild[RND() % 3];
+        const char *l1 = labels[RND() % 7], *l2 = labels[RND() % 7], *l3 = labels[RND() % 7];
+        const char *bin = bins[RND() % 3];
+        int port2 = 80 + (int)(RND() % 3);
+        snprintf(line, sizeof line,
+                 "  r%02d:\n    endpoints: [{host: \"%s%s.%s.%s\", ports: [443, %d]}]\n"
+                 "    binaries: [\"%s\", \"/opt/*/bin/*\"]\n",
+                 r, w, l1, l2, l3, port2, bin);
+        ocsf_buf_puts(&y, line);
+    }
+    pol_policy_t *p = parse_ok(ocsf_buf_cstr(&y));
+    ocsf_buf_dispose(&y);
+    pol_index_t *ix = pol_index_build(p);
+    for (int i = 0; i < 20000; i++) {
+        char host[128];
+        size_t hl = 0;
+        int n = 1 + (int)(RND() % 5);
+        for (int k = 0; k < n; k++)
+            hl += (size_t)snprintf(host + hl, sizeof host - hl, "%s%s", k ? "." : "",
+                                   labels[RND() % 8]);
+        if (RND() % 10 == 0)
+            snprintf(host + hl, sizeof host - hl, ".");
+        const char *exes[] = {bins[RND() % 4], bins[RND() % 4]};
+        pol_query_t q = {host, (uint16_t)(RND() % 2 ? 443 : 80 + RND() % 4), exes,
+                         1 + RND() % 2, false};
+        pol_decision_t d;
+        pol_decide(ix, &q, &d);
+        size_t rule = 0;
+        bool want = scan_allows(p, &q, &rule);
+        if (want != d.allowed || (want && strcmp(d.rule, p->rules[rule].key) != 0))
+            fail_msg("%s:%u: index %d (%s), scan %d (%s)", host, q.port, d.allowed,
+                     d.rule ? d.rule : "-", want, want ? p->rules[rule].key : "-");
+    }
+#undef RND
+    pol_index_destroy(ix);
+    pol_policy_destroy(p);
+}
+
+/* ---- canonical JSON and hash ---------------------------------------------------------- */
+
+static const char doc_block[] = "version: 1\n"
+                                "network_policies:\n"
+                                "  b_rule:\n"
+                                "    name: B\n"
+                                "    endpoints:\n"
+                                "      - host: b.com\n"
+                                "        ports: [443, 80]\n"
+                                "        protocol: rest\n"
+                                "    binaries:\n"
+                                "      - path: /usr/bin/b\n"
+                                "  a_rule:\n"
+                                "    endpoints:\n"
+                                "      - host: a.com\n"
+                                "        port: 443\n"
+                                "        rules: [{allow: {method: GET}}]\n"
+                                "landlock:\n"
+                                "  compatibility: best_effort\n";
+
+static const char doc_flow[] =
+    "# the same content, written differently\n"
+    "landlock: {compatibility: 'best_effort'}\n"
+    "network_policies: {a_rule: {endpoints: [{rules: [{allow: {method: \"GET\"}}], port: 443,"
+    " host: A.COM}]},\n"
+    "  b_rule: {binaries: [/usr/bin/b], endpoints: [{protocol: rest, port: 80, ports: [443],"
+    " host: b.com}], name: \"B\"}}\n"
+    "version: 1\n";
+
+static void same_content_same_hash(void **state)
+{
+    (void)state;
+    pol_policy_t *a = parse_ok(doc_block), *b = parse_ok(doc_flow);
+    char ha[65], hb[65];
+    pol_hash(a, ha);
+    pol_hash(b, hb);
+    assert_string_equal(ha, hb);
+    assert_int_equal(strlen(ha), 64);
+    char *ja = pol_to_json(a, false), *jb = pol_to_json(b, false);
+    assert_string_equal(ja, jb);
+    assert_string_equal(
+        ja, "{\"landlock\":{\"compatibility\":\"best_effort\"},\"network_policies\":{\"a_rule\":{"
+            "\"binaries\":[],\"endpoints\":[{\"host\":\"a.com\",\"ports\":[443],\"rules\":[{"
+            "\"allow\":{\"method\":\"GET\"}}]}]},\"b_rule\":{\"binaries\":[{\"path\":\"/usr/bin/"
+            "b\"}],\"endpoints\":[{\"host\":\"b.com\",\"ports\":[80,443],\"protocol\":\"rest\"}],"
+            "\"name\":\"B\"}},\"version\":1}");
+    free(ja);
+    free(jb);
+    /* any change of content changes the hash: a section, a port, a binary */
+    static const char *const changed[] = {
+        "version: 1\nnetwork_policies: {a_rule: {endpoints: [{host: a.com, port: 443, rules: "
+        "[{allow: {method: GET}}]}]}, b_rule: {name: B, binaries: [/usr/bin/b], endpoints: "
+        "[{host: b.com, ports: [80, 443], protocol: rest}]}}\nlandlock: {compatibility: "
+        "hard_requirement}\n",
+        "version: 1\nnetwork_policies: {a_rule: {endpoints: [{host: a.com, port: 443, rules: "
+        "[{allow: {method: GET}}]}]}, b_rule: {name: B, binaries: [/usr/bin/b], endpoints: "
+        "[{host: b.com, ports: [81, 443], protocol: rest}]}}\nlandlock: {compatibility: "
+        "best_effort}\n",
+        "version: 1\nnetwork_policies: {a_rule: {endpoints: [{host: a.com, port: 443, rules: "
+        "[{allow: {method: GET}}]}]}, b_rule: {name: B, binaries: [/usr/bin/c], endpoints: "
+        "[{host: b.com, ports: [80, 443], protocol: rest}]}}\nlandlock: {compatibility: "
+        "best_effort}\n",
+    };
+    for (size_t i = 0; i < ARRAY_LEN(changed); i++) {
+        pol_policy_t *c = parse_ok(changed[i]);
+        char hc[65];
+        pol_hash(c, hc);
+        if (strcmp(hc, ha) == 0)
+            fail_msg("changed case %zu has the same hash", i);
+        pol_policy_destroy(c);
+    }
+    pol_policy_destroy(a);
+    pol_policy_destroy(b);
+}
+
+static void json_sections_and_layers(void **state)
+{
+    (void)state;
+    pol_policy_t *p = parse_ok(full_doc);
+    char *j = pol_to_json(p, false);
+    json_t *root = json_loads(j, 0, NULL);
+    assert_non_null(root);
+    assert_true(json_is_true(
+        json_object_get(json_object_get(root, "filesystem_policy"), "include_workdir")));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(root, "process"), "run_as_user")),
+        "sandbox");
+    assert_non_null(json_object_get(root, "landlock"));
+    assert_null(strstr(j, "\"layer\""));
+    json_decref(root);
+    free(j);
+    j = pol_to_json(p, true);
+    assert_non_null(strstr(j, "\"layer\":\"base\""));
+    free(j);
+    pol_policy_destroy(p);
+}
+
+static void yaml_round_trip(void **state)
+{
+    (void)state;
+    pol_policy_t *p = parse_ok(full_doc);
+    char *y = pol_to_yaml(p, false);
+    pol_policy_t *q = parse_ok(y);
+    char h1[65], h2[65];
+    pol_hash(p, h1);
+    pol_hash(q, h2);
+    if (strcmp(h1, h2) != 0)
+        fail_msg("round trip changed the policy:\n%s", y);
+    free(y);
+    /* with layers: comments, and provider keys read back when allowed */
+    pol_provider_t *codex = provider_file("providers/codex.yaml");
+    pol_policy_t *c = pol_compose(p, &codex, 1);
+    y = pol_to_yaml(c, true);
+    assert_non_null(strstr(y, "  # layer: _provider_codex\n  _provider_codex:\n"));
+    assert_non_null(strstr(y, "  # layer: base\n  github:\n"));
+    char err[256];
+    pol_policy_t *c2 = pol_parse_yaml(y, strlen(y), "get.yaml", true, err, sizeof err);
+    assert_non_null(c2);
+    char *j1 = pol_to_json(c, true), *j2 = pol_to_json(c2, true);
+    assert_string_equal(j1, j2);
+    free(j1);
+    free(j2);
+    free(y);
+    pol_policy_destroy(c2);
+    pol_policy_destroy(c);
+    pol_provider_destroy(codex);
+    pol_policy_destroy(q);
+    pol_policy_destroy(p);
+}
+
+static void clone_is_deep(void **state)
+{
+    (void)state;
+    pol_policy_t *p = parse_ok(full_doc);
+    pol_policy_t *c = pol_policy_clone(p);
+    char *a = pol_to_json(p, true);
+    pol_policy_destroy(p);
+    char *b = pol_to_json(c, true);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    pol_policy_destroy(c);
+    pol_policy_destroy(NULL);
+    pol_index_destroy(NULL);
+    pol_provider_destroy(NULL);
+}
+
+static void diff_lines(void **state)
+{
+    (void)state;
+    pol_policy_t *a = parse_ok(doc_block), *b = parse_ok(doc_flow);
+    char *d = pol_diff(a, b);
+    assert_string_equal(d, "");
+    free(d);
+    pol_policy_t *c = parse_ok("version: 1\n"
+                               "network_policies:\n"
+                               "  b_rule:\n"
+                               "    name: B\n"
+                               "    endpoints:\n"
+                               "      - host: b.com\n"
+                               "        ports: [443, 80]\n"
+                               "        protocol: rest\n"
+                               "    binaries:\n"
+                               "      - path: /usr/bin/node\n"
+                               "  a_rule:\n"
+                               "    endpoints:\n"
+                               "      - host: a.com\n"
+                               "        port: 443\n"
+                               "        rules: [{allow: {method: GET}}]\n"
+                               "landlock:\n"
+                               "  compatibility: best_effort\n");
+    d = pol_diff(a, c);
+    assert_non_null(strstr(d, "\n-      - path: /usr/bin/b\n+      - path: /usr/bin/node\n"));
+    assert_non_null(strstr(d, "     binaries:\n"));
+    free(d);
+    pol_policy_destroy(a);
+    pol_policy_destroy(b);
+    pol_policy_destroy(c);
+}
+
+/* ---- updates ---------------------------------------------------------------------------- */
+
+static pol_endpoint_spec_t spec(const char *s, bool add)
+{
+    pol_endpoint_spec_t e;
+    char err[256];
+    if (pol_endpoint_spec_parse(s, add, &e, err, sizeof err))
+        fail_msg("spec %s: %s", s, err);
+    return e;
+}
+
+static void endpoint_specs(void **state)
+{
+    (void)state;
+    pol_endpoint_spec_t e = spec("Registry.NPMjs.org:443", true);
+    assert_string_equal(e.host, "registry.npmjs.org");
+    assert_int_equal(e.port, 443);
+    assert_null(e.access);
+    assert_null(e.protocol);
+    assert_null(e.enforcement);
+    pol_endpoint_spec_dispose(&e);
+    e = spec("api.x.com:8443:read-only:tcp:audit", true);
+    assert_string_equal(e.access, "read-only");
+    assert_string_equal(e.protocol, "tcp");
+    assert_string_equal(e.enforcement, "audit");
+    pol_endpoint_spec_dispose(&e);
+    e = spec("api.x.com:443::grpc", true);
+    assert_null(e.access);
+    assert_string_equal(e.protocol, "grpc");
+    pol_endpoint_spec_dispose(&e);
+    e = spec("[::1]:8080", true);
+    assert_string_equal(e.host, "::1");
+    assert_int_equal(e.port, 8080);
+    pol_endpoint_spec_dispose(&e);
+    e = spec("*.npmjs.org:0", false); /* removal: port 0 is every port */
+    assert_int_equal(e.port, 0);
+    pol_endpoint_spec_dispose(&e);
+
+    static const struct {
+        const char *s;
+        bool add;
+        const char *want;
+    } bad[] = {
+        {"a.com", true, "expected HOST:PORT"},
+        {"a.com:0", true, "port '0' is not a number in 1..65535"},
+        {"a.com:65536", true, "port '65536'"},
+        {"a.com:https", true, "port 'https'"},
+        {"a.com:443:write", true, "access 'write' is not valid (read-only, read-write, full)"},
+        {"a.com:443:read-only:rest:block", true, "enforcement 'block' is not valid"},
+        {"a.com:443:read-only:rest:audit:x", true, "too many fields"},
+        {"a.com:443:read-only", false, "too many fields (expected HOST:PORT)"},
+        {"*.com:443", true, "host '*.com': a wildcard needs"},
+        {"[::1:443", true, "expected [IPV6]:PORT"},
+        {"a\x1b[2Jb.com:443", true, "host 'a\\x1b[2jb.com': invalid character"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        char err[256] = "";
+        if (pol_endpoint_spec_parse(bad[i].s, bad[i].add, &e, err, sizeof err) == 0)
+            fail_msg("spec %zu accepted", i);
+        if (!strstr(err, bad[i].want) && strncmp(err, bad[i].want, strlen(bad[i].want)))
+            fail_msg("spec %zu:\n got: %s\nwant: %s", i, err, bad[i].want);
+        assert_true(unit_clean_line(err, strlen(err)));
+    }
+}
+
+static const char base_doc[] = "version: 1\n"
+                               "network_policies:\n"
+                               "  pypi:\n"
+                               "    endpoints:\n"
+                               "      - {host: pypi.org, port: 443}\n"
+                               "      - {host: files.pythonhosted.org, ports: [80, 443]}\n"
+                               "    binaries: [{path: /usr/bin/pip}]\n";
+
+static pol_policy_t *update_ok(const pol_policy_t *base, pol_update_t *u, char *summary, size_t len)
+{
+    char err[256] = "";
+    pol_policy_t *p = pol_apply_update(base, u, summary, len, err, sizeof err);
+    if (!p)
+        fail_msg("update: %s", err);
+    return p;
+}
+
+static void update_add(void **state)
+{
+    (void)state;
+    pol_policy_t *base = parse_ok(base_doc);
+    pol_endpoint_spec_t add[] = {spec("registry.npmjs.org:443", true)};
+    char *bins[] = {"/usr/bin/node"};
+    pol_update_t u = {.add = add, .nadd = 1, .binaries = bins, .nbinaries = 1};
+    char summary[256];
+    pol_policy_t *p = update_ok(base, &u, summary, sizeof summary);
+    assert_string_equal(summary, "add-endpoint allow_registry_npmjs_org_443 "
+                                 "endpoints=[registry.npmjs.org:443] binaries=[/usr/bin/node]");
+    assert_int_equal(p->nrules, 2);
+    const pol_rule_t *r = &p->rules[1];
+    assert_string_equal(r->key, "allow_registry_npmjs_org_443");
+    assert_string_equal(r->layer, "base");
+    assert_string_equal(r->endpoints[0].host, "registry.npmjs.org");
+    assert_string_equal(r->endpoints[0].access, "read-write");
+    assert_string_equal(r->endpoints[0].protocol, "rest");
+    assert_string_equal(r->endpoints[0].enforcement, "enforce");
+    assert_int_equal(r->nbinaries, 1);
+    assert_int_equal(base->nrules, 1); /* the base is untouched */
+
+    /* the same update again: deduplicated, nothing new */
+    pol_policy_t *p2 = update_ok(p, &u, summary, sizeof summary);
+    char h1[65], h2[65];
+    pol_hash(p, h1);
+    pol_hash(p2, h2);
+    assert_string_equal(h1, h2);
+    pol_policy_destroy(p2);
+
+    /* one rule per endpoint without a rule name; glob hosts get '_' */
+    pol_endpoint_spec_t two[] = {spec("a.com:443", true), spec("*.b.com:8443", true)};
+    pol_update_t u2 = {.add = two, .nadd = 2};
+    p2 = update_ok(base, &u2, summary, sizeof summary);
+    assert_string_equal(summary, "add-endpoint allow_a_com_443 endpoints=[a.com:443] binaries=[]; "
+                                 "add-endpoint allow___b_com_8443 endpoints=[*.b.com:8443] "
+                                 "binaries=[]");
+    assert_int_equal(p2->nrules, 3);
+    pol_policy_destroy(p2);
+    for (size_t i = 0; i < ARRAY_LEN(two); i++)
+        pol_endpoint_spec_dispose(&two[i]);
+    pol_endpoint_spec_dispose(&add[0]);
+    pol_policy_destroy(p);
+    pol_policy_destroy(base);
+}
+
+static void update_rule_name(void **state)
+{
+    (void)state;
+    pol_policy_t *base = parse_ok(base_doc);
+    pol_endpoint_spec_t add[] = {spec("pypi.org:443", true), spec("test.pypi.org:443", true)};
+    char *bins[] = {"/usr/bin/pip", "/usr/bin/python3"};
+    pol_update_t u = {.add = add, .nadd = 2, .binaries = bins, .nbinaries = 2, .rule_name = "pypi"};
+    char summary[256];
+    pol_policy_t *p = update_ok(base, &u, summary, sizeof summary);
+    assert_string_equal(summary, "add-endpoint pypi endpoints=[pypi.org:443, test.pypi.org:443] "
+                                 "binaries=[/usr/bin/pip, /usr/bin/python3]");
+    assert_int_equal(p->nrules, 1);
+    const pol_rule_t *r = &p->rules[0];
+    /* pypi.org:443 differs (access etc. were absent in the base): appended */
+    assert_int_equal(r->nendpoints, 4);
+    assert_string_equal(r->endpoints[3].host, "test.pypi.org");
+    assert_int_equal(r->nbinaries, 2); /* /usr/bin/pip deduplicated */
+    assert_string_equal(r->binaries[1], "/usr/bin/python3");
+
+    /* binaries only, into an existing rule */
+    char *more[] = {"/usr/local/bin/uv"};
+    pol_update_t u2 = {.binaries = more, .nbinaries = 1, .rule_name = "pypi"};
+    pol_policy_t *p2 = update_ok(p, &u2, summary, sizeof summary);
+    assert_string_equal(summary, "add-binary pypi binaries=[/usr/local/bin/uv]");
+    assert_int_equal(p2->rules[0].nbinaries, 3);
+    pol_policy_destroy(p2);
+    for (size_t i = 0; i < ARRAY_LEN(add); i++)
+        pol_endpoint_spec_dispose(&add[i]);
+    pol_policy_destroy(p);
+    pol_policy_destroy(base);
+}
+
+static void update_remove(void **state)
+{
+    (void)state;
+    pol_policy_t *base = parse_ok(base_doc);
+    char summary[256];
+    /* one port of a two-port endpoint */
+    pol_endpoint_spec_t rm[] = {spec("files.pythonhosted.org:80", false)};
+    pol_update_t u = {.remove = rm, .nremove = 1};
+    pol_policy_t *p = update_ok(base, &u, summary, sizeof summary);
+    assert_string_equal(summary, "remove-endpoint pypi endpoints=[files.pythonhosted.org:80]");
+    assert_int_equal(p->rules[0].nendpoints, 2);
+    assert_int_equal(p->rules[0].endpoints[1].nports, 1);
+    assert_int_equal(p->rules[0].endpoints[1].ports[0], 443);
+    pol_policy_destroy(p);
+    /* every endpoint: the rule goes */
+    pol_endpoint_spec_t all[] = {spec("pypi.org:443", false),
+                                 spec("files.pythonhosted.org:0", false)};
+    pol_update_t u2 = {.remove = all, .nremove = 2};
+    p = update_ok(base, &u2, summary, sizeof summary);
+    assert_int_equal(p->nrules, 0);
+    assert_string_equal(summary, "remove-endpoint pypi endpoints=[pypi.org:443]; "
+                                 "remove-endpoint pypi endpoints=[files.pythonhosted.org:0]");
+    pol_policy_destroy(p);
+    pol_endpoint_spec_dispose(&rm[0]);
+    for (size_t i = 0; i < ARRAY_LEN(all); i++)
+        pol_endpoint_spec_dispose(&all[i]);
+    pol_policy_destroy(base);
+}
+
+static void update_errors(void **state)
+{
+    (void)state;
+    pol_policy_t *base = parse_ok(base_doc);
+    pol_endpoint_spec_t absent[] = {spec("pypi.org:80", false)};
+    pol_endpoint_spec_t add[] = {spec("a.com:443", true)};
+    char *bins[] = {"/usr/bin/x"};
+    char *relbin[] = {"bin/x"};
+    pol_update_t cases[] = {
+        {.remove = absent, .nremove = 1},
+        {.add = add, .nadd = 1, .rule_name = "_provider_codex"},
+        {.binaries = bins, .nbinaries = 1, .rule_name = "nosuch"},
+        {.binaries = bins, .nbinaries = 1},
+        {.add = add, .nadd = 1, .binaries = relbin, .nbinaries = 1},
+        {.add = add, .nadd = 1, .rule_name = "bad name"},
+        {0},
+    };
+    static const char *const want[] = {
+        "remove-endpoint: pypi.org:80 is not in the policy",
+        "rule name '_provider_codex': provider layers cannot be updated",
+        "rule name 'nosuch': no such rule",
+        "--binary needs --add-endpoint or --rule-name",
+        "binary 'bin/x': binary path must be absolute",
+        "rule name 'bad name': control character or space in rule name",
+        "empty update: nothing to add or remove",
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        char err[256] = "", summary[64] = "x";
+        pol_policy_t *p =
+            pol_apply_update(base, &cases[i], summary, sizeof summary, err, sizeof err);
+        if (p)
+            fail_msg("update case %zu accepted", i);
+        if (strcmp(err, want[i]) != 0)
+            fail_msg("update case %zu:\n got: %s\nwant: %s", i, err, want[i]);
+        assert_string_equal(summary, "");
+    }
+    /* a composed policy is not a base */
+    pol_provider_t *codex = provider_file("providers/codex.yaml");
+    pol_policy_t *composed = pol_compose(base, &codex, 1);
+    pol_update_t u = {.add = add, .nadd = 1};
+    char err[256];
+    assert_null(pol_apply_update(composed, &u, NULL, 0, err, sizeof err));
+    assert_string_equal(err, "the policy holds provider layer '_provider_codex': updates apply "
+                             "to the base policy (providers are composed after)");
+    pol_policy_destroy(composed);
+    pol_provider_destroy(codex);
+    pol_endpoint_spec_dispose(&absent[0]);
+    pol_endpoint_spec_dispose(&add[0]);
+    pol_policy_destroy(base);
+}
+
+/* ---- providers ------------------------------------------------------------------------ */
+
+static void providers_parse(void **state)
+{
+    (void)state;
+    pol_provider_t *codex = provider_file("providers/codex.yaml");
+    assert_string_equal(codex->id, "codex");
+    assert_string_equal(codex->display_name, "Codex");
+    const pol_policy_t *p = codex->as_policy;
+    assert_int_equal(p->nrules, 1);
+    assert_string_equal(p->rules[0].key, "_provider_codex");
+    assert_string_equal(p->rules[0].layer, "_provider_codex");
+    assert_int_equal(p->rules[0].nendpoints, 4);
+    assert_int_equal(p->rules[0].nbinaries, 3);
+    assert_string_equal(p->rules[0].binaries[2], "/usr/lib/node_modules/@openai/**");
+    pol_provider_destroy(codex);
+
+    pol_provider_t *gh = provider_file("providers/github.yaml");
+    p = gh->as_policy;
+    assert_string_equal(p->rules[0].key, "_provider_github");
+    assert_int_equal(p->rules[0].nendpoints, 2);
+    assert_string_equal(p->rules[0].endpoints[1].host, "github.com");
+    assert_string_equal(p->rules[0].endpoints[1].access, "read-only");
+    assert_int_equal(p->rules[0].nbinaries, 4);
+    pol_provider_destroy(gh);
+
+    /* the policy form of binaries works in providers too; errors name file:line:key */
+    const char *y = "id: x\nendpoints: [{host: x.com, port: 443}]\nbinaries: [{path: /bin/x}]\n";
+    char err[256];
+    pol_provider_t *pr = pol_provider_parse(y, strlen(y), "x.yaml", err, sizeof err);
+    assert_non_null(pr);
+    assert_string_equal(pr->as_policy->rules[0].binaries[0], "/bin/x");
+    pol_provider_destroy(pr);
+    static const reject_t bad[] = {
+        {"id: x\nendpoints: [{host: x.com, prot: 443}]\n", "x.yaml:2: endpoints[0].prot: unknown"},
+        {"id: x\ncolour: red\n", "x.yaml:2: colour: unknown key"},
+        {"display_name: X\n", "x.yaml:1: id: missing"},
+        {"id: X Y\n", "x.yaml:1: id: a provider id is"},
+        {"id: x\ncredentials: [{name: k, envvars: [K]}]\n",
+         "x.yaml:2: credentials[0].envvars: unknown key"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        err[0] = '\0';
+        if (pol_provider_parse(bad[i].yaml, strlen(bad[i].yaml), "x.yaml", err, sizeof err))
+            fail_msg("provider case %zu accepted", i);
+        if (strncmp(err, bad[i].want, strlen(bad[i].want)))
+            fail_msg("provider case %zu:\n got: %s\nwant: %s", i, err, bad[i].want);
+    }
+}
+
+static void compose_layers(void **state)
+{
+    (void)state;
+    pol_policy_t *base = parse_ok(base_doc);
+    pol_provider_t *prs[] = {provider_file("providers/codex.yaml"),
+                             provider_file("providers/github.yaml"),
+                             provider_file("providers/codex.yaml")};
+    pol_policy_t *c = pol_compose(base, prs, 3);
+    assert_int_equal(c->nrules, 3); /* codex twice is one layer */
+    assert_string_equal(c->rules[0].key, "pypi");
+    assert_string_equal(c->rules[1].layer, "_provider_codex");
+    assert_string_equal(c->rules[2].layer, "_provider_github");
+    pol_index_t *ix = pol_index_build(c);
+    pol_decision_t d = decide(ix, "github.com", 443, EXES("/usr/bin/git"));
+    assert_true(d.allowed);
+    assert_string_equal(d.rule, "_provider_github");
+    assert_string_equal(d.layer, "_provider_github");
+    pol_index_destroy(ix);
+    pol_policy_destroy(c);
+    for (size_t i = 0; i < ARRAY_LEN(prs); i++)
+        pol_provider_destroy(prs[i]);
+    pol_policy_destroy(base);
+}
+
+/* "Adding an endpoint made ab.chatgpt.com disappear" cannot happen: updates
+ * take the base, provider layers are composed after. */
+static void codex_scenario(void **state)
+{
+    (void)state;
+    pol_policy_t *base = parse_ok(base_doc);
+    pol_provider_t *codex = provider_file("providers/codex.yaml");
+    pol_endpoint_spec_t add[] = {spec("registry.npmjs.org:443", true)};
+    char *bins[] = {"/usr/bin/node"};
+    pol_update_t u = {.add = add, .nadd = 1, .binaries = bins, .nbinaries = 1};
+    char summary[256];
+    pol_policy_t *updated = update_ok(base, &u, summary, sizeof summary);
+    pol_policy_t *eff = pol_compose(updated, &codex, 1);
+    static const char *const hosts[] = {"api.openai.com", "auth.openai.com", "chatgpt.com",
+                                        "ab.chatgpt.com"};
+    int ci = -1;
+    for (size_t i = 0; i < eff->nrules; i++)
+        if (strcmp(eff->rules[i].key, "_provider_codex") == 0)
+            ci = (int)i;
+    assert_true(ci >= 0);
+    assert_int_equal(eff->rules[ci].nendpoints, 4);
+    pol_index_t *ix = pol_index_build(eff);
+    for (size_t i = 0; i < ARRAY_LEN(hosts); i++) {
+        assert_string_equal(eff->rules[ci].endpoints[i].host, hosts[i]);
+        pol_decision_t d = decide(ix, hosts[i], 443, EXES("/usr/local/bin/codex"));
+        if (!d.allowed)
+            fail_msg("%s:443 denied: %s", hosts[i], d.reason);
+        assert_string_equal(d.rule, "_provider_codex");
+    }
+    pol_decision_t d = decide(ix, "registry.npmjs.org", 443, EXES("/usr/bin/node"));
+    assert_true(d.allowed);
+    assert_string_equal(d.rule, "allow_registry_npmjs_org_443");
+    /* removing a provider endpoint through an update is impossible */
+    pol_endpoint_spec_t rm[] = {spec("ab.chatgpt.com:443", false)};
+    pol_update_t u2 = {.remove = rm, .nremove = 1};
+    char err[256];
+    assert_null(pol_apply_update(updated, &u2, NULL, 0, err, sizeof err));
+    assert_string_equal(err, "remove-endpoint: ab.chatgpt.com:443 is not in the policy");
+    assert_null(pol_apply_update(eff, &u2, NULL, 0, err, sizeof err));
+    pol_index_destroy(ix);
+    pol_endpoint_spec_dispose(&rm[0]);
+    pol_endpoint_spec_dispose(&add[0]);
+    pol_policy_destroy(eff);
+    pol_policy_destroy(updated);
+    pol_provider_destroy(codex);
+    pol_policy_destroy(base);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(parse_every_field),
+        cmocka_unit_test(parse_empty_and_minimal),
+        cmocka_unit_test(parse_rejections),
+        cmocka_unit_test(parse_errors_are_escaped),
+        cmocka_unit_test(provider_keys_allowed_when_asked),
+        cmocka_unit_test(load_file_errors),
+        cmocka_unit_test(host_globs),
+        cmocka_unit_test(host_pattern_checks),
+        cmocka_unit_test(path_globs),
+        cmocka_unit_test(path_globs_match_reference),
+        cmocka_unit_test(decide_ports_and_hosts),
+        cmocka_unit_test(decide_binaries_and_ancestors),
+        cmocka_unit_test(denial_reasons_verbatim),
+        cmocka_unit_test(denial_reason_caps),
+        cmocka_unit_test(index_agrees_with_scan),
+        cmocka_unit_test(same_content_same_hash),
+        cmocka_unit_test(json_sections_and_layers),
+        cmocka_unit_test(yaml_round_trip),
+        cmocka_unit_test(clone_is_deep),
+        cmocka_unit_test(diff_lines),
+        cmocka_unit_test(endpoint_specs),
+        cmocka_unit_test(update_add),
+        cmocka_unit_test(update_rule_name),
+        cmocka_unit_test(update_remove),
+        cmocka_unit_test(update_errors),
+        cmocka_unit_test(providers_parse),
+        cmocka_unit_test(compose_layers),
+        cmocka_unit_test(codex_scenario),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
