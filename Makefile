@@ -26,8 +26,7 @@ CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-LIB_SRC  := $(wildcard ocsf/*.c collector/*.c conf/*.c gateway/*.c policy/*.c) proxy/ssrf.c \
-            $(wildcard proxy/ident*.c) \
+LIB_SRC  := $(wildcard ocsf/*.c collector/*.c conf/*.c gateway/*.c policy/*.c proxy/*.c) \
             $(filter-out cli/main.c,$(wildcard cli/*.c))
 GEN_SRC  := $(BUILD)/gen/ocsf_tables.c $(BUILD)/gen/providers.c
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/ocsf_tables.o \

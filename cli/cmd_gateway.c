@@ -16,8 +16,11 @@ static void gateway_usage(FILE *f, const char *name)
 {
     fprintf(f,
             "usage: tollgate %s [--state DIR] [--listen HOST:PORT] [--config FILE]\n"
+            "                [--proxy-listen HOST:PORT (up)]\n"
             "                [--tls-cert PEM --tls-key PEM] [--set KEY=VALUE]...\n\n"
             "Runs the gateway API (default %s) and the collector, whose spool lives in\n"
+            "DIR/spool; `up` also runs the proxy of sandbox `default` (127.0.0.1:3128).\n"
+            "The spool lives in\n"
             "DIR/spool (DIR: --state, $TOLLGATE_STATE, $XDG_STATE_HOME/tollgate or\n"
             "~/.local/state/tollgate). The API token is DIR/token (mode 0600).\n"
             "Stops cleanly on SIGINT or SIGTERM. --help-config lists the settings a\n"
@@ -37,18 +40,21 @@ int cli_gateway(int argc, char **argv)
 {
     gw_config_t gw;
     col_config_t col;
+    px_config_t px;
+    bool up = strcmp(argv[0], "up") == 0;
     const char *state = NULL, *config = NULL;
     char err[512], dir[4096];
     gw_config_default(&gw);
     col_config_default(&col);
-    const conf_option_t *tabs[] = {gw_options, col_options};
-    void *objs[] = {&gw, &col};
+    px_config_default(&px);
+    const conf_option_t *tabs[] = {gw_options, col_options, px_options};
+    void *objs[] = {&gw, &col, &px};
     int rc = CLI_EXIT_USAGE;
     /* the file first, then flags and --set over it */
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
             config = argv[i + 1];
-    if (config && conf_load_file(config, tabs, objs, 2, err, sizeof err) != 0) {
+    if (config && conf_load_file(config, tabs, objs, 3, err, sizeof err) != 0) {
         cli_err_escaped("tollgate: ", err, strlen(err));
         goto out;
     }
@@ -62,6 +68,7 @@ int cli_gateway(int argc, char **argv)
             printf("settings (YAML keys, nested or dotted; or --set KEY=VALUE):\n");
             conf_print_reference(stdout, gw_options);
             conf_print_reference(stdout, col_options);
+            conf_print_reference(stdout, px_options);
             rc = CLI_EXIT_OK;
             goto out;
         } else if (strcmp(a, "--config") == 0 && !need_arg(i, argc, a)) {
@@ -75,6 +82,8 @@ int cli_gateway(int argc, char **argv)
                               : a[6] == 'c' ? "gateway.tls_cert"
                                             : "gateway.tls_key";
             conf_set(gw_options, &gw, key, argv[++i], err, sizeof err);
+        } else if (strcmp(a, "--proxy-listen") == 0 && !need_arg(i, argc, a)) {
+            conf_set(px_options, &px, "proxy.listen", argv[++i], err, sizeof err);
         } else if (strcmp(a, "--set") == 0 && !need_arg(i, argc, a)) {
             char kv[1024];
             snprintf(kv, sizeof kv, "%s", argv[++i]);
@@ -83,6 +92,8 @@ int cli_gateway(int argc, char **argv)
                 eq ? (*eq = '\0', conf_set(gw_options, &gw, kv, eq + 1, err, sizeof err)) : -EINVAL;
             if (r == -ENOENT)
                 r = conf_set(col_options, &col, kv, eq + 1, err, sizeof err);
+            if (r == -ENOENT)
+                r = conf_set(px_options, &px, kv, eq + 1, err, sizeof err);
             if (r) {
                 cli_err_escaped("tollgate: --set: ", eq ? err : "expected KEY=VALUE",
                                 strlen(eq ? err : "expected KEY=VALUE"));
@@ -100,7 +111,7 @@ int cli_gateway(int argc, char **argv)
     }
     rc = CLI_EXIT_FAIL;
     if (gw_state_dir(state, dir, sizeof dir, err, sizeof err) != 0 ||
-        gw_run(dir, &gw, &col, err, sizeof err) != 0) {
+        gw_run(dir, &gw, &col, up ? &px : NULL, err, sizeof err) != 0) {
         cli_err_escaped("tollgate: ", err, strlen(err));
         goto out;
     }
@@ -108,6 +119,7 @@ int cli_gateway(int argc, char **argv)
 out:
     gw_config_dispose(&gw);
     conf_dispose(col_options, &col);
+    px_config_dispose(&px);
     return rc;
 }
 

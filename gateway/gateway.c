@@ -173,6 +173,7 @@ static void on_signal(uv_signal_t *s, int signum)
         return;
     fprintf(stderr, "[gateway] %s: stopping\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
     g->stopping = true;
+    gw__proxy_stop(g); /* its NET:CLOSE events first, while the collector runs */
     lifecycle(g, OCSF_APP_STOP, "gateway stopping");
     gw__api_stop(g);
     gw__waiters_stop(g);
@@ -213,8 +214,8 @@ static int start_http(gw__t *g, char *err, size_t errlen)
     return rc;
 }
 
-int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *colcfg, char *err,
-           size_t errlen)
+int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *colcfg,
+           const px_config_t *proxy, char *err, size_t errlen)
 {
     gw__t *g = calloc(1, sizeof *g);
     char spool[4200];
@@ -265,7 +266,8 @@ int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *co
     uv_signal_start(&g->sigterm, on_signal, SIGTERM);
     lifecycle(g, OCSF_APP_START, "gateway started");
     uv_timer_init(&g->loop, &g->tick);
-    if ((rc = gw__sandboxes_load(g, err, errlen)) != 0) {
+    if ((rc = gw__sandboxes_load(g, err, errlen)) != 0 ||
+        (proxy && (rc = gw__proxy_start(g, proxy, err, errlen)) != 0)) {
         fprintf(stderr, "[gateway] %s\n", err);
         kill(getpid(), SIGTERM); /* stop cleanly: the events so far are kept */
     }

@@ -15,6 +15,7 @@
 
 #include "collector/collector.h"
 #include "conf/conf.h"
+#include "proxy/proxy.h"
 
 #define GW_DEFAULT_LISTEN "127.0.0.1:17670"
 #define GW_TOKEN_HEX      64
@@ -51,10 +52,11 @@ int gw_parse_listen(const char *s, char *host, size_t hostlen, int *port);
 int gw_parse_time(const char *s, int64_t now_ms, int64_t *out);
 
 /* Runs the gateway and collector until SIGINT or SIGTERM, printing one
- * "listening on" line to stderr once it serves.
+ * "listening on" line to stderr once it serves. With `proxy` (tollgate up),
+ * the proxy of sandbox proxy->sandbox runs in the same loop.
  * Returns 0 on a clean stop,
  * or -errno with err when it could not start. */
-int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *col, char *err,
-           size_t errlen);
+int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *col,
+           const px_config_t *proxy, char *err, size_t errlen);
 
 #endif

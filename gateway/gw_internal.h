@@ -44,6 +44,11 @@ typedef struct gw__sandbox {
     char hash[65];           /* SHA-256 of the effective policy's canonical form */
     gw__proxy_t proxies[GW__MAX_PROXIES];
     size_t nproxies;
+    struct gw__pin {
+        char *path;
+        char sha256[65];
+    } *pins; /* trust on first use: the first hash seen per binary path */
+    size_t npins;
 } gw__sandbox_t;
 
 typedef struct {
@@ -64,6 +69,9 @@ typedef struct {
     size_t nproviders;
     gw__waiter_t *waiters; /* long polls on policy versions and load status */
     uv_timer_t tick;       /* expires long polls */
+    struct px *proxy;      /* `tollgate up`: the sandbox's proxy, in process */
+    char proxy_sandbox[GW__NAME_MAX + 1];
+    char proxy_sandbox_uid[40];
     gw__logs_t *followers;
     unsigned work_in_flight; /* uv_queue_work items not yet completed */
     bool stopping;
@@ -100,6 +108,16 @@ int gw__sandbox_set_base(gw__t *g, gw__sandbox_t *sb, pol_policy_t *base, const 
  * CONFIG:FAILED (source sandbox). */
 void gw__sandbox_report(gw__t *g, gw__sandbox_t *sb, const char *proxy, uint64_t version,
                         bool loaded, const char *error);
+
+/* Trust on first use (proxy): 0 when sha256 is the pinned hash of path, or
+ * becomes it now (persisted); -EPERM with the pinned hash otherwise. */
+int gw__sandbox_pin(gw__t *g, gw__sandbox_t *sb, const char *path, const char *sha256,
+                    char pinned[65]);
+
+/* ---- the in-process proxy (proxy_host.c) -------------------------------------- */
+struct px_config_s;
+int gw__proxy_start(gw__t *g, const void *px_cfg, char *err, size_t errlen);
+void gw__proxy_stop(gw__t *g);
 
 /* ---- the sandbox and policy API (api_sandbox.c) ------------------------------- */
 

@@ -69,6 +69,9 @@ static void sandbox_free(gw__sandbox_t *sb)
     pol_policy_destroy(sb->base);
     pol_policy_destroy(sb->effective);
     pol_index_destroy(sb->index);
+    for (size_t i = 0; i < sb->npins; i++)
+        free(sb->pins[i].path);
+    free(sb->pins);
     free(sb);
 }
 
@@ -154,6 +157,13 @@ static int save(gw__t *g, gw__sandbox_t *sb, char *err, size_t errlen)
                           (json_int_t)sb->version, "hash", sb->hash, "base_yaml",
                           yaml ? yaml : "");
     free(yaml);
+    json_t *pins = json_object();
+    for (size_t i = 0; i < sb->npins; i++)
+        json_object_set_new(pins, sb->pins[i].path, json_string(sb->pins[i].sha256));
+    if (o)
+        json_object_set_new(o, "pins", pins);
+    else
+        json_decref(pins);
     char *text = o ? json_dumps(o, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
     json_decref(o);
     int rc = text ? write_atomic(path, dir, text, strlen(text)) : -ENOMEM;
@@ -403,6 +413,8 @@ static int load_one(gw__t *g, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "not JSON: %s (line %d)", jerr.text, jerr.line);
         return -EINVAL;
     }
+    json_t *pins = json_incref(json_object_get(o, "pins"));
+    json_object_del(o, "pins");
     int rc = json_unpack_ex(o, &jerr, JSON_STRICT, "{s:s,s:s,s:I,s:o,s:I,s:s,s:s}", "name",
                             &name, "uid", &uid, "created_ms", &created, "providers", &provs,
                             "version", &version, "hash", &hash, "base_yaml", &yaml);
@@ -410,6 +422,7 @@ static int load_one(gw__t *g, const char *path, char *err, size_t errlen)
         json_array_size(provs) > 16) {
         snprintf(err, errlen, "not a sandbox state file: %s", rc ? jerr.text : "bad values");
         json_decref(o);
+        json_decref(pins);
         return -EINVAL;
     }
     gw__sandbox_t *sb = calloc(1, sizeof *sb);
@@ -424,6 +437,21 @@ static int load_one(gw__t *g, const char *path, char *err, size_t errlen)
     json_t *p;
     json_array_foreach(provs, i, p) sb->providers[sb->nproviders++] =
         strdup(json_is_string(p) ? json_string_value(p) : "");
+    const char *pk;
+    json_t *pv;
+    json_object_foreach(pins, pk, pv)
+    {
+        if (!json_is_string(pv) || json_string_length(pv) != 64)
+            continue;
+        struct gw__pin *n = realloc(sb->pins, (sb->npins + 1) * sizeof *n);
+        if (!n)
+            break;
+        sb->pins = n;
+        sb->pins[sb->npins].path = strdup(pk);
+        snprintf(sb->pins[sb->npins].sha256, 65, "%s", json_string_value(pv));
+        sb->npins++;
+    }
+    json_decref(pins);
     sb->base = pol_parse_yaml(yaml, strlen(yaml), path, false, err, errlen);
     rc = sb->base ? recompose(g, sb, err, errlen) : -EINVAL;
     json_decref(o);
@@ -484,4 +512,30 @@ void gw__sandboxes_free(gw__t *g)
     free(g->providers);
     g->providers = NULL;
     g->nproviders = 0;
+}
+
+int gw__sandbox_pin(gw__t *g, gw__sandbox_t *sb, const char *path, const char *sha256,
+                    char pinned[65])
+{
+    for (size_t i = 0; i < sb->npins; i++) {
+        if (strcmp(sb->pins[i].path, path) != 0)
+            continue;
+        if (strcmp(sb->pins[i].sha256, sha256) == 0)
+            return 0;
+        memcpy(pinned, sb->pins[i].sha256, 65);
+        return -EPERM;
+    }
+    if (sb->npins >= 4096)
+        return 0; /* bounded: beyond this, binaries are not pinned (reported in get) */
+    struct gw__pin *n = realloc(sb->pins, (sb->npins + 1) * sizeof *n);
+    if (!n)
+        return 0;
+    sb->pins = n;
+    sb->pins[sb->npins].path = strdup(path);
+    snprintf(sb->pins[sb->npins].sha256, 65, "%s", sha256);
+    sb->npins++;
+    char err[256];
+    if (save(g, sb, err, sizeof err) != 0)
+        fprintf(stderr, "[gateway:sandbox] pin %s: %s\n", path, err);
+    return 0;
 }

@@ -28,6 +28,7 @@ typedef struct px px_t;
 
 typedef struct {
     char *listen;                 /* HOST:PORT; default 127.0.0.1:3128 */
+    char *sandbox;                /* whose policy it enforces; default "default" */
     int64_t max_conns;            /* over: new connections are closed at once */
     int64_t max_head;             /* request line + headers; over: 431 */
     int64_t head_timeout_ms;      /* a slow head is dropped */

@@ -1,0 +1,741 @@
+/*
+ * ident.c: who is calling. From the two ends of an accepted TCP connection
+ * to the process that holds the client end:
+ *
+ *   1. the client socket's inode: one exact sock_diag request (netlink,
+ *      SOCK_DIAG_BY_FAMILY with the 4-tuple), else the rows of
+ *      /proc/net/tcp and /proc/net/tcp6;
+ *   2. the holders: every /proc/<pid>/fd/<n> whose link reads
+ *      "socket:[<inode>]" (processes only, not threads; bounded by
+ *      ID__MAX_PROCS and ID__MAX_FDS; links read, never followed);
+ *   3. the holder's exe, comm, cmdline, ancestors (PPid chain), and the
+ *      SHA-256 of the file /proc/<pid>/exe opens (not of the path, so a
+ *      binary replaced after exec is still the one hashed).
+ *
+ * The hash cache lives in ident_cache.c. The scan allocates one ~12 KiB
+ * block per lookup (its state and dirent buffer), nothing per process or fd.
+ *
+ * Threads: every function may be called from any thread; all of them block
+ * (they read /proc and files), so never from the libuv loop thread.
+ */
+#include "proxy/px_internal.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+
+#define ID__MAX_PROCS 65536u     /* processes whose fds one lookup reads */
+#define ID__MAX_FDS   (1u << 21) /* fd links one lookup reads, all together */
+#define ID__DELETED   " (deleted)"
+#define ID__PATH      4096
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static void reasonf(char *r, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void reasonf(char *r, size_t n, const char *fmt, ...)
+{
+    if (r == NULL || n == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r, n, fmt, ap);
+    va_end(ap);
+}
+
+/* Thread-safe strerror (the GNU strerror_r may return a static string). */
+static const char *errtext(int e, char *buf, size_t n)
+{
+    return strerror_r(e < 0 ? -e : e, buf, n);
+}
+
+/* Bounded copy; dst always NUL-terminated. */
+static void copy_str(char *dst, size_t n, const char *src)
+{
+    size_t len = strnlen(src, n - 1);
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+/* Reads at most n-1 bytes of dirfd/path, NUL-terminates; returns the length
+ * (0 and "" on failure, with *err set to the negative errno). */
+static size_t read_small_at(int dirfd, const char *path, char *buf, size_t n, int *err)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    *err = 0;
+    int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        *err = -errno;
+        return 0;
+    }
+    while (len < n - 1) {
+        ssize_t r = read(fd, buf + len, n - 1 - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            *err = -errno;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    buf[len] = '\0';
+    return len;
+}
+
+/* readlinkat into out (cut at outlen-1); "" and -errno on failure. */
+static int link_at(int dirfd, const char *path, char *out, size_t outlen)
+{
+    ssize_t n = readlinkat(dirfd, path, out, outlen - 1);
+    if (n < 0) {
+        out[0] = '\0';
+        return -errno;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+/* ---- endpoints -------------------------------------------------------------- */
+
+/* An address and port; IPv4-mapped IPv6 is stored as AF_INET (addr[0..4)). */
+typedef struct {
+    int family;
+    uint8_t addr[16];
+    uint16_t port; /* host order */
+} ep_t;
+
+static void ep_set(ep_t *ep, int family, const uint8_t *addr, uint16_t port)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    memset(ep, 0, sizeof *ep);
+    ep->port = port;
+    if (family == AF_INET6 && memcmp(addr, mapped, sizeof mapped) == 0) {
+        ep->family = AF_INET;
+        memcpy(ep->addr, addr + 12, 4);
+    } else {
+        ep->family = family;
+        memcpy(ep->addr, addr, family == AF_INET ? 4 : 16);
+    }
+}
+
+static int ep_from_sockaddr(const struct sockaddr *sa, ep_t *ep)
+{
+    if (sa == NULL)
+        return -EINVAL;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        ep_set(ep, AF_INET, (const uint8_t *)&in->sin_addr, ntohs(in->sin_port));
+        return 0;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        ep_set(ep, AF_INET6, in6->sin6_addr.s6_addr, ntohs(in6->sin6_port));
+        return 0;
+    }
+    return -EINVAL;
+}
+
+static bool ep_eq(const ep_t *a, const ep_t *b)
+{
+    return a->family == b->family && a->port == b->port &&
+           memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0;
+}
+
+static void ep_text(const ep_t *ep, char *buf, size_t n)
+{
+    char a[INET6_ADDRSTRLEN];
+    if (inet_ntop(ep->family, ep->addr, a, sizeof a) == NULL)
+        copy_str(a, sizeof a, "?");
+    snprintf(buf, n, ep->family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, (unsigned)ep->port);
+}
+
+/* ---- /proc/net/tcp ------------------------------------------------------------ */
+
+static const char *skip_sp(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}
+
+/* Exactly n hex digits (n <= 8). */
+static int hex_n(const char **pp, int n, uint32_t *out)
+{
+    uint32_t v = 0;
+    const char *p = *pp;
+    for (int i = 0; i < n; i++, p++) {
+        unsigned d;
+        if (*p >= '0' && *p <= '9')
+            d = (unsigned)(*p - '0');
+        else if (*p >= 'A' && *p <= 'F')
+            d = (unsigned)(*p - 'A' + 10);
+        else if (*p >= 'a' && *p <= 'f')
+            d = (unsigned)(*p - 'a' + 10);
+        else
+            return -EINVAL;
+        v = v << 4 | d;
+    }
+    *pp = p;
+    *out = v;
+    return 0;
+}
+
+/* "0100007F:1F90" or 32 hex digits ":" port. The kernel prints each 32-bit
+ * word of the network-order address as a host-order integer (%08X), so
+ * storing the parsed integer back in host order gives the network bytes on
+ * either endianness. The port is printed as a plain number. */
+static int parse_addr(const char **pp, bool v6, uint8_t addr[16], uint16_t *port)
+{
+    uint32_t w;
+    for (int i = 0; i < (v6 ? 4 : 1); i++) {
+        if (hex_n(pp, 8, &w) != 0)
+            return -EINVAL;
+        memcpy(addr + 4 * i, &w, 4);
+    }
+    if (**pp != ':')
+        return -EINVAL;
+    (*pp)++;
+    if (hex_n(pp, 4, &w) != 0 || (**pp != ' ' && **pp != '\t'))
+        return -EINVAL;
+    *port = (uint16_t)w;
+    return 0;
+}
+
+static int parse_u64(const char *p, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (*p < '0' || *p > '9')
+        return -EINVAL;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        uint64_t d = (uint64_t)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -EINVAL;
+        v = v * 10 + d;
+    }
+    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\0')
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+int px_ident_parse_tcp_row(const char *line, bool v6, px_tcp_row_t *row)
+{
+    if (line == NULL || row == NULL)
+        return -EINVAL;
+    memset(row, 0, sizeof *row);
+    row->family = v6 ? AF_INET6 : AF_INET;
+    const char *p = skip_sp(line);
+    if (*p < '0' || *p > '9') /* "sl" of the header line */
+        return -EINVAL;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (*p++ != ':')
+        return -EINVAL;
+    p = skip_sp(p);
+    if (parse_addr(&p, v6, row->laddr, &row->lport) != 0)
+        return -EINVAL;
+    p = skip_sp(p);
+    if (parse_addr(&p, v6, row->raddr, &row->rport) != 0)
+        return -EINVAL;
+    /* st, tx_queue:rx_queue, tr:tm->when, retrnsmt, uid, timeout */
+    for (int i = 0; i < 6; i++) {
+        p = skip_sp(p);
+        if (*p == '\0' || *p == '\n')
+            return -EINVAL;
+        while (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\n')
+            p++;
+    }
+    return parse_u64(skip_sp(p), &row->inode);
+}
+
+/* 0 and *inode, -ENOENT, or -errno of reading the table. */
+static int inode_from_table(const char *path, bool v6, const ep_t *peer, const ep_t *local,
+                            uint64_t *inode)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -errno;
+    char line[512];
+    bool tail = false; /* inside the rest of a line longer than `line` */
+    int rc = -ENOENT;
+    while (rc == -ENOENT && fgets(line, sizeof line, f) != NULL) {
+        size_t n = strlen(line);
+        bool whole = n > 0 && line[n - 1] == '\n';
+        bool skip = tail;
+        tail = !whole;
+        px_tcp_row_t row;
+        if (skip || px_ident_parse_tcp_row(line, v6, &row) != 0 || row.inode == 0)
+            continue;
+        ep_t l, r;
+        ep_set(&l, row.family, row.laddr, row.lport);
+        ep_set(&r, row.family, row.raddr, row.rport);
+        if (ep_eq(&l, peer) && ep_eq(&r, local)) {
+            *inode = row.inode;
+            rc = 0;
+        }
+    }
+    if (rc == -ENOENT && ferror(f))
+        rc = -EIO;
+    fclose(f);
+    return rc;
+}
+
+/* IPv4 ends may sit in either table (an AF_INET6 socket connected to an
+ * IPv4-mapped address is listed in tcp6); IPv6 ends only in tcp6. */
+static int inode_from_procfs(const ep_t *peer, const ep_t *local, uint64_t *inode, char *reason,
+                             size_t reasonlen)
+{
+    char eb[128];
+    int rc = -ENOENT;
+    if (peer->family == AF_INET) {
+        rc = inode_from_table("/proc/net/tcp", false, peer, local, inode);
+        if (rc != 0 && rc != -ENOENT) {
+            reasonf(reason, reasonlen, "cannot read /proc/net/tcp: %s", errtext(rc, eb, sizeof eb));
+            return rc;
+        }
+    }
+    if (rc == -ENOENT) {
+        /* -ENOENT also when there is no tcp6 at all (IPv6 off) */
+        int rc6 = inode_from_table("/proc/net/tcp6", true, peer, local, inode);
+        if (rc6 != 0 && rc6 != -ENOENT) {
+            reasonf(reason, reasonlen, "cannot read /proc/net/tcp6: %s",
+                    errtext(rc6, eb, sizeof eb));
+            return rc6;
+        }
+        rc = rc6;
+    }
+    return rc;
+}
+
+/* ---- sock_diag ---------------------------------------------------------------- */
+
+static bool diag_matches(const struct inet_diag_msg *m, const ep_t *peer, const ep_t *local)
+{
+    if (m->idiag_family != AF_INET && m->idiag_family != AF_INET6)
+        return false;
+    ep_t l, r;
+    ep_set(&l, m->idiag_family, (const uint8_t *)m->id.idiag_src, ntohs(m->id.idiag_sport));
+    ep_set(&r, m->idiag_family, (const uint8_t *)m->id.idiag_dst, ntohs(m->id.idiag_dport));
+    return ep_eq(&l, peer) && ep_eq(&r, local);
+}
+
+/* Parses the kernel's answer: 0 and *inode, -ENOENT, or its error. */
+static int diag_answer(const void *buf, size_t len, const ep_t *peer, const ep_t *local,
+                       uint64_t *inode)
+{
+    const struct nlmsghdr *nh = buf;
+    unsigned int left = (unsigned int)len;
+    for (; NLMSG_OK(nh, left); nh = NLMSG_NEXT(nh, left)) {
+        if (nh->nlmsg_type == NLMSG_ERROR) {
+            const struct nlmsgerr *e = NLMSG_DATA(nh);
+            if (nh->nlmsg_len < NLMSG_LENGTH(sizeof *e))
+                return -EPROTO;
+            return e->error < 0 ? e->error : -ENOENT;
+        }
+        if (nh->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+            nh->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+            continue;
+        const struct inet_diag_msg *m = NLMSG_DATA(nh);
+        /* an exact lookup can fall back to a listener: check the tuple;
+         * TIME_WAIT and orphaned sockets have inode 0 */
+        if (diag_matches(m, peer, local) && m->idiag_inode != 0) {
+            *inode = m->idiag_inode;
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+static int inode_from_netlink(const ep_t *peer, const ep_t *local, uint64_t *inode)
+{
+    struct {
+        struct nlmsghdr nh;
+        struct inet_diag_req_v2 r;
+    } req;
+    memset(&req, 0, sizeof req);
+    req.nh.nlmsg_len = sizeof req;
+    req.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    req.nh.nlmsg_flags = NLM_F_REQUEST; /* no NLM_F_DUMP: one exact socket */
+    req.nh.nlmsg_seq = 1;
+    req.r.sdiag_family = (uint8_t)peer->family;
+    req.r.sdiag_protocol = IPPROTO_TCP;
+    req.r.idiag_states = ~0u;
+    req.r.id.idiag_sport = htons(peer->port);
+    req.r.id.idiag_dport = htons(local->port);
+    size_t alen = peer->family == AF_INET ? 4 : 16;
+    memcpy(req.r.id.idiag_src, peer->addr, alen);
+    memcpy(req.r.id.idiag_dst, local->addr, alen);
+    req.r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+    req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0)
+        return -errno;
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    int rc;
+    if (sendto(fd, &req, sizeof req, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    /* the kernel answers inside sendto: nothing queued means no answer */
+    _Alignas(struct nlmsghdr) char buf[8192];
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    rc = n < 0 ? -errno : diag_answer(buf, (size_t)n, peer, local, inode);
+out:
+    close(fd);
+    return rc;
+}
+
+int px_ident_socket_inode(const struct sockaddr *peer, const struct sockaddr *local,
+                          px_ident_via_t via, uint64_t *inode, char *reason, size_t reasonlen)
+{
+    ep_t p, l;
+    reasonf(reason, reasonlen, "%s", "");
+    if (inode == NULL || ep_from_sockaddr(peer, &p) != 0 || ep_from_sockaddr(local, &l) != 0 ||
+        p.family != l.family) {
+        reasonf(reason, reasonlen, "%s", "not a pair of IPv4 or IPv6 socket addresses");
+        return -EINVAL;
+    }
+    *inode = 0;
+    int rc = -ENOENT;
+    if (via != PX_IDENT_VIA_PROCFS)
+        rc = inode_from_netlink(&p, &l, inode);
+    if (via == PX_IDENT_VIA_NETLINK && rc != 0 && rc != -ENOENT) {
+        char eb[128];
+        reasonf(reason, reasonlen, "sock_diag: %s", errtext(rc, eb, sizeof eb));
+        return rc;
+    }
+    /* netlink may be filtered, or lack inet_diag (which it reports as
+     * ENOENT too), or miss a device-bound socket: the tables decide */
+    if (rc != 0 && via != PX_IDENT_VIA_NETLINK)
+        rc = inode_from_procfs(&p, &l, inode, reason, reasonlen);
+    if (rc == -ENOENT) {
+        char pt[64], lt[64];
+        ep_text(&p, pt, sizeof pt);
+        ep_text(&l, lt, sizeof lt);
+        reasonf(reason, reasonlen,
+                "no TCP socket from %s to %s on this host (closed, or in another network "
+                "namespace)",
+                pt, lt);
+    }
+    return rc;
+}
+
+/* ---- the /proc scan ------------------------------------------------------------ */
+
+typedef struct {
+    const char *target; /* "socket:[<inode>]" */
+    size_t tlen;
+    unsigned procs, fds; /* read so far, against the limits */
+    unsigned unreadable; /* processes whose fds we may not read */
+    bool capped;         /* a limit stopped the scan */
+    int pid;             /* lowest holder with exe; 0 = none yet */
+    char exe[ID__PATH];
+    /* the file exe names (one path in two mount namespaces can be two
+     * binaries) */
+    dev_t exe_dev;
+    ino_t exe_ino;
+    int other_pid; /* a holder with another exe: ambiguous */
+    char other_exe[ID__PATH];
+    _Alignas(8) char dents[4096]; /* getdents64 buffer, reused */
+} scan_t;
+
+static int parse_pid(const char *s)
+{
+    long v = 0;
+    if (*s == '\0')
+        return 0;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9' || v > 4194304) /* PID_MAX_LIMIT */
+            return 0;
+        v = v * 10 + (*s - '0');
+    }
+    return (int)v;
+}
+
+/* Over one getdents64 batch of an fd directory: 1 when a link is the
+ * target, 0 when none is, -1 when links cannot be read (EACCES: a process
+ * we may not inspect; the rest of it is skipped). */
+static int batch_holds(int fdd, const char *dents, ssize_t n, scan_t *s)
+{
+    char link[64];
+    for (ssize_t off = 0; off < n;) {
+        const struct dirent64 *d = (const struct dirent64 *)(dents + off);
+        off += d->d_reclen;
+        if (d->d_name[0] == '.')
+            continue;
+        if (++s->fds > ID__MAX_FDS) {
+            s->capped = true;
+            return 0;
+        }
+        ssize_t l = readlinkat(fdd, d->d_name, link, sizeof link);
+        if (l < 0 && (errno == EACCES || errno == EPERM))
+            return -1;
+        if (l == (ssize_t)s->tlen && memcmp(link, s->target, s->tlen) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* True when the fd directory dirfd/path holds the target. A directory or
+ * links we may not read count in s->unreadable, and are skipped. */
+static bool holds_target(int dirfd, const char *path, scan_t *s)
+{
+    int fdd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fdd < 0) {
+        if (errno == EACCES || errno == EPERM)
+            s->unreadable++;
+        return false;
+    }
+    int rc = 0;
+    ssize_t n = (ssize_t)sizeof s->dents;
+    /* an fd's record is at most 32 bytes (19 + 10 digits + NUL, 8-aligned):
+     * a batch that left room for one more was the last (saves a syscall) */
+    while (rc == 0 && !s->capped && n > (ssize_t)sizeof s->dents - 32 &&
+           (n = getdents64(fdd, s->dents, sizeof s->dents)) > 0)
+        rc = batch_holds(fdd, s->dents, n, s);
+    close(fdd);
+    if (rc < 0)
+        s->unreadable++;
+    return rc == 1;
+}
+
+/* Records holder pid: the same exe (same link text and same file) keeps
+ * the lowest pid, another exe makes the result ambiguous. */
+static void note_holder(int procfd, int pid, scan_t *s)
+{
+    char path[32];
+    struct stat st;
+    snprintf(path, sizeof path, "%d/exe", pid);
+    char *exe = s->pid == 0 ? s->exe : s->other_exe;
+    link_at(procfd, path, exe, ID__PATH);
+    if (fstatat(procfd, path, &st, 0) != 0) /* the file, not the link */
+        st.st_dev = 0, st.st_ino = 0;
+    if (s->pid == 0) {
+        s->pid = pid;
+        s->exe_dev = st.st_dev;
+        s->exe_ino = st.st_ino;
+    } else if (strcmp(exe, s->exe) != 0 || st.st_dev != s->exe_dev || st.st_ino != s->exe_ino) {
+        s->other_pid = pid;
+    } else if (pid < s->pid) {
+        s->pid = pid;
+    }
+}
+
+/* Walks /proc (procfd) until done, ambiguous, or capped; -errno when /proc
+ * cannot be listed. */
+static int scan_procs(int procfd, scan_t *s)
+{
+    _Alignas(8) char buf[4096];
+    char path[32];
+    ssize_t n;
+    while ((n = getdents64(procfd, buf, sizeof buf)) > 0) {
+        for (ssize_t off = 0; off < n;) {
+            const struct dirent64 *d = (const struct dirent64 *)(buf + off);
+            off += d->d_reclen;
+            int pid = parse_pid(d->d_name);
+            if (pid <= 0)
+                continue; /* "self", "net", ...: not processes */
+            if (++s->procs > ID__MAX_PROCS)
+                s->capped = true;
+            if (s->capped)
+                return 0;
+            snprintf(path, sizeof path, "%d/fd", pid);
+            if (holds_target(procfd, path, s))
+                note_holder(procfd, pid, s);
+            if (s->other_pid != 0)
+                return 0;
+        }
+    }
+    return n < 0 ? -errno : 0;
+}
+
+/* ---- filling the ident ------------------------------------------------------------ */
+
+static int read_ppid(int dirfd, const char *path)
+{
+    char buf[1024];
+    int err;
+    read_small_at(dirfd, path, buf, sizeof buf, &err);
+    const char *p = strstr(buf, "\nPPid:");
+    if (p == NULL)
+        return -1;
+    p = skip_sp(p + 6);
+    int v = 0;
+    for (; *p >= '0' && *p <= '9' && v <= 4194304; p++)
+        v = v * 10 + (*p - '0');
+    return v;
+}
+
+/* Removes the " (deleted)" the kernel appends to the link of a file gone
+ * from its path; true when it did. */
+static bool strip_deleted(char *path)
+{
+    size_t n = strlen(path), dl = sizeof ID__DELETED - 1;
+    if (n <= dl || memcmp(path + n - dl, ID__DELETED, dl) != 0)
+        return false;
+    path[n - dl] = '\0';
+    return true;
+}
+
+static void fill_ancestors(int procfd, int pfd, px_ident_t *id)
+{
+    char path[32];
+    int ppid = read_ppid(pfd, "status");
+    while (ppid > 0 && id->nancestors < PX_MAX_ANCESTORS) {
+        int i = id->nancestors++;
+        id->ancestor_pids[i] = ppid;
+        snprintf(path, sizeof path, "%d/exe", ppid);
+        link_at(procfd, path, id->ancestors[i], sizeof id->ancestors[i]);
+        strip_deleted(id->ancestors[i]); /* matched against policy paths */
+        if (ppid == 1)
+            break;
+        snprintf(path, sizeof path, "%d/status", ppid);
+        ppid = read_ppid(procfd, path);
+    }
+}
+
+static void fill_exe(px_ident_cache_t *c, int pfd, px_ident_t *id)
+{
+    link_at(pfd, "exe", id->exe, sizeof id->exe);
+    id->exe_deleted = strip_deleted(id->exe);
+    /* the magic link opens the file the process runs, even if it is gone */
+    int fd = openat(pfd, "exe", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_nlink == 0)
+        id->exe_deleted = true;
+    if (px__ident_hash_fd(c, fd, id->sha256) != 0)
+        id->sha256[0] = '\0';
+    close(fd);
+}
+
+static void fill_text(int pfd, px_ident_t *id)
+{
+    int err;
+    size_t n = read_small_at(pfd, "comm", id->name, sizeof id->name, &err);
+    while (n > 0 && (id->name[n - 1] == '\n' || id->name[n - 1] == ' '))
+        id->name[--n] = '\0';
+    n = read_small_at(pfd, "cmdline", id->cmdline, sizeof id->cmdline, &err);
+    for (size_t i = 0; i < n; i++)
+        if (id->cmdline[i] == '\0')
+            id->cmdline[i] = ' ';
+    while (n > 0 && id->cmdline[n - 1] == ' ')
+        id->cmdline[--n] = '\0';
+}
+
+/* Fills id from process pid, then checks that this very process (the
+ * directory fd pins it: a recycled pid does not match) still holds the
+ * socket. */
+static int fill_ident(px_ident_cache_t *c, int procfd, int pid, scan_t *s, px_ident_t *id,
+                      char *reason, size_t reasonlen)
+{
+    char name[16];
+    snprintf(name, sizeof name, "%d", pid);
+    int pfd = openat(procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (pfd < 0) {
+        reasonf(reason, reasonlen, "process %d exited during the lookup", pid);
+        return -ENOENT;
+    }
+    id->pid = pid;
+    fill_exe(c, pfd, id);
+    fill_text(pfd, id);
+    fill_ancestors(procfd, pfd, id);
+    s->capped = false;
+    s->fds = 0;
+    bool held = holds_target(pfd, "fd", s);
+    close(pfd);
+    if (!held) {
+        reasonf(reason, reasonlen, "process %d let go of the client socket during the lookup", pid);
+        return -ENOENT;
+    }
+    return 0;
+}
+
+static void ident_reset(px_ident_t *id)
+{
+    id->pid = 0;
+    id->exe[0] = id->name[0] = id->cmdline[0] = id->sha256[0] = '\0';
+    id->exe_deleted = false;
+    id->nancestors = 0;
+}
+
+/* Turns the scan's outcome into the answer. */
+static int scan_verdict(const scan_t *s, char *reason, size_t reasonlen)
+{
+    if (s->other_pid != 0) {
+        reasonf(reason, reasonlen,
+                "socket shared by processes with different binaries: %s (pid %d) and %s "
+                "(pid %d)",
+                s->exe[0] ? s->exe : "?", s->pid, s->other_exe[0] ? s->other_exe : "?",
+                s->other_pid);
+        return -EEXIST;
+    }
+    if (s->capped) { /* a holder past the limit could make it ambiguous */
+        reasonf(reason, reasonlen,
+                "the /proc scan stopped at its limit (%u processes, %u fds) before it "
+                "finished",
+                ID__MAX_PROCS, ID__MAX_FDS);
+        return -ENOENT;
+    }
+    if (s->pid == 0) {
+        reasonf(reason, reasonlen, "no process holds the client socket (it may have exited)%s",
+                s->unreadable != 0 ? "; the fds of some processes could not be read" : "");
+        return -ENOENT;
+    }
+    return 0;
+}
+
+int px_ident_lookup(px_ident_cache_t *c, const struct sockaddr *peer, const struct sockaddr *local,
+                    px_ident_t *id, char *reason, size_t reasonlen)
+{
+    if (c == NULL || id == NULL) {
+        reasonf(reason, reasonlen, "%s", "no cache or no ident");
+        return -EINVAL;
+    }
+    ident_reset(id);
+    uint64_t ino;
+    int rc = px_ident_socket_inode(peer, local, PX_IDENT_VIA_AUTO, &ino, reason, reasonlen);
+    if (rc != 0)
+        return rc == -EINVAL ? rc : -ENOENT;
+    char eb[128], target[48];
+    int tlen = snprintf(target, sizeof target, "socket:[%" PRIu64 "]", ino);
+    int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (procfd < 0) {
+        reasonf(reason, reasonlen, "cannot read /proc: %s", errtext(errno, eb, sizeof eb));
+        return -ENOENT;
+    }
+    scan_t *s = malloc(sizeof *s); /* ~12 KiB: off the caller's stack */
+    if (s == NULL)
+        abort(); /* the project's OOM policy for fixed-size allocations */
+    memset(s, 0, sizeof *s);
+    s->target = target;
+    s->tlen = (size_t)tlen;
+    rc = scan_procs(procfd, s);
+    if (rc != 0) {
+        reasonf(reason, reasonlen, "cannot list /proc: %s", errtext(rc, eb, sizeof eb));
+        rc = -ENOENT;
+    } else {
+        rc = scan_verdict(s, reason, reasonlen);
+    }
+    if (rc == 0)
+        rc = fill_ident(c, procfd, s->pid, s, id, reason, reasonlen);
+    if (rc != 0)
+        ident_reset(id);
+    free(s);
+    close(procfd);
+    return rc;
+}

@@ -1,0 +1,447 @@
+/*
+ * server.c: the proxy's listener and connections: accept (with a cap),
+ * read the request head with http-parser (bounded, timed), hand it to
+ * decide.c, write refusals, close.
+ *
+ * A connection is freed when its last libuv handle has closed (client,
+ * upstream, timer) and no threadpool or DNS work is in flight.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "proxy/px_internal.h"
+
+#include "gateway/gateway.h" /* gw_parse_listen */
+
+int64_t px__now_ms(void)
+{
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    return tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+void px__conn_maybe_free(px_conn_t *c)
+{
+    if (c->handles > 0 || c->work_busy || c->gai_busy)
+        return;
+    px_t *p = c->px;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        p->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    ocsf_buf_dispose(&c->url);
+    ocsf_buf_dispose(&c->hdrs);
+    ocsf_buf_dispose(&c->rest);
+    ocsf_buf_dispose(&c->path);
+    px_cidrs_dispose(&c->allowed_ips);
+    if (c->ai)
+        uv_freeaddrinfo(c->ai);
+    free(c->ident);
+    free(c);
+    p->st.active--;
+    p->open--;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    px_conn_t *c = h->data;
+    c->handles--;
+    px__conn_maybe_free(c);
+}
+
+static void on_up_closed(uv_handle_t *h)
+{
+    px_conn_t *c = h->data;
+    free(h);
+    c->handles--;
+    px__conn_maybe_free(c);
+}
+
+void px__up_close(px_conn_t *c)
+{
+    if (!c->up)
+        return;
+    uv_close((uv_handle_t *)c->up, on_up_closed);
+    c->up = NULL;
+}
+
+void px__conn_close(px_conn_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->phase = PX_CLOSING;
+    if (c->opened_event)
+        px__event_close(c);
+    uv_close((uv_handle_t *)&c->client, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    px__up_close(c);
+    if (c->gai_busy)
+        uv_cancel((uv_req_t *)&c->gai);
+    px__conn_maybe_free(c);
+}
+
+typedef struct {
+    uv_write_t w;
+    px_conn_t *c;
+    char data[];
+} refusal_t;
+
+static void on_refusal_written(uv_write_t *w, int status)
+{
+    refusal_t *r = (refusal_t *)w;
+    (void)status;
+    px__conn_close(r->c);
+    free(r);
+}
+
+void px__refuse(px_conn_t *c, int status, const char *error, const char *detail,
+                const char *reason)
+{
+    static const struct {
+        int code;
+        const char *text;
+    } st[] = {{400, "Bad Request"},          {403, "Forbidden"},
+              {408, "Request Timeout"},      {431, "Request Header Fields Too Large"},
+              {502, "Bad Gateway"},          {503, "Service Unavailable"}};
+    const char *text = "Error";
+    for (size_t i = 0; i < sizeof st / sizeof st[0]; i++)
+        if (st[i].code == status)
+            text = st[i].text;
+    if (c->closing || c->phase == PX_REFUSE)
+        return;
+    c->phase = PX_REFUSE;
+    uv_read_stop((uv_stream_t *)&c->client);
+    ocsf_buf_t body, out;
+    ocsf_buf_init(&body);
+    ocsf_buf_init(&out);
+    ocsf_buf_puts(&body, "{\"error\":");
+    ocsf_json_escape(&body, error, strlen(error));
+    if (detail) {
+        ocsf_buf_puts(&body, ",\"detail\":");
+        ocsf_json_escape(&body, detail, strlen(detail));
+    }
+    if (reason) {
+        ocsf_buf_puts(&body, ",\"reason\":");
+        ocsf_json_escape(&body, reason, strlen(reason));
+    }
+    ocsf_buf_puts(&body, "}\n");
+    char head[256];
+    int hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: "
+                      "%zu\r\nConnection: close\r\n\r\n",
+                      status, text, body.len);
+    refusal_t *r = malloc(sizeof *r + (size_t)hn + body.len);
+    if (!r)
+        abort();
+    memcpy(r->data, head, (size_t)hn);
+    memcpy(r->data + hn, body.p, body.len);
+    r->c = c;
+    uv_buf_t b = uv_buf_init(r->data, (unsigned)((size_t)hn + body.len));
+    if (uv_write(&r->w, (uv_stream_t *)&c->client, &b, 1, on_refusal_written) != 0) {
+        free(r);
+        px__conn_close(c);
+    }
+    ocsf_buf_dispose(&body);
+    ocsf_buf_dispose(&out);
+}
+
+/* ---- the request head ------------------------------------------------------------- */
+
+static int on_url(http_parser *hp, const char *at, size_t n)
+{
+    px_conn_t *c = hp->data;
+    if (c->url.len + n > PX__MAX_URL)
+        return -1;
+    ocsf_buf_put(&c->url, at, n);
+    return 0;
+}
+
+static int on_hfield(http_parser *hp, const char *at, size_t n)
+{
+    px_conn_t *c = hp->data;
+    if (c->in_value || c->nhdrs == 0) {
+        if (c->nhdrs && c->in_value)
+            ocsf_buf_putc(&c->hdrs, '\0');
+        c->nhdrs++;
+        c->in_value = false;
+    }
+    ocsf_buf_put(&c->hdrs, at, n);
+    return 0;
+}
+
+static int on_hvalue(http_parser *hp, const char *at, size_t n)
+{
+    px_conn_t *c = hp->data;
+    if (!c->in_value) {
+        ocsf_buf_putc(&c->hdrs, '\0');
+        c->in_value = true;
+    }
+    ocsf_buf_put(&c->hdrs, at, n);
+    return 0;
+}
+
+static int on_headers_complete(http_parser *hp)
+{
+    px_conn_t *c = hp->data;
+    if (c->nhdrs)
+        ocsf_buf_putc(&c->hdrs, '\0');
+    c->head_done = true;
+    snprintf(c->method, sizeof c->method, "%s", http_method_str(hp->method));
+    c->is_connect = hp->method == HTTP_CONNECT;
+    http_parser_pause(hp, 1);
+    return 0;
+}
+
+static const http_parser_settings head_settings = {
+    .on_url = on_url,
+    .on_header_field = on_hfield,
+    .on_header_value = on_hvalue,
+    .on_headers_complete = on_headers_complete,
+};
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)h;
+    (void)hint;
+    buf->base = malloc(65536);
+    buf->len = buf->base ? 65536 : 0;
+}
+
+static void on_head_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    px_conn_t *c = s->data;
+    if (n < 0) {
+        free(buf->base);
+        px__conn_close(c);
+        return;
+    }
+    size_t done = http_parser_execute(&c->parser, &head_settings, buf->base, (size_t)n);
+    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+    c->head_bytes += c->head_done ? done : (size_t)n;
+    if (c->head_bytes > (size_t)c->px->cfg.max_head) {
+        free(buf->base);
+        px__refuse(c, 431, "head_too_large", "the request head is over the proxy's limit",
+                   NULL);
+        return;
+    }
+    if (e != HPE_OK && e != HPE_PAUSED) {
+        free(buf->base);
+        px__refuse(c, e == HPE_CB_url ? 431 : 400, "bad_request", http_errno_description(e),
+                   NULL);
+        return;
+    }
+    if (c->head_done) {
+        /* paused in on_headers_complete, http-parser has not consumed the
+         * LF that ends the head: it is not the tunnel's or the body's */
+        if (done < (size_t)n && buf->base[done] == '\n' && done > 0 && buf->base[done - 1] == '\r')
+            done++;
+        ocsf_buf_put(&c->rest, buf->base + done, (size_t)n - done);
+        free(buf->base);
+        uv_read_stop(s);
+        uv_timer_stop(&c->timer);
+        c->phase = PX_DECIDE;
+        px__decide(c);
+        return;
+    }
+    free(buf->base);
+}
+
+void px__on_timer(uv_timer_t *t)
+{
+    px_conn_t *c = t->data;
+    if (c->phase == PX_HEAD)
+        px__refuse(c, 408, "timeout", "the request head did not arrive in time", NULL);
+    else
+        px__conn_close(c); /* an idle tunnel */
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    px_t *p = ls->data;
+    if (status < 0 || p->closing)
+        return;
+    px_conn_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->px = p;
+    uv_tcp_init(p->loop, &c->client);
+    uv_timer_init(p->loop, &c->timer);
+    c->client.data = c->timer.data = c;
+    c->handles = 2;
+    c->next = p->conns;
+    if (p->conns)
+        p->conns->prev = c;
+    p->conns = c;
+    p->open++;
+    p->st.conns++;
+    p->st.active++;
+    if (uv_accept(ls, (uv_stream_t *)&c->client) != 0 || p->st.active > (uint64_t)p->cfg.max_conns) {
+        px__conn_close(c);
+        return;
+    }
+    int len = sizeof c->peer;
+    uv_tcp_getpeername(&c->client, (struct sockaddr *)&c->peer, &len);
+    len = sizeof c->local;
+    uv_tcp_getsockname(&c->client, (struct sockaddr *)&c->local, &len);
+    uv_tcp_nodelay(&c->client, 1);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->start_ms = px__now_ms();
+    uv_timer_start(&c->timer, px__on_timer, (uint64_t)p->cfg.head_timeout_ms, 0);
+    uv_read_start((uv_stream_t *)&c->client, alloc_cb, on_head_read);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------- */
+
+#define O(f) offsetof(px_config_t, f)
+const conf_option_t px_options[] = {
+    {"proxy.listen", CONF_STRING, "127.0.0.1:3128", 0, 0, NULL, O(listen),
+     "the proxy's address (HTTP_PROXY / HTTPS_PROXY point here)"},
+    {"proxy.sandbox", CONF_STRING, "default", 0, 0, NULL, O(sandbox),
+     "the sandbox whose policy the proxy enforces and whose name its events carry"},
+    {"proxy.max_connections", CONF_INT, "4096", 1, 1000000, NULL, O(max_conns),
+     "connections at once; more are closed on accept"},
+    {"proxy.max_head", CONF_BYTES, "8KiB", 1024, 1 << 20, NULL, O(max_head),
+     "request line + headers; over: 431"},
+    {"proxy.head_timeout", CONF_DURATION, "10s", 100, 600000, NULL, O(head_timeout_ms),
+     "a request head must arrive within this"},
+    {"proxy.idle_timeout", CONF_DURATION, "5m", 1000, 86400000, NULL, O(idle_timeout_ms),
+     "a tunnel with no traffic either way is closed"},
+    {"proxy.require_binary_identity", CONF_INT, "1", 0, 1, NULL, O(require_identity),
+     "1: a caller whose binary cannot be named is denied; 0: endpoint-only decisions"},
+    {"proxy.test_allow_loopback", CONF_INT, "0", 0, 1, NULL, O(test_allow_loopback),
+     "TESTS ONLY: let the SSRF guard pass loopback upstreams"},
+    {NULL, 0, NULL, 0, 0, NULL, 0, NULL},
+};
+
+void px_config_default(px_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    conf_defaults(px_options, cfg);
+}
+
+void px_config_dispose(px_config_t *cfg)
+{
+    conf_dispose(px_options, cfg);
+}
+
+static void emit_listen(px_t *p)
+{
+    ocsf_event_t ev;
+    static const ocsf_product_t prod = {OCSF_STR("tollgate-proxy"), OCSF_STR(TOLLGATE_VENDOR),
+                                        OCSF_STR(TOLLGATE_VERSION)};
+    ocsf_event_init(&ev);
+    ocsf_event_begin(&ev, OCSF_CLASS_NETWORK, OCSF_NET_LISTEN, OCSF_SEV_INFO, px__now_ms(),
+                     &prod);
+    ev.log_name = OCSF_STR("sandbox");
+    ev.device_hostname = ocsf_str(p->hooks.hostname ? p->hooks.hostname : "localhost");
+    ev.device_type_id = 0;
+    ev.container_name = ocsf_str(p->hooks.sandbox_name);
+    ev.container_uid = ocsf_str(p->hooks.sandbox_uid);
+    ev.src.ip = ocsf_str(p->host);
+    ev.src.port = p->port;
+    ev.status_id = OCSF_STATUS_SUCCESS;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    ev.actor.pid = getpid();
+    ev.actor.name = OCSF_STR("tollgate");
+    ocsf_process_set_file(&ev.actor, ocsf_str(exe), OCSF_NOSTR);
+    p->hooks.emit(p->hooks.ctx, &ev);
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    px_t *p = h->data;
+    p->open--;
+}
+
+int px_create(uv_loop_t *loop, const px_config_t *cfg, const px_hooks_t *hooks, px_t **out,
+              char *err, size_t errlen)
+{
+    px_t *p = calloc(1, sizeof *p);
+    struct sockaddr_storage ss;
+    int rc;
+    if (!p)
+        return -ENOMEM;
+    p->loop = loop;
+    p->cfg = *cfg;
+    p->hooks = *hooks;
+    if (gw_parse_listen(cfg->listen, p->host, sizeof p->host, &p->port) != 0) {
+        snprintf(err, errlen, "proxy.listen: '%s' is not HOST:PORT", cfg->listen);
+        free(p);
+        return -EINVAL;
+    }
+    if (uv_ip4_addr(p->host, p->port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(p->host, p->port, (struct sockaddr_in6 *)&ss) != 0) {
+        snprintf(err, errlen, "proxy.listen: '%s' is not an IP address", p->host);
+        free(p);
+        return -EINVAL;
+    }
+    p->idcache = px_ident_cache_create();
+    uv_tcp_init(loop, &p->listener);
+    p->listener.data = p;
+    p->open = 1;
+    if ((rc = uv_tcp_bind(&p->listener, (struct sockaddr *)&ss, 0)) != 0 ||
+        (rc = uv_listen((uv_stream_t *)&p->listener, 511, on_connection)) != 0) {
+        snprintf(err, errlen, "listen %s: %s", cfg->listen, uv_strerror(rc));
+        p->closing = true;
+        uv_close((uv_handle_t *)&p->listener, on_listener_closed);
+        px_ident_cache_destroy(p->idcache);
+        /* p is freed by the caller's loop run? keep it simple: leak-free close */
+        return rc;
+    }
+    int len = sizeof ss;
+    uv_tcp_getsockname(&p->listener, (struct sockaddr *)&ss, &len);
+    p->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                            : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    emit_listen(p);
+    *out = p;
+    return 0;
+}
+
+int px_port(const px_t *p)
+{
+    return p->port;
+}
+
+void px_stats(const px_t *p, px_stats_t *st)
+{
+    *st = p->st;
+}
+
+static void free_when_closed(uv_idle_t *idle)
+{
+    px_t *p = idle->data;
+    if (p->open > 0)
+        return;
+    uv_idle_stop(idle);
+    uv_close((uv_handle_t *)idle, (uv_close_cb)free);
+    px_ident_cache_destroy(p->idcache);
+    free(p);
+}
+
+void px_destroy(px_t *p)
+{
+    if (!p)
+        return;
+    p->closing = true;
+    uv_close((uv_handle_t *)&p->listener, on_listener_closed);
+    for (px_conn_t *c = p->conns, *next; c; c = next) {
+        next = c->next;
+        px__conn_close(c);
+    }
+    uv_idle_t *idle = malloc(sizeof *idle);
+    if (!idle)
+        return;
+    uv_idle_init(p->loop, idle);
+    idle->data = p;
+    uv_idle_start(idle, free_when_closed);
+}
