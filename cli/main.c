@@ -17,6 +17,7 @@ typedef struct {
 static const cli_cmd_t cmds[] = {
     {"up", cli_gateway, "run everything in one process (today: gateway + collector)"},
     {"gateway", cli_gateway, "run the gateway API and the collector"},
+    {"proxy", cli_proxy, "run a sandbox's egress proxy as its own process"},
     {"logs", cli_logs, "show and follow events (the human log view)"},
     {"sandbox", cli_sandbox, "create, list, show and delete sandboxes"},
     {"policy", cli_policy, "show and change a sandbox's policy, live"},

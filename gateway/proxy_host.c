@@ -58,6 +58,8 @@ int gw__proxy_start(gw__t *g, const void *px_cfg, char *err, size_t errlen)
     };
     int rc = px_create(&g->loop, cfg, &h, &g->proxy, err, errlen);
     if (rc == 0)
+        gw__sandbox_report(g, sb, "in-process", sb->version, true, NULL);
+    if (rc == 0)
         fprintf(stderr, "[gateway] proxy for sandbox %s listening on port %d (%s)\n",
                 g->proxy_sandbox, px_port(g->proxy), cfg->listen);
     return rc;

@@ -332,6 +332,9 @@ int gw__sandbox_set_base(gw__t *g, gw__sandbox_t *sb, pol_policy_t *base, const 
     char msg[400];
     snprintf(msg, sizeof msg, "policy updated for sandbox %s: %s", sb->name, summary);
     config_event(g, sb, "updated", OCSF_SEV_INFO, msg, NULL, false);
+    /* the in-process proxy decides with sb->index from its next connection on */
+    if (g->proxy && strcmp(g->proxy_sandbox, sb->name) == 0)
+        gw__sandbox_report(g, sb, "in-process", sb->version, true, NULL);
     gw__waiters_poke(g, sb);
     return 0;
 }
