@@ -261,8 +261,11 @@ static int load_mapping(loader_t *l, const char *prefix, int depth)
         else if (ev.type == YAML_MAPPING_START_EVENT)
             rc = load_mapping(l, key, depth + 1);
         else {
+            ocsf_buf_t b;
+            ocsf_buf_init(&b);
             snprintf(l->err, l->errlen, "%s:%zu: %s: expected a value or a mapping", l->path, line,
-                     key);
+                     shown(&b, key));
+            ocsf_buf_dispose(&b);
             rc = -EINVAL;
         }
         yaml_event_delete(&ev);

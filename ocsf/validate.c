@@ -490,7 +490,9 @@ static void check_obj(vctx_t *c, json_t *obj, const vobj_t *o, const vpath_t *pa
         if (sv && json_is_integer(val) && json_integer_value(val) != OCSF_OTHER) {
             bool found;
             const char *cap = enum_caption(a, json_integer_value(val), &found);
-            if (found && cap && !(json_is_string(sv) && !strcmp(json_string_value(sv), cap)))
+            if (found && cap &&
+                !(json_is_string(sv) && json_string_length(sv) == strlen(cap) &&
+                  !memcmp(json_string_value(sv), cap, strlen(cap))))
                 problem(c, &p, "its caption %s is not '%s'", a->sibling, cap);
         }
     }
@@ -576,7 +578,8 @@ int ocsf_validate(const ocsf_validator_t *v, const char *json, size_t n, ocsf_pr
                   void *ctx)
 {
     json_error_t jerr;
-    json_t *ev = json_loadb(json, n, JSON_REJECT_DUPLICATES, &jerr);
+    /* the decoder's flags: a \u0000 in a string is valid JSON (RFC 8259) */
+    json_t *ev = json_loadb(json, n, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
     if (!ev) {
         vctx_t c = {.v = v, .cb = cb, .ctx = ctx};
         ocsf_buf_t b;
