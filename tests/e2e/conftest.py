@@ -117,3 +117,17 @@ def gateway(tollgate_bin, tmp_path):
     yield make
     for g in started:
         g.stop()
+
+
+def settle(g):
+    """Waits until the collector has written everything appended so far:
+    events reach readers a few ms after they are appended (writer thread)."""
+    import json
+    import time
+    last, end = None, time.time() + 5
+    while time.time() < end:
+        seq = json.loads(g.request("GET", "/v1/health", token=False)[1])["written_seq"]
+        if seq == last:
+            return
+        last = seq
+        time.sleep(0.15)

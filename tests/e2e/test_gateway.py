@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from conftest import GOLDEN
+from conftest import settle, GOLDEN
 
 
 def samples(tg):
@@ -33,6 +33,7 @@ def with_uid(line, uid=None, sandbox=None, time_ms=None):
 
 
 def logs_json(g, query="limit=0"):
+    settle(g)
     status, data = g.request("GET", "/v1/logs?format=json&" + query)
     assert status == 200, data
     return [json.loads(l) for l in data.decode().splitlines()]

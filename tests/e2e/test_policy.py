@@ -10,7 +10,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import SHARED
+from conftest import settle, SHARED
 
 VALIDATE_PY = SHARED / "ocsf" / "validate.py"
 
@@ -45,6 +45,7 @@ def decide(g, name, host, port, *exes):
 
 
 def events(g, query):
+    settle(g)
     status, data = g.request("GET", "/v1/logs?format=json&limit=0&" + query)
     assert status == 200
     return [json.loads(l) for l in data.decode().splitlines()]

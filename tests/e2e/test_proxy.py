@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import SHARED
+from conftest import SHARED, settle
 
 VALIDATE_PY = SHARED / "ocsf" / "validate.py"
 CURL = shutil.which("curl") or "/usr/bin/curl"
@@ -119,12 +119,14 @@ def set_policy(tollgate_bin, g, tmp_path, text):
 
 
 def events(g):
+    settle(g)
     status, data = g.request("GET", "/v1/logs?format=json&limit=0&source=sandbox")
     assert status == 200
     return [json.loads(l) for l in data.decode().splitlines()]
 
 
 def lines(tollgate_bin, g):
+    settle(g)
     env = dict(os.environ, TOLLGATE_STATE=g.state, TOLLGATE_GATEWAY=g.url)
     r = subprocess.run([tollgate_bin, "logs", "default", "-n", "1000"], capture_output=True,
                        env=env)
