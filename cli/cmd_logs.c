@@ -48,7 +48,7 @@ static void colorize(logs_t *l, size_t start)
 {
     /* the action is the first " DENIED " / " ALLOWED " after "[ocsf] ":
      * nothing before it comes from outside unescaped */
-    const char *p = l->out.p + start;
+    const char *p = ocsf_buf_cstr(&l->out) + start; /* NUL-terminated for strstr */
     const char *ocsf = strstr(p, "[ocsf] ");
     if (!ocsf)
         return;

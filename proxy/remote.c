@@ -56,6 +56,13 @@ static size_t sink(char *p, size_t size, size_t nmemb, void *ctx)
     return size * nmemb;
 }
 
+/* libcurl's progress callback: a stop request ends a long poll at once. */
+static int progress(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    (void)a, (void)b, (void)c, (void)d;
+    return ((rm_t *)ctx)->stopping ? 1 : 0;
+}
+
 /* One blocking request; *status 0 when the gateway could not be reached. */
 static void call(rm_t *r, const char *method, const char *path, const char *body, size_t len,
                  long timeout, long *status, ocsf_buf_t *out)
@@ -79,6 +86,9 @@ static void call(rm_t *r, const char *method, const char *path, const char *body
     curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, r);
     if (body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
