@@ -19,7 +19,9 @@ int cli_client_init(cli_client_t *c, const char *gateway, const char *state)
     const char *tok = getenv("TOLLGATE_TOKEN");
     memset(c, 0, sizeof *c);
     snprintf(c->base, sizeof c->base, "%s",
-             gateway && *gateway ? gateway : env && *env ? env : "http://127.0.0.1:17670");
+             gateway && *gateway ? gateway
+             : env && *env       ? env
+                                 : "http://127.0.0.1:17670");
     size_t n = strlen(c->base);
     while (n && c->base[n - 1] == '/')
         c->base[--n] = '\0';
@@ -72,8 +74,10 @@ int cli_request(const cli_client_t *c, const char *method, const char *path,
     if (rc == CURLE_OK)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
     else
-        fprintf(stderr, "tollgate: cannot reach the gateway at %s: %s (is `tollgate gateway` "
-                        "running?)\n", c->base, curl_easy_strerror(rc));
+        fprintf(stderr,
+                "tollgate: cannot reach the gateway at %s: %s (is `tollgate gateway` "
+                "running?)\n",
+                c->base, curl_easy_strerror(rc));
     ocsf_buf_cstr(out);
     curl_slist_free_all(hd);
     curl_easy_cleanup(h);

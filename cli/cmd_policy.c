@@ -16,19 +16,18 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: tollgate policy set NAME --policy FILE [--wait] [--timeout S]\n"
-            "       tollgate policy update NAME [--add-endpoint HOST:PORT[:ACCESS[:PROTOCOL"
-            "[:ENFORCEMENT]]]]...\n"
-            "                   [--binary PATH]... [--remove-endpoint HOST:PORT]...\n"
-            "                   [--rule-name NAME] [--dry-run] [--wait] [--timeout S]\n"
-            "       tollgate policy get NAME [--full | --base] [--json]\n"
-            "       tollgate policy status NAME [--version N]\n"
-            "common: [--gateway URL] [--state DIR]\n\n"
-            "`get` shows the effective policy (base + provider layers, each rule with its\n"
-            "layer); --base only your part; --full also the sections not enforced yet.\n"
-            "--wait exits 0 when every proxy of the sandbox loaded the new version, 1 when\n"
-            "one failed, 124 at --timeout (default 30 s).\n");
+    fprintf(f, "usage: tollgate policy set NAME --policy FILE [--wait] [--timeout S]\n"
+               "       tollgate policy update NAME [--add-endpoint HOST:PORT[:ACCESS[:PROTOCOL"
+               "[:ENFORCEMENT]]]]...\n"
+               "                   [--binary PATH]... [--remove-endpoint HOST:PORT]...\n"
+               "                   [--rule-name NAME] [--dry-run] [--wait] [--timeout S]\n"
+               "       tollgate policy get NAME [--full | --base] [--json]\n"
+               "       tollgate policy status NAME [--version N]\n"
+               "common: [--gateway URL] [--state DIR]\n\n"
+               "`get` shows the effective policy (base + provider layers, each rule with its\n"
+               "layer); --base only your part; --full also the sections not enforced yet.\n"
+               "--wait exits 0 when every proxy of the sandbox loaded the new version, 1 when\n"
+               "one failed, 124 at --timeout (default 30 s).\n");
 }
 
 typedef struct {
@@ -111,16 +110,18 @@ static int wait_loaded(const cli_client_t *c, const opts_t *o, long version)
 {
     char path[512];
     long t = o->timeout ? o->timeout : 30;
-    snprintf(path, sizeof path, "/v1/sandboxes/%.100s/policy/status?version=%ld&wait=%ld",
-             o->name, version, t);
+    snprintf(path, sizeof path, "/v1/sandboxes/%.100s/policy/status?version=%ld&wait=%ld", o->name,
+             version, t);
     json_t *r = NULL;
     if (call(c, "policy status", "GET", path, NULL, NULL, 0, t + 15, &r) != 0)
         return CLI_EXIT_FAIL;
     const char *st = json_string_value(json_object_get(r, "state"));
     int rc = CLI_EXIT_OK;
     if (st && !strcmp(st, "no-proxies")) {
-        fprintf(stderr, "tollgate policy: no proxy of sandbox %s is running; nothing to wait "
-                        "for\n", o->name);
+        fprintf(stderr,
+                "tollgate policy: no proxy of sandbox %s is running; nothing to wait "
+                "for\n",
+                o->name);
     } else if (st && !strcmp(st, "loaded")) {
         printf("loaded: version %ld by every proxy of %s\n", version, o->name);
     } else if (st && !strcmp(st, "failed")) {
@@ -161,8 +162,8 @@ static int do_set(const cli_client_t *c, const opts_t *o, json_t **r)
     snprintf(path, sizeof path, "/v1/sandboxes/%.100s/policy?origin=%.600s", o->name,
              origin ? origin : "policy");
     curl_free(origin);
-    int rc = call(c, "policy set", "PUT", path, "application/yaml", yaml.p ? yaml.p : "",
-                  yaml.len, 60, r);
+    int rc = call(c, "policy set", "PUT", path, "application/yaml", yaml.p ? yaml.p : "", yaml.len,
+                  60, r);
     ocsf_buf_dispose(&yaml);
     return rc;
 }
@@ -187,7 +188,9 @@ static int do_get(const cli_client_t *c, const opts_t *o)
     char path[512];
     json_t *r = NULL;
     snprintf(path, sizeof path, "/v1/sandboxes/%.100s/policy?view=%s", o->name,
-             o->full ? "full" : o->base ? "base" : "effective");
+             o->full   ? "full"
+             : o->base ? "base"
+                       : "effective");
     if (call(c, "policy get", "GET", path, NULL, NULL, 0, 60, &r) != 0)
         return CLI_EXIT_FAIL;
     if (o->json) {

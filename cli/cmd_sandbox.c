@@ -69,8 +69,8 @@ static int show(json_t *sb)
     return 0;
 }
 
-static int do_request(const cli_client_t *c, const char *what, const char *method,
-                      const char *path, json_t *body, int want, json_t **out)
+static int do_request(const cli_client_t *c, const char *what, const char *method, const char *path,
+                      json_t *body, int want, json_t **out)
 {
     char *b = body ? json_dumps(body, JSON_COMPACT) : NULL;
     ocsf_buf_t resp;

@@ -10,7 +10,7 @@
  *   PATCH  /v1/sandboxes/{name}/policy          {"add_endpoints":[],"remove_endpoints":[],
  *                                                "binaries":[],"rule_name","dry_run","if_version"}
  *   GET    /v1/sandboxes/{name}/policy/status   ?version=N&wait=SECONDS (long poll)
- *   POST   /v1/sandboxes/{name}/policy/status   {"proxy","version","status":"loaded|failed","error"}
+ *   POST   /v1/sandboxes/{name}/policy/status {"proxy","version","status":"loaded|failed","error"}
  *   GET    /v1/sandboxes/{name}/policy/watch    ?after=V&wait=SECONDS: the policy once newer than V
  *   GET    /v1/sandboxes/{name}/decide          ?host=H&port=P&exe=E[&exe=ANCESTOR...]: a
  *                                               decision, as the proxy would take it
@@ -82,9 +82,8 @@ static json_t *proxies_json(gw__sandbox_t *sb)
     for (size_t i = 0; i < sb->nproxies; i++) {
         const gw__proxy_t *p = &sb->proxies[i];
         json_array_append_new(a, json_pack("{s:s,s:I,s:s,s:s,s:I}", "id", p->id, "version",
-                                           (json_int_t)p->version, "state", st[p->state],
-                                           "error", p->error, "seen_ms",
-                                           (json_int_t)p->seen_ms));
+                                           (json_int_t)p->version, "state", st[p->state], "error",
+                                           p->error, "seen_ms", (json_int_t)p->seen_ms));
     }
     return a;
 }
@@ -309,8 +308,8 @@ static void create(gw__t *g, gw_http_req_t *req)
         snprintf(err, sizeof err, "name: required");
         goto fail;
     }
-    if (yaml && !(base = pol_parse_yaml(yaml, strlen(yaml), origin ? origin : "policy", false,
-                                        err, sizeof err)))
+    if (yaml && !(base = pol_parse_yaml(yaml, strlen(yaml), origin ? origin : "policy", false, err,
+                                        sizeof err)))
         goto fail;
     gw__sandbox_t *sb;
     int rc = gw__sandbox_create(g, name, (char *const *)provs, np, base, &sb, err, sizeof err);
@@ -428,8 +427,9 @@ static void patch_policy(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb)
         reply_err(req, 400, err);
     } else if (json_is_true(json_object_get(o, "dry_run"))) {
         char *diff = pol_diff(sb->base, next);
-        reply(req, 200, json_pack("{s:b,s:s,s:s,s:I}", "dry_run", 1, "summary", sum, "diff",
-                                  diff ? diff : "", "version", (json_int_t)sb->version));
+        reply(req, 200,
+              json_pack("{s:b,s:s,s:s,s:I}", "dry_run", 1, "summary", sum, "diff", diff ? diff : "",
+                        "version", (json_int_t)sb->version));
         free(diff);
         pol_policy_destroy(next);
     } else if (gw__sandbox_set_base(g, sb, next, sum, err, sizeof err) != 0) {
@@ -453,8 +453,8 @@ static void post_status(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb)
     json_t *v = json_object_get(o, "version");
     if (!o || !proxy || !*proxy || strlen(proxy) > 63 || !st || !json_is_integer(v) ||
         (strcmp(st, "loaded") != 0 && strcmp(st, "failed") != 0)) {
-        reply_err(req, 400, o ? "expected {\"proxy\",\"version\",\"status\":\"loaded|failed\"}"
-                              : err);
+        reply_err(req, 400,
+                  o ? "expected {\"proxy\",\"version\",\"status\":\"loaded|failed\"}" : err);
         json_decref(o);
         return;
     }
@@ -465,8 +465,10 @@ static void post_status(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb)
 
 static int hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
 /* All values of a repeated query parameter ("exe"), percent-decoded; a
@@ -514,9 +516,9 @@ static void decide(gw_http_req_t *req, gw__sandbox_t *sb)
     pol_query_t q = {host, (uint16_t)atoi(port), ptrs, n, false};
     pol_decision_t d;
     pol_decide(sb->index, &q, &d);
-    reply(req, 200, json_pack("{s:b,s:s?,s:s?,s:s,s:I}", "allowed", d.allowed, "rule", d.rule,
-                              "layer", d.layer, "reason", d.reason, "version",
-                              (json_int_t)sb->version));
+    reply(req, 200,
+          json_pack("{s:b,s:s?,s:s?,s:s,s:I}", "allowed", d.allowed, "rule", d.rule, "layer",
+                    d.layer, "reason", d.reason, "version", (json_int_t)sb->version));
 }
 
 static void policy_routes(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb, const char *rest)
@@ -526,8 +528,8 @@ static void policy_routes(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb, const
     if (strcmp(rest, "") == 0) {
         char view[16] = "effective";
         gw_http_param(req, "view", view, sizeof view);
-        if (strcmp(m, "GET") == 0 && (!strcmp(view, "effective") || !strcmp(view, "base") ||
-                                      !strcmp(view, "full")))
+        if (strcmp(m, "GET") == 0 &&
+            (!strcmp(view, "effective") || !strcmp(view, "base") || !strcmp(view, "full")))
             reply(req, 200, policy_json(sb, view));
         else if (strcmp(m, "GET") == 0)
             reply_err(req, 400, "view: effective, base or full");

@@ -17,7 +17,7 @@ typedef struct gw__ingest gw__ingest_t;
 typedef struct gw__logs gw__logs_t;
 typedef struct gw__waiter gw__waiter_t;
 
-#define GW__NAME_MAX 63
+#define GW__NAME_MAX    63
 #define GW__MAX_PROXIES 32
 
 /* What a proxy last said about a sandbox's policy. */
@@ -47,7 +47,7 @@ typedef struct gw__sandbox {
     struct gw__pin {
         char *path;
         char sha256[65];
-    } *pins; /* trust on first use: the first hash seen per binary path */
+    } * pins; /* trust on first use: the first hash seen per binary path */
     size_t npins;
 } gw__sandbox_t;
 

@@ -154,8 +154,7 @@ static int save(gw__t *g, gw__sandbox_t *sb, char *err, size_t errlen)
         json_array_append_new(provs, json_string(sb->providers[i]));
     json_t *o = json_pack("{s:s,s:s,s:I,s:o,s:I,s:s,s:s}", "name", sb->name, "uid", sb->uid,
                           "created_ms", (json_int_t)sb->created_ms, "providers", provs, "version",
-                          (json_int_t)sb->version, "hash", sb->hash, "base_yaml",
-                          yaml ? yaml : "");
+                          (json_int_t)sb->version, "hash", sb->hash, "base_yaml", yaml ? yaml : "");
     free(yaml);
     json_t *pins = json_object();
     for (size_t i = 0; i < sb->npins; i++)
@@ -184,8 +183,8 @@ static void emit(gw__t *g, ocsf_event_t *ev, gw__sandbox_t *sb)
         fprintf(stderr, "[gateway:sandbox] event: %s\n", err);
 }
 
-static void config_event(gw__t *g, gw__sandbox_t *sb, const char *state, int sev,
-                         const char *msg, const char *detail, bool from_sandbox)
+static void config_event(gw__t *g, gw__sandbox_t *sb, const char *state, int sev, const char *msg,
+                         const char *detail, bool from_sandbox)
 {
     ocsf_event_t ev;
     char version[24];
@@ -237,7 +236,8 @@ int gw__sandbox_create(gw__t *g, const char *name, char *const *providers, size_
     state_path(g, name, ".json", path, sizeof path);
     if (gw__sandbox_find(g, name) || stat(path, &st) == 0) {
         snprintf(err, errlen, "sandbox '%s' already exists%s", name,
-                 gw__sandbox_find(g, name) ? "" : " (its state file did not load; fix or remove it)");
+                 gw__sandbox_find(g, name) ? ""
+                                           : " (its state file did not load; fix or remove it)");
         return -EEXIST;
     }
     if (nproviders > 16) {
@@ -255,8 +255,8 @@ int gw__sandbox_create(gw__t *g, const char *name, char *const *providers, size_
     sb->created_ms = tv.tv_sec * 1000 + tv.tv_usec / 1000;
     for (size_t i = 0; i < nproviders; i++) {
         if (!provider_find(g, providers[i])) {
-            size_t o = (size_t)snprintf(err, errlen, "unknown provider '%.64s'; shipped:",
-                                        providers[i]);
+            size_t o =
+                (size_t)snprintf(err, errlen, "unknown provider '%.64s'; shipped:", providers[i]);
             for (size_t k = 0; k < g->nproviders && o < errlen; k++)
                 o += (size_t)snprintf(err + o, errlen - o, " %s", g->providers[k]->id);
             sandbox_free(sb);
@@ -363,8 +363,8 @@ void gw__sandbox_report(gw__t *g, gw__sandbox_t *sb, const char *proxy, uint64_t
              (unsigned long long)version, loaded ? "loaded" : "failed to load", proxy, sb->name);
     uint64_t cur = sb->version;
     sb->version = version; /* the event names the version the proxy speaks of */
-    config_event(g, sb, loaded ? "loaded" : "failed", loaded ? OCSF_SEV_INFO : OCSF_SEV_MEDIUM,
-                 msg, loaded ? NULL : error, true);
+    config_event(g, sb, loaded ? "loaded" : "failed", loaded ? OCSF_SEV_INFO : OCSF_SEV_MEDIUM, msg,
+                 loaded ? NULL : error, true);
     sb->version = cur;
     gw__waiters_poke(g, sb);
 }
@@ -378,8 +378,7 @@ static int load_providers(gw__t *g, char *err, size_t errlen)
         return -ENOMEM;
     for (size_t i = 0; i < gw__providers_count; i++) {
         const struct gw__embedded *e = &gw__providers_embedded[i];
-        pol_provider_t *p =
-            pol_provider_parse((const char *)e->data, e->len, e->name, err, errlen);
+        pol_provider_t *p = pol_provider_parse((const char *)e->data, e->len, e->name, err, errlen);
         if (!p)
             return -EINVAL; /* a shipped profile that does not parse: a build bug */
         g->providers[g->nproviders++] = p;
@@ -418,9 +417,9 @@ static int load_one(gw__t *g, const char *path, char *err, size_t errlen)
     }
     json_t *pins = json_incref(json_object_get(o, "pins"));
     json_object_del(o, "pins");
-    int rc = json_unpack_ex(o, &jerr, JSON_STRICT, "{s:s,s:s,s:I,s:o,s:I,s:s,s:s}", "name",
-                            &name, "uid", &uid, "created_ms", &created, "providers", &provs,
-                            "version", &version, "hash", &hash, "base_yaml", &yaml);
+    int rc = json_unpack_ex(o, &jerr, JSON_STRICT, "{s:s,s:s,s:I,s:o,s:I,s:s,s:s}", "name", &name,
+                            "uid", &uid, "created_ms", &created, "providers", &provs, "version",
+                            &version, "hash", &hash, "base_yaml", &yaml);
     if (rc != 0 || !gw__name_valid(name) || version < 1 || !json_is_array(provs) ||
         json_array_size(provs) > 16) {
         snprintf(err, errlen, "not a sandbox state file: %s", rc ? jerr.text : "bad values");

@@ -113,14 +113,13 @@ bool ocsf_event_equal(const ocsf_event_t *a, const ocsf_event_t *b)
            I(device_type_id) && S(container_name) && S(container_uid) &&
            process_eq(&a->actor, &b->actor) && process_eq(&a->process, &b->process) &&
            I(exit_code) && endpoint_eq(&a->dst, &b->dst) && endpoint_eq(&a->src, &b->src) &&
-           endpoint_eq(&a->proxy, &b->proxy) &&
-           I(bytes_in) && I(bytes_out) && I(start_time) && I(end_time) && I(duration) &&
-           I(action_id) && I(disposition_id) && I(status_id) && I(confidence_id) &&
-           S(status_detail) && S(message) && S(rule_name) && S(rule_uid) && S(rule_type) &&
-           S(http_method) && S(url_scheme) && S(url_hostname) && S(url_path) && S(url_query) &&
-           S(url_string) && I(url_port) && I(http_status) && S(finding_uid) && S(finding_title) &&
-           S(finding_type) && I(state_id) && S(state_other) && S(policy_name) && S(policy_uid) &&
-           S(policy_version) && product_eq(&a->app, &b->app) && S(unmapped);
+           endpoint_eq(&a->proxy, &b->proxy) && I(bytes_in) && I(bytes_out) && I(start_time) &&
+           I(end_time) && I(duration) && I(action_id) && I(disposition_id) && I(status_id) &&
+           I(confidence_id) && S(status_detail) && S(message) && S(rule_name) && S(rule_uid) &&
+           S(rule_type) && S(http_method) && S(url_scheme) && S(url_hostname) && S(url_path) &&
+           S(url_query) && S(url_string) && I(url_port) && I(http_status) && S(finding_uid) &&
+           S(finding_title) && S(finding_type) && I(state_id) && S(state_other) && S(policy_name) &&
+           S(policy_uid) && S(policy_version) && product_eq(&a->app, &b->app) && S(unmapped);
 #undef I
 #undef S
 }

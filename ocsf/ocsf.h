@@ -184,7 +184,7 @@ typedef struct ocsf_event {
     int64_t exit_code;      /* 1007 */
 
     ocsf_endpoint_t dst, src;
-    ocsf_endpoint_t proxy; /* proxy_endpoint: the listener that took the connection */
+    ocsf_endpoint_t proxy;       /* proxy_endpoint: the listener that took the connection */
     int64_t bytes_in, bytes_out; /* traffic */
     int64_t start_time, end_time, duration;
 

@@ -191,10 +191,10 @@ static const ix_slot_t *ix_find(const pol_index_t *ix, uint64_t h, uint32_t kind
 
 typedef struct {
     const pol_query_t *q;
-    size_t matched; /* lowest rule whose endpoint matched; SIZE_MAX: none */
-    size_t allowed; /* lowest rule that matched endpoint and binary */
+    size_t matched;                 /* lowest rule whose endpoint matched; SIZE_MAX: none */
+    size_t allowed;                 /* lowest rule that matched endpoint and binary */
     const pol_endpoint_t *endpoint; /* ... and its endpoint */
-    size_t checked; /* the last rule whose binaries were checked (and failed) */
+    size_t checked;                 /* the last rule whose binaries were checked (and failed) */
 } ix_walk_t;
 
 static bool binary_ok(const pol_rule_t *r, const pol_query_t *q)

@@ -42,8 +42,8 @@
 #include <stdint.h>
 
 typedef struct {
-    char *host;       /* lower-cased; may be a glob */
-    uint16_t *ports;  /* at least one */
+    char *host;      /* lower-cased; may be a glob */
+    uint16_t *ports; /* at least one */
     size_t nports;
     char *protocol, *access, *enforcement; /* NULL when absent */
     char *extra_json; /* rules, allowed_ips and any other keys: a compact JSON object, or NULL */
@@ -60,10 +60,10 @@ typedef struct {
 } pol_rule_t;
 
 typedef struct {
-    int schema_version;   /* the document's `version:` (1) */
-    pol_rule_t *rules;    /* in document order */
+    int schema_version; /* the document's `version:` (1) */
+    pol_rule_t *rules;  /* in document order */
     size_t nrules;
-    char *sections_json;  /* every other top-level section, a compact JSON object, or NULL */
+    char *sections_json; /* every other top-level section, a compact JSON object, or NULL */
 } pol_policy_t;
 
 /* An empty policy (allows nothing). */
@@ -77,8 +77,7 @@ pol_policy_t *pol_policy_clone(const pol_policy_t *p);
  * documents), `_provider_` keys are refused. Returns NULL with err. */
 pol_policy_t *pol_parse_yaml(const char *yaml, size_t len, const char *origin,
                              bool allow_provider_keys, char *err, size_t errlen);
-pol_policy_t *pol_load_file(const char *path, bool allow_provider_keys, char *err,
-                            size_t errlen);
+pol_policy_t *pol_load_file(const char *path, bool allow_provider_keys, char *err, size_t errlen);
 
 /* The canonical serialisation: compact JSON, keys sorted, rules sorted by
  * key; the same content gives the same bytes whatever the YAML looked
@@ -116,13 +115,13 @@ typedef struct {
 } pol_endpoint_spec_t;
 
 typedef struct {
-    pol_endpoint_spec_t *add;     /* --add-endpoint HOST:PORT[:ACCESS[:PROTOCOL[:ENFORCEMENT]]] */
+    pol_endpoint_spec_t *add; /* --add-endpoint HOST:PORT[:ACCESS[:PROTOCOL[:ENFORCEMENT]]] */
     size_t nadd;
-    pol_endpoint_spec_t *remove;  /* --remove-endpoint HOST:PORT (port 0: every port) */
+    pol_endpoint_spec_t *remove; /* --remove-endpoint HOST:PORT (port 0: every port) */
     size_t nremove;
-    char **binaries;              /* --binary PATH: added to the rules that get endpoints */
+    char **binaries; /* --binary PATH: added to the rules that get endpoints */
     size_t nbinaries;
-    const char *rule_name;        /* --rule-name: else allow_<host>_<port> per endpoint */
+    const char *rule_name; /* --rule-name: else allow_<host>_<port> per endpoint */
 } pol_update_t;
 
 /* Parses "HOST:PORT[:ACCESS[:PROTOCOL[:ENFORCEMENT]]]". */
@@ -152,11 +151,11 @@ pol_index_t *pol_index_build(const pol_policy_t *p);
 void pol_index_destroy(pol_index_t *ix);
 
 typedef struct {
-    const char *host;           /* as asked (any case); an IP literal is matched as text */
+    const char *host; /* as asked (any case); an IP literal is matched as text */
     uint16_t port;
-    const char *const *exes;    /* the caller's exe, then each ancestor's: exes[0] is the caller */
+    const char *const *exes; /* the caller's exe, then each ancestor's: exes[0] is the caller */
     size_t nexes;
-    bool any_binary;            /* endpoint-only mode: the binary is not checked */
+    bool any_binary; /* endpoint-only mode: the binary is not checked */
 } pol_query_t;
 
 typedef struct {
@@ -164,7 +163,7 @@ typedef struct {
     const char *rule;  /* the matched rule key (borrowed from the index); NULL when none */
     const char *layer; /* its layer */
     const pol_endpoint_t *endpoint; /* the endpoint that matched (allowed), borrowed */
-    char reason[512];  /* on denial: the text users know */
+    char reason[512];               /* on denial: the text users know */
 } pol_decision_t;
 
 /* Decides. Denial reasons:

@@ -115,10 +115,9 @@ static void http_fields(px_conn_t *c, ocsf_event_t *ev)
     ev->url_hostname = ocsf_str(c->host_asked);
     ev->url_port = c->port;
     const char *q = c->path.p ? memchr(c->path.p, '?', c->path.len) : NULL;
-    ev->url_path = c->path.p ? (ocsf_str_t){c->path.p, q ? (size_t)(q - c->path.p) : c->path.len}
-                             : OCSF_NOSTR;
-    ev->url_query = q ? (ocsf_str_t){q + 1, c->path.len - (size_t)(q + 1 - c->path.p)}
-                      : OCSF_NOSTR;
+    ev->url_path =
+        c->path.p ? (ocsf_str_t){c->path.p, q ? (size_t)(q - c->path.p) : c->path.len} : OCSF_NOSTR;
+    ev->url_query = q ? (ocsf_str_t){q + 1, c->path.len - (size_t)(q + 1 - c->path.p)} : OCSF_NOSTR;
 }
 
 void px__event_open(px_conn_t *c, bool allowed, const char *engine, const char *reason)
@@ -242,17 +241,16 @@ static int parse_target(px_conn_t *c)
     }
     size_t hl = u.field_data[UF_HOST].len;
     if (hl >= sizeof host || !(u.field_set & (1 << UF_PORT) || !c->is_connect)) {
-        px__refuse(c, 400, "bad_request", c->is_connect ? "CONNECT needs host:port"
-                                                        : "the host is too long",
-                   NULL);
+        px__refuse(c, 400, "bad_request",
+                   c->is_connect ? "CONNECT needs host:port" : "the host is too long", NULL);
         return -1;
     }
     memcpy(host, url + u.field_data[UF_HOST].off, hl);
     host[hl] = '\0';
     c->port = u.field_set & (1 << UF_PORT) ? u.port : 80;
     memcpy(c->host_asked, host, hl + 1);
-    if (c->port == 0 || px_host_normalize(host, c->host, sizeof c->host, &c->host_is_ip,
-                                          &c->host_addr) != 0) {
+    if (c->port == 0 ||
+        px_host_normalize(host, c->host, sizeof c->host, &c->host_is_ip, &c->host_addr) != 0) {
         px__refuse(c, 400, "bad_request", "not a valid host:port", NULL);
         return -1;
     }
@@ -406,8 +404,8 @@ static void after_identity(px_conn_t *c)
                      c->ident->exe);
             snprintf(title, sizeof title, "pinned binary %.300s changed its SHA-256",
                      c->ident->exe);
-            snprintf(unm, sizeof unm, "{\"pinned_sha256\":\"%.64s\",\"sha256\":\"%.64s\"}",
-                     pinned, c->ident->sha256);
+            snprintf(unm, sizeof unm, "{\"pinned_sha256\":\"%.64s\",\"sha256\":\"%.64s\"}", pinned,
+                     c->ident->sha256);
             event_finding(c, "binary_hash_changed", title, reason, unm);
             deny(c, "identity", "policy_denied", reason);
             return;
@@ -458,9 +456,9 @@ static void after_identity(px_conn_t *c)
 static void ident_work(uv_work_t *w)
 {
     px_conn_t *c = w->data;
-    c->ident_rc = px_ident_lookup(c->px->idcache, (struct sockaddr *)&c->peer,
-                                  (struct sockaddr *)&c->local, c->ident, c->ident_reason,
-                                  sizeof c->ident_reason);
+    c->ident_rc =
+        px_ident_lookup(c->px->idcache, (struct sockaddr *)&c->peer, (struct sockaddr *)&c->local,
+                        c->ident, c->ident_reason, sizeof c->ident_reason);
 }
 
 static void ident_after(uv_work_t *w, int status)

@@ -27,14 +27,14 @@
 typedef struct px px_t;
 
 typedef struct {
-    char *listen;                 /* HOST:PORT; default 127.0.0.1:3128 */
-    char *sandbox;                /* whose policy it enforces; default "default" */
-    int64_t max_conns;            /* over: new connections are closed at once */
-    int64_t max_head;             /* request line + headers; over: 431 */
-    int64_t head_timeout_ms;      /* a slow head is dropped */
-    int64_t idle_timeout_ms;      /* a tunnel with no byte either way is closed */
-    int64_t require_identity;     /* 1: unknown caller denied; 0: endpoint-only decisions */
-    int64_t test_allow_loopback;  /* tests only: the SSRF guard lets loopback through */
+    char *listen;                /* HOST:PORT; default 127.0.0.1:3128 */
+    char *sandbox;               /* whose policy it enforces; default "default" */
+    int64_t max_conns;           /* over: new connections are closed at once */
+    int64_t max_head;            /* request line + headers; over: 431 */
+    int64_t head_timeout_ms;     /* a slow head is dropped */
+    int64_t idle_timeout_ms;     /* a tunnel with no byte either way is closed */
+    int64_t require_identity;    /* 1: unknown caller denied; 0: endpoint-only decisions */
+    int64_t test_allow_loopback; /* tests only: the SSRF guard lets loopback through */
 } px_config_t;
 
 extern const conf_option_t px_options[];

@@ -52,14 +52,13 @@ typedef struct {
         int family;
         uint8_t addr[16];
         int prefix;
-    } *v;
+    } * v;
     size_t n;
 } px_cidrs_t;
 
 /* Parses a JSON array text of strings (the endpoint's extra_json
  * "allowed_ips"); err says which entry is bad. */
-int px_cidrs_parse(const char *const *items, size_t n, px_cidrs_t *out, char *err,
-                   size_t errlen);
+int px_cidrs_parse(const char *const *items, size_t n, px_cidrs_t *out, char *err, size_t errlen);
 void px_cidrs_dispose(px_cidrs_t *c);
 bool px_cidrs_contain(const px_cidrs_t *c, const struct sockaddr *sa);
 
@@ -197,9 +196,9 @@ int px_ident_parse_tcp_row(const char *line, bool v6, px_tcp_row_t *row);
 
 #include "proxy/proxy.h"
 
-#define PX__MAX_URL 8192
+#define PX__MAX_URL    8192
 #define PX__HIGH_WATER (1u << 20) /* bytes queued toward one side before pausing the other */
-#define PX__LOW_WATER (256u << 10)
+#define PX__LOW_WATER  (256u << 10)
 
 typedef struct px_conn px_conn_t;
 
@@ -218,10 +217,10 @@ struct px {
 };
 
 typedef enum {
-    PX_HEAD,    /* reading the request head */
-    PX_DECIDE,  /* identity, policy, DNS, SSRF, dial */
-    PX_RELAY,   /* tunnel or forwarded request: bytes both ways */
-    PX_REFUSE,  /* an error reply is being written, then close */
+    PX_HEAD,   /* reading the request head */
+    PX_DECIDE, /* identity, policy, DNS, SSRF, dial */
+    PX_RELAY,  /* tunnel or forwarded request: bytes both ways */
+    PX_REFUSE, /* an error reply is being written, then close */
     PX_CLOSING,
 } px_phase_t;
 
@@ -243,7 +242,7 @@ struct px_conn {
     bool head_done, in_value;
     ocsf_buf_t url, hdrs; /* hdrs: "name\0value\0" pairs */
     size_t nhdrs;
-    ocsf_buf_t rest;      /* bytes after the head */
+    ocsf_buf_t rest; /* bytes after the head */
 
     char method[24];
     bool is_connect;
@@ -252,7 +251,7 @@ struct px_conn {
     bool host_is_ip;
     struct sockaddr_storage host_addr;
     uint16_t port;
-    ocsf_buf_t path;      /* forwarded requests: origin-form target */
+    ocsf_buf_t path; /* forwarded requests: origin-form target */
 
     struct sockaddr_storage peer, local;
     px_ident_t *ident; /* heap: big */
@@ -263,7 +262,7 @@ struct px_conn {
     px_cidrs_t allowed_ips;
     struct addrinfo *ai, *ai_next;
     struct addrinfo single; /* an IP literal's one address */
-    char ip[64];       /* the address dialled */
+    char ip[64];            /* the address dialled */
     int64_t start_ms;
     uint64_t bytes_in, bytes_out; /* from the upstream / to the upstream */
     size_t up_pending, client_pending;

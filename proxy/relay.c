@@ -160,10 +160,9 @@ static void on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static bool hop_by_hop(const char *name)
 {
-    static const char *const drop[] = {"proxy-connection", "proxy-authorization",
-                                       "connection",       "keep-alive",
-                                       "te",               "trailer",
-                                       "upgrade"};
+    static const char *const drop[] = {
+        "proxy-connection", "proxy-authorization", "connection", "keep-alive", "te", "trailer",
+        "upgrade"};
     for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
         if (strcasecmp(name, drop[i]) == 0)
             return true;

@@ -134,8 +134,8 @@ static void load(rm_t *r, const char *reply)
     json_t *o = json_loads(reply, 0, &e);
     const char *yaml = json_string_value(json_object_get(o, "yaml"));
     uint64_t v = (uint64_t)json_integer_value(json_object_get(o, "version"));
-    pol_policy_t *p = yaml ? pol_parse_yaml(yaml, strlen(yaml), "gateway", true, err, sizeof err)
-                           : NULL;
+    pol_policy_t *p =
+        yaml ? pol_parse_yaml(yaml, strlen(yaml), "gateway", true, err, sizeof err) : NULL;
     pol_index_t *ix = p ? pol_index_build(p) : NULL;
     pol_policy_destroy(p);
     if (!ix) {
@@ -377,8 +377,13 @@ int px_remote_run(const px_remote_config_t *cfg, char *err, size_t errlen)
     uv_loop_init(&r->loop);
     uv_async_init(&r->loop, &r->swap, on_swap);
     r->swap.data = r;
-    px_hooks_t h = {.ctx = r, .policy = hook_policy, .emit = hook_emit, .pin = hook_pin,
-                    .sandbox_name = cfg->sandbox, .sandbox_uid = NULL, .hostname = r->hostname};
+    px_hooks_t h = {.ctx = r,
+                    .policy = hook_policy,
+                    .emit = hook_emit,
+                    .pin = hook_pin,
+                    .sandbox_name = cfg->sandbox,
+                    .sandbox_uid = NULL,
+                    .hostname = r->hostname};
     if ((rc = px_create(&r->loop, cfg->px, &h, &r->px, err, errlen)) != 0) {
         uv_close((uv_handle_t *)&r->swap, NULL);
         uv_run(&r->loop, UV_RUN_DEFAULT);

@@ -101,15 +101,14 @@ static void on_refusal_written(uv_write_t *w, int status)
     free(r);
 }
 
-void px__refuse(px_conn_t *c, int status, const char *error, const char *detail,
-                const char *reason)
+void px__refuse(px_conn_t *c, int status, const char *error, const char *detail, const char *reason)
 {
     static const struct {
         int code;
         const char *text;
-    } st[] = {{400, "Bad Request"},          {403, "Forbidden"},
-              {408, "Request Timeout"},      {431, "Request Header Fields Too Large"},
-              {502, "Bad Gateway"},          {503, "Service Unavailable"}};
+    } st[] = {{400, "Bad Request"},     {403, "Forbidden"},
+              {408, "Request Timeout"}, {431, "Request Header Fields Too Large"},
+              {502, "Bad Gateway"},     {503, "Service Unavailable"}};
     const char *text = "Error";
     for (size_t i = 0; i < sizeof st / sizeof st[0]; i++)
         if (st[i].code == status)
@@ -227,14 +226,12 @@ static void on_head_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     c->head_bytes += c->head_done ? done : (size_t)n;
     if (c->head_bytes > (size_t)c->px->cfg.max_head) {
         free(buf->base);
-        px__refuse(c, 431, "head_too_large", "the request head is over the proxy's limit",
-                   NULL);
+        px__refuse(c, 431, "head_too_large", "the request head is over the proxy's limit", NULL);
         return;
     }
     if (e != HPE_OK && e != HPE_PAUSED) {
         free(buf->base);
-        px__refuse(c, e == HPE_CB_url ? 431 : 400, "bad_request", http_errno_description(e),
-                   NULL);
+        px__refuse(c, e == HPE_CB_url ? 431 : 400, "bad_request", http_errno_description(e), NULL);
         return;
     }
     if (c->head_done) {
@@ -282,7 +279,8 @@ static void on_connection(uv_stream_t *ls, int status)
     p->open++;
     p->st.conns++;
     p->st.active++;
-    if (uv_accept(ls, (uv_stream_t *)&c->client) != 0 || p->st.active > (uint64_t)p->cfg.max_conns) {
+    if (uv_accept(ls, (uv_stream_t *)&c->client) != 0 ||
+        p->st.active > (uint64_t)p->cfg.max_conns) {
         px__conn_close(c);
         return;
     }
@@ -338,8 +336,7 @@ static void emit_listen(px_t *p)
     static const ocsf_product_t prod = {OCSF_STR("tollgate-proxy"), OCSF_STR(TOLLGATE_VENDOR),
                                         OCSF_STR(TOLLGATE_VERSION)};
     ocsf_event_init(&ev);
-    ocsf_event_begin(&ev, OCSF_CLASS_NETWORK, OCSF_NET_LISTEN, OCSF_SEV_INFO, px__now_ms(),
-                     &prod);
+    ocsf_event_begin(&ev, OCSF_CLASS_NETWORK, OCSF_NET_LISTEN, OCSF_SEV_INFO, px__now_ms(), &prod);
     ev.log_name = OCSF_STR("sandbox");
     ev.device_hostname = ocsf_str(p->hooks.hostname ? p->hooks.hostname : "localhost");
     ev.device_type_id = 0;

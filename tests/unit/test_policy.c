@@ -620,8 +620,8 @@ static void index_agrees_with_scan(void **state)
         if (RND() % 10 == 0)
             snprintf(host + hl, sizeof host - hl, ".");
         const char *exes[] = {bins[RND() % 4], bins[RND() % 4]};
-        pol_query_t q = {host, (uint16_t)(RND() % 2 ? 443 : 80 + RND() % 4), exes,
-                         1 + RND() % 2, false};
+        pol_query_t q = {host, (uint16_t)(RND() % 2 ? 443 : 80 + RND() % 4), exes, 1 + RND() % 2,
+                         false};
         pol_decision_t d;
         pol_decide(ix, &q, &d);
         size_t rule = 0;
