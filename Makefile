@@ -73,7 +73,7 @@ $(BIN): $(MAIN_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS)
 
 # ---- tests ------------------------------------------------------------------
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB) $(BUILD)/.cflags
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB) $(BUILD)/.cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(DEPS_CFLAGS) $(shell pkg-config --cflags cmocka) -MMD -MP \
 	    -o $@ $< $(LIB) $(LDFLAGS) $(DEPS_LIBS) $(shell pkg-config --libs cmocka)
