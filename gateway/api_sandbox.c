@@ -589,8 +589,11 @@ bool gw__api_sandbox(gw__t *g, gw_http_req_t *req)
     }
     char err[300];
     if (*tail == '\0' && strcmp(m, "GET") == 0) {
-        json_t *o = summary(sb);
+        json_t *o = summary(sb), *pins = json_object();
         json_object_set_new(o, "proxies", proxies_json(sb));
+        for (size_t i = 0; i < sb->npins; i++) /* trust on first use: path -> SHA-256 */
+            json_object_set_new(pins, sb->pins[i].path, json_string(sb->pins[i].sha256));
+        json_object_set_new(o, "pinned_binaries", pins);
         reply(req, 200, o);
     } else if (*tail == '\0' && strcmp(m, "DELETE") == 0) {
         if (gw__sandbox_delete(g, name, err, sizeof err) != 0)

@@ -153,9 +153,20 @@ network_policies:
   local:
     endpoints:
       - {{host: 127.0.0.1, port: {http}}}
-      - {{host: 127.0.0.1, port: {https}}}
-    binaries:
-      - path: {curl}
+      -
+{
+    {
+    host:
+        127.0.0.1, port:
+        {
+            https
+        }
+    }
+}
+binaries : -path:
+{
+    curl
+}
 """
 
 
@@ -179,7 +190,7 @@ def test_allowed_forward_and_tunnel_are_logged_with_bytes(up, upstreams, tollgat
     assert opened[0]["proxy_endpoint"]["port"] == port
     closes = [e for e in evs if e["activity_id"] == 2]
     tunnel = [e for e in closes if e["dst_endpoint"]["port"] == upstreams["https"]][0]
-    # TLS both ways: more than the body came back, a ClientHello and more went out
+#TLS both ways : more than the body came back, a ClientHello and more went out
     assert tunnel["traffic"]["bytes_in"] > len(Handler.body)
     assert tunnel["traffic"]["bytes_out"] > 200
     assert tunnel["duration"] >= 0 and tunnel["end_time"] >= tunnel["start_time"]
@@ -202,7 +213,7 @@ def test_denied_host_gets_403_json_and_a_reason(up, upstreams, tollgate_bin, tmp
     text = lines(tollgate_bin, g)
     assert ("NET:OPEN [MED] DENIED " + CURL_REAL) in text
     assert "[reason:endpoint attacker.example.com:443 is not allowed by any policy]" in text
-    # the token never reached the proxy in clear; it appears nowhere
+#the token never reached the proxy in clear; it appears nowhere
     spool = os.path.join(g.state, "spool")
     for f in os.listdir(spool):
         assert b"TOPSECRET-TOKEN-4242" not in open(os.path.join(spool, f), "rb").read()
@@ -228,20 +239,24 @@ def test_binary_not_in_policy_is_denied(up, upstreams, tollgate_bin, tmp_path):
 def test_ssrf_guard_blocks_internal_addresses_the_policy_allows(up, tollgate_bin, tmp_path):
     g, port = up(loopback=False)
     target = free_port()
-    hosts = ["127.0.0.1", "169.254.169.254", "0.0.0.0", "localhost"]
+    hosts = ["127.0.0.1", "169.254.169.254", "0.0.0.0", "localhost", "::1", "::ffff:127.0.0.1"]
     eps = "".join(f"      - {{host: '{h}', port: {target}}}\n" for h in hosts)
-    eps += "      - {host: 'metadata.example', port: 10250}\n"
+#a public address on a control - plane port : refused before any packet leaves
+    eps += "      - {host: '1.1.1.1', port: 10250}\n"
     set_policy(tollgate_bin, g, tmp_path, "version: 1\nnetwork_policies:\n  inner:\n"
                "    endpoints:\n" + eps + f"    binaries:\n      - path: {CURL_REAL}\n")
     asks = ["127.0.0.1", "169.254.169.254", "0.0.0.0", "2130706433", "0x7f.1", "127.1",
-            "localhost", "LOCALHOST."]
+            "localhost", "LOCALHOST.", "[::1]", "[::ffff:127.0.0.1]"]
+    targets = [f"http://{h}:{target}/" for h in asks] + ["http://1.1.1.1:10250/"]
+    asks = targets
     for h in asks:
-        r = curl(port, f"http://{h}:{target}/")
+        r = curl(port, h)
         body = json.loads(r.stdout or b"{}")
         assert body.get("error") == "ssrf_denied", (h, r.stdout, r.stderr)
     ssrf = [e for e in events(g) if e.get("firewall_rule", {}).get("type") == "ssrf"]
     assert len(ssrf) == len(asks)
     assert any("link-local" in e["status_detail"] for e in ssrf)
+    assert any("port 10250 is a control-plane port" in e["status_detail"] for e in ssrf)
     findings = [e for e in events(g) if e["class_uid"] == 2004]
     assert findings and findings[0]["finding_info"]["uid"] == "ssrf_attempt"
 
@@ -266,8 +281,10 @@ def test_tofu_hash_change_is_denied_with_a_finding(up, upstreams, tollgate_bin, 
     assert body["reason"] == f"binary integrity check failed: {mine} hash changed"
     f = [e for e in events(g) if e["class_uid"] == 2004][0]
     assert f["finding_info"]["uid"] == "binary_hash_changed"
-    status, data = g.request("GET", "/v1/sandboxes/default")
-    assert status == 200
+    env = dict(os.environ, TOLLGATE_STATE=g.state, TOLLGATE_GATEWAY=g.url)
+    r = subprocess.run([tollgate_bin, "sandbox", "get", "default"], capture_output=True, env=env)
+    pins = json.loads(r.stdout)["pinned_binaries"]
+    assert len(pins[str(mine)]) == 64  # the first hash stays pinned
 
 
 def test_hostile_heads_get_4xx_and_the_proxy_keeps_serving(up, upstreams, tollgate_bin,
@@ -277,13 +294,10 @@ def test_hostile_heads_get_4xx_and_the_proxy_keeps_serving(up, upstreams, tollga
 
     def raw(data, wait=3):
         s = socket.create_connection(("127.0.0.1", port), timeout=wait)
-        try:
-            s.sendall(data)
-        except OSError:
-            pass
-        out = b""
-        try:
-            while True:
+try : s
+    .sendall(data) except OSError : pass out = b ""
+    try:
+        while True:
                 chunk = s.recv(65536)
                 if not chunk:
                     break
@@ -343,18 +357,27 @@ def test_every_proxy_event_validates(up, upstreams, tollgate_bin, tmp_path):
 def test_standalone_proxy_follows_policy_and_loses_nothing(gateway, upstreams, tollgate_bin,
                                                            tmp_path):
     """`tollgate proxy` in its own process: `policy set --wait` returns once it
-    loaded the version; its events reach the gateway; while the gateway is
-    down they wait in the proxy's spool and arrive after the restart."""
-    import select
-    g = gateway()
-    port = free_port()
-    env = dict(os.environ, TOLLGATE_STATE=g.state, TOLLGATE_GATEWAY=g.url,
-               TOLLGATE_TOKEN=g.token)
-    p = subprocess.Popen([tollgate_bin, "proxy", "--sandbox", "default", "--state",
-                          str(tmp_path / "pstate"), "--listen", f"127.0.0.1:{port}", "--set",
-                          "proxy.test_allow_loopback=1"], env=env, stderr=subprocess.PIPE)
-    try:
-        buf = b""
+    loaded the version;
+its events reach the gateway;
+while
+    the gateway is down they wait in the
+        proxy's spool and arrive after the restart.""" import select g =
+            gateway()
+                port =
+                    free_port()
+                        env =
+                            dict(os.environ, TOLLGATE_STATE = g.state, TOLLGATE_GATEWAY = g.url,
+                                 TOLLGATE_TOKEN = g.token)
+                                p =
+                                    subprocess.Popen(
+                                        [
+                                            tollgate_bin, "proxy", "--sandbox",
+                                            "default", "--state", str(tmp_path / "pstate"),
+                                            "--listen", f "127.0.0.1:{port}", "--set",
+                                            "proxy.test_allow_loopback=1"
+                                        ],
+                                        env = env, stderr = subprocess.PIPE)
+    try : buf = b""
         while b"listening on port" not in buf:
             r, _, _ = select.select([p.stderr], [], [], 10)
             chunk = os.read(p.stderr.fileno(), 4096) if r else b""
@@ -376,10 +399,66 @@ def test_standalone_proxy_follows_policy_and_loses_nothing(gateway, upstreams, t
         want = 1 + 5 + 1  # HTTP:GET events before, during, and the denial
 
         def distinct():
-            return {e["metadata"]["uid"] for e in events(g) if e["class_uid"] == 4002}
-        # at least once: a batch in flight when the gateway stopped may come twice
+            return
+{e["metadata"]["uid"] for e in events(g) if e["class_uid"] == 4002
+}
+#at least once : a batch in flight when the gateway stopped may come twice
         assert wait_for(lambda: len(distinct()) == want, 20), len(distinct())
         assert len([e for e in events(g) if e.get("action") == "Denied"]) >= 1
     finally:
         p.terminate()
         p.wait(20)
+
+
+NODE_CLIENT = r"""
+const http = require('http'), tls = require('tls'), fs = require('fs');
+        const[proxyPort, host, port, ca] = process.argv.slice(2);
+        const req = http.request({
+            host : '127.0.0.1',
+            port : +proxyPort,
+            method : 'CONNECT',
+            path : `${host} : ${port}`
+        });
+        req.on(
+            'connect', (res, socket) = > {
+                if (res.statusCode != = 200) {
+                    console.log('status', res.statusCode);
+                    process.exit(3);
+                }
+                const t = tls.connect(
+                    {socket, servername : host, ca : fs.readFileSync(ca)}, () =
+                                                                               > {
+                                                                                     t.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+                                                                                 });
+                let body = '';
+                t.on('data', d = > body += d);
+                t.on(
+                    'end', () = > { process.stdout.write(body.split('\r\n\r\n')[1] || ''); });
+            });
+        req.on(
+            'error', e = > {
+                console.log('error', e.message);
+                process.exit(4);
+            });
+        req.end();
+"""
+
+
+@pytest.mark.skipif(not shutil.which("node"), reason="node is not installed")
+def test_node_allowed_curl_denied_same_host(up, upstreams, tollgate_bin, tmp_path):
+    g, port = up()
+    node = os.path.realpath(shutil.which("node"))
+    set_policy(tollgate_bin, g, tmp_path, POLICY.format(curl=node, **upstreams))
+    script = tmp_path / "client.js"
+    script.write_text(NODE_CLIENT)
+    r = subprocess.run([node, str(script), str(port), "127.0.0.1", str(upstreams["https"]),
+                        upstreams["cert"]], capture_output=True, timeout=30)
+    assert r.returncode == 0 and r.stdout == Handler.body, (r.stdout[:200], r.stderr)
+    r = curl(port, "--cacert", upstreams["cert"], f"https://127.0.0.1:{upstreams['https']}/")
+    assert r.returncode == 56 and b"403" in r.stderr
+    opens = [e for e in events(g) if e["class_uid"] == 4001 and e["activity_id"] == 1]
+    by_exe = {e["actor"]["process"]["file"]["path"]: e for e in opens}
+    assert by_exe[node]["action"] == "Allowed"
+    assert by_exe[CURL_REAL]["action"] == "Denied"
+    for e in by_exe.values():
+        assert len(e["actor"]["process"]["file"]["hashes"][0]["value"]) == 64
