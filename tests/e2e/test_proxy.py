@@ -153,20 +153,9 @@ network_policies:
   local:
     endpoints:
       - {{host: 127.0.0.1, port: {http}}}
-      -
-{
-    {
-    host:
-        127.0.0.1, port:
-        {
-            https
-        }
-    }
-}
-binaries : -path:
-{
-    curl
-}
+      - {{host: 127.0.0.1, port: {https}}}
+    binaries:
+      - path: {curl}
 """
 
 
@@ -190,7 +179,7 @@ def test_allowed_forward_and_tunnel_are_logged_with_bytes(up, upstreams, tollgat
     assert opened[0]["proxy_endpoint"]["port"] == port
     closes = [e for e in evs if e["activity_id"] == 2]
     tunnel = [e for e in closes if e["dst_endpoint"]["port"] == upstreams["https"]][0]
-#TLS both ways : more than the body came back, a ClientHello and more went out
+    # TLS both ways: more than the body came back, a ClientHello and more went out
     assert tunnel["traffic"]["bytes_in"] > len(Handler.body)
     assert tunnel["traffic"]["bytes_out"] > 200
     assert tunnel["duration"] >= 0 and tunnel["end_time"] >= tunnel["start_time"]
@@ -213,7 +202,7 @@ def test_denied_host_gets_403_json_and_a_reason(up, upstreams, tollgate_bin, tmp
     text = lines(tollgate_bin, g)
     assert ("NET:OPEN [MED] DENIED " + CURL_REAL) in text
     assert "[reason:endpoint attacker.example.com:443 is not allowed by any policy]" in text
-#the token never reached the proxy in clear; it appears nowhere
+    # the token never reached the proxy in clear; it appears nowhere
     spool = os.path.join(g.state, "spool")
     for f in os.listdir(spool):
         assert b"TOPSECRET-TOKEN-4242" not in open(os.path.join(spool, f), "rb").read()
@@ -241,14 +230,13 @@ def test_ssrf_guard_blocks_internal_addresses_the_policy_allows(up, tollgate_bin
     target = free_port()
     hosts = ["127.0.0.1", "169.254.169.254", "0.0.0.0", "localhost", "::1", "::ffff:127.0.0.1"]
     eps = "".join(f"      - {{host: '{h}', port: {target}}}\n" for h in hosts)
-#a public address on a control - plane port : refused before any packet leaves
+    # a public address on a control-plane port: refused before any packet leaves
     eps += "      - {host: '1.1.1.1', port: 10250}\n"
     set_policy(tollgate_bin, g, tmp_path, "version: 1\nnetwork_policies:\n  inner:\n"
                "    endpoints:\n" + eps + f"    binaries:\n      - path: {CURL_REAL}\n")
     asks = ["127.0.0.1", "169.254.169.254", "0.0.0.0", "2130706433", "0x7f.1", "127.1",
             "localhost", "LOCALHOST.", "[::1]", "[::ffff:127.0.0.1]"]
-    targets = [f"http://{h}:{target}/" for h in asks] + ["http://1.1.1.1:10250/"]
-    asks = targets
+    asks = [f"http://{h}:{target}/" for h in asks] + ["http://1.1.1.1:10250/"]
     for h in asks:
         r = curl(port, h)
         body = json.loads(r.stdout or b"{}")
@@ -294,10 +282,13 @@ def test_hostile_heads_get_4xx_and_the_proxy_keeps_serving(up, upstreams, tollga
 
     def raw(data, wait=3):
         s = socket.create_connection(("127.0.0.1", port), timeout=wait)
-try : s
-    .sendall(data) except OSError : pass out = b ""
-    try:
-        while True:
+        try:
+            s.sendall(data)
+        except OSError:
+            pass
+        out = b""
+        try:
+            while True:
                 chunk = s.recv(65536)
                 if not chunk:
                     break
@@ -357,27 +348,18 @@ def test_every_proxy_event_validates(up, upstreams, tollgate_bin, tmp_path):
 def test_standalone_proxy_follows_policy_and_loses_nothing(gateway, upstreams, tollgate_bin,
                                                            tmp_path):
     """`tollgate proxy` in its own process: `policy set --wait` returns once it
-    loaded the version;
-its events reach the gateway;
-while
-    the gateway is down they wait in the
-        proxy's spool and arrive after the restart.""" import select g =
-            gateway()
-                port =
-                    free_port()
-                        env =
-                            dict(os.environ, TOLLGATE_STATE = g.state, TOLLGATE_GATEWAY = g.url,
-                                 TOLLGATE_TOKEN = g.token)
-                                p =
-                                    subprocess.Popen(
-                                        [
-                                            tollgate_bin, "proxy", "--sandbox",
-                                            "default", "--state", str(tmp_path / "pstate"),
-                                            "--listen", f "127.0.0.1:{port}", "--set",
-                                            "proxy.test_allow_loopback=1"
-                                        ],
-                                        env = env, stderr = subprocess.PIPE)
-    try : buf = b""
+    loaded the version; its events reach the gateway; while the gateway is
+    down they wait in the proxy's spool and arrive after the restart."""
+    import select
+    g = gateway()
+    port = free_port()
+    env = dict(os.environ, TOLLGATE_STATE=g.state, TOLLGATE_GATEWAY=g.url,
+               TOLLGATE_TOKEN=g.token)
+    p = subprocess.Popen([tollgate_bin, "proxy", "--sandbox", "default", "--state",
+                          str(tmp_path / "pstate"), "--listen", f"127.0.0.1:{port}", "--set",
+                          "proxy.test_allow_loopback=1"], env=env, stderr=subprocess.PIPE)
+    try:
+        buf = b""
         while b"listening on port" not in buf:
             r, _, _ = select.select([p.stderr], [], [], 10)
             chunk = os.read(p.stderr.fileno(), 4096) if r else b""
@@ -399,10 +381,8 @@ while
         want = 1 + 5 + 1  # HTTP:GET events before, during, and the denial
 
         def distinct():
-            return
-{e["metadata"]["uid"] for e in events(g) if e["class_uid"] == 4002
-}
-#at least once : a batch in flight when the gateway stopped may come twice
+            return {e["metadata"]["uid"] for e in events(g) if e["class_uid"] == 4002}
+        # at least once: a batch in flight when the gateway stopped may come twice
         assert wait_for(lambda: len(distinct()) == want, 20), len(distinct())
         assert len([e for e in events(g) if e.get("action") == "Denied"]) >= 1
     finally:
@@ -412,35 +392,20 @@ while
 
 NODE_CLIENT = r"""
 const http = require('http'), tls = require('tls'), fs = require('fs');
-        const[proxyPort, host, port, ca] = process.argv.slice(2);
-        const req = http.request({
-            host : '127.0.0.1',
-            port : +proxyPort,
-            method : 'CONNECT',
-            path : `${host} : ${port}`
-        });
-        req.on(
-            'connect', (res, socket) = > {
-                if (res.statusCode != = 200) {
-                    console.log('status', res.statusCode);
-                    process.exit(3);
-                }
-                const t = tls.connect(
-                    {socket, servername : host, ca : fs.readFileSync(ca)}, () =
-                                                                               > {
-                                                                                     t.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
-                                                                                 });
-                let body = '';
-                t.on('data', d = > body += d);
-                t.on(
-                    'end', () = > { process.stdout.write(body.split('\r\n\r\n')[1] || ''); });
-            });
-        req.on(
-            'error', e = > {
-                console.log('error', e.message);
-                process.exit(4);
-            });
-        req.end();
+const [proxyPort, host, port, ca] = process.argv.slice(2);
+const req = http.request({host: '127.0.0.1', port: +proxyPort, method: 'CONNECT',
+                          path: `${host}:${port}`});
+req.on('connect', (res, socket) => {
+  if (res.statusCode !== 200) { console.log('status', res.statusCode); process.exit(3); }
+  const t = tls.connect({socket, servername: host, ca: fs.readFileSync(ca)}, () => {
+    t.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+  });
+  let body = '';
+  t.on('data', d => body += d);
+  t.on('end', () => { process.stdout.write(body.split('\r\n\r\n')[1] || ''); });
+});
+req.on('error', e => { console.log('error', e.message); process.exit(4); });
+req.end();
 """
 
 
