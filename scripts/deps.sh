@@ -10,7 +10,7 @@ set -eu
 
 pkgs_build="gcc make pkg-config python3 libjansson-dev libssl-dev libyaml-dev libuv1-dev
     libhttp-parser-dev libcurl4-openssl-dev"
-pkgs_test="libcmocka-dev python3-pytest curl"
+pkgs_test="libcmocka-dev python3-pytest curl openssl"
 pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_bench="rsyslog"
 pkgs_format="clang-format"
