@@ -266,15 +266,16 @@ int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *co
     uv_signal_start(&g->sigterm, on_signal, SIGTERM);
     lifecycle(g, OCSF_APP_START, "gateway started");
     uv_timer_init(&g->loop, &g->tick);
+    int failed = 0;
     if ((rc = gw__sandboxes_load(g, err, errlen)) != 0 ||
         (proxy && (rc = gw__proxy_start(g, proxy, err, errlen)) != 0)) {
-        fprintf(stderr, "[gateway] %s\n", err);
-        kill(getpid(), SIGTERM); /* stop cleanly: the events so far are kept */
+        failed = rc; /* err says why; stop cleanly: the events so far are kept */
+        kill(getpid(), SIGTERM);
     }
     uv_run(&g->loop, UV_RUN_DEFAULT);
     gw__sandboxes_free(g);
     col_unsubscribe(g->col, on_commit, &g->wake);
-    rc = 0;
+    rc = failed;
 out_loop:
     uv_loop_close(&g->loop);
 out_col:

@@ -354,6 +354,13 @@ static void emit_listen(px_t *p)
     p->hooks.emit(p->hooks.ctx, &ev);
 }
 
+static void on_failed_listener_closed(uv_handle_t *h)
+{
+    px_t *p = h->data;
+    px_ident_cache_destroy(p->idcache);
+    free(p);
+}
+
 static void on_listener_closed(uv_handle_t *h)
 {
     px_t *p = h->data;
@@ -390,9 +397,8 @@ int px_create(uv_loop_t *loop, const px_config_t *cfg, const px_hooks_t *hooks, 
         (rc = uv_listen((uv_stream_t *)&p->listener, 511, on_connection)) != 0) {
         snprintf(err, errlen, "listen %s: %s", cfg->listen, uv_strerror(rc));
         p->closing = true;
-        uv_close((uv_handle_t *)&p->listener, on_listener_closed);
-        px_ident_cache_destroy(p->idcache);
-        /* p is freed by the caller's loop run? keep it simple: leak-free close */
+        /* freed by the close callback, once the caller's loop runs it */
+        uv_close((uv_handle_t *)&p->listener, on_failed_listener_closed);
         return rc;
     }
     int len = sizeof ss;
