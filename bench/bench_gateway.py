@@ -28,6 +28,7 @@ import http.client
 import json
 import os
 import queue
+import itertools
 import re
 import shutil
 import signal
@@ -386,7 +387,7 @@ def post_load(gw, body, nev, conns, seconds, token):
             start.wait()
             while not stop.is_set():
                 t = time.monotonic()
-                c.request("POST", "/v1/events", body=body, headers=hdrs)
+                c.request("POST", "/v1/events", body=unique_body(body), headers=hdrs)
                 r = c.getresponse()
                 data = r.read()
                 last = time.monotonic()
@@ -443,8 +444,24 @@ def samples(a):
     return lines
 
 
+UID_RE = re.compile(rb'"uid":"[0-9a-f-]{36}","version"')
+REQ_IDS = itertools.count(1)
+
+
 def ndjson(lines, n):
-    return b"".join(lines[i % len(lines)] + b"\n" for i in range(n))
+    """n events; each metadata.uid is ZZZZZZZZ-0000-4000-8000-<index>: unique_body()
+    puts a request number in place of ZZZZZZZZ, so every event is new to the
+    gateway (which does not store a uid it has seen lately twice)."""
+    out = []
+    for i in range(n):
+        line = UID_RE.sub(b'"uid":"ZZZZZZZZ-0000-4000-8000-%012d","version"' % i,
+                          lines[i % len(lines)])
+        out.append(line + b"\n")
+    return b"".join(out)
+
+
+def unique_body(body):
+    return body.replace(b"ZZZZZZZZ", b"%08x" % next(REQ_IDS))
 
 
 def perf_profile(pid, seconds, path):
@@ -709,11 +726,13 @@ def bench_latency(a, tmp, lines, S):
         # the event: the denied NET:OPEN sample with `message` = our index and send time
         ev = json.loads(lines[1] if len(lines) > 1 else lines[0])
         ev["message"] = "@@MSG@@"
+        ev["metadata"]["uid"] = "ZZZZZZZZ-0000-4000-8000-000000000000"  # unique_body()
         tmpl = json.dumps(ev, separators=(",", ":"), sort_keys=True).encode()
         pre, post = tmpl.split(b"@@MSG@@")
 
         def body(i):
-            return pre + b"tgbench i=%d t=%d" % (i, time.monotonic_ns()) + post + b"\n"
+            return unique_body(pre + b"tgbench i=%d t=%d" % (i, time.monotonic_ns()) + post
+                               + b"\n")
 
         def reader_http():
             c = gw.conn(timeout=None)

@@ -131,7 +131,7 @@ struct gw__ingest {
     gw_http_req_t *req;
     const char *body;
     size_t len;
-    size_t accepted, rejected, listed;
+    size_t accepted, rejected, listed, duplicates;
     uint64_t ticket; /* the last accepted event's */
     ocsf_buf_t errors;
     gw__ingest_t *next;
@@ -168,10 +168,23 @@ static void ingest_line(gw__ingest_t *in, size_t lineno, const char *p, size_t n
         return;
     }
     uint64_t t;
+    if (gw__dedup_seen(g->dedup, ev.uid, strlen(ev.uid))) {
+        /* stored already (a resent batch): accepted, not stored twice; the reply
+         * still waits until what was stored before it is durable */
+        in->accepted++;
+        in->duplicates++;
+        t = atomic_load(&g->last_ticket);
+        in->ticket = t > in->ticket ? t : in->ticket;
+        ocsf_event_dispose(&ev);
+        return;
+    }
     int rc = col_append(g->col, &ev, &t, err, sizeof err);
     if (rc == 0) {
         in->accepted++;
         in->ticket = t;
+        uint64_t prev = atomic_load(&g->last_ticket);
+        while (prev < t && !atomic_compare_exchange_weak(&g->last_ticket, &prev, t))
+            ;
     } else if (rc == -EAGAIN) {
         reject(in, lineno, "dropped: the spool is full (spool.when_full = drop_newest)");
     } else if (rc == -ESHUTDOWN) {
@@ -209,6 +222,8 @@ static void ingest_reply(gw__ingest_t *in)
     ocsf_buf_put_i64(&b, (int64_t)in->accepted);
     ocsf_buf_puts(&b, ",\"rejected\":");
     ocsf_buf_put_i64(&b, (int64_t)in->rejected);
+    ocsf_buf_puts(&b, ",\"duplicates\":");
+    ocsf_buf_put_i64(&b, (int64_t)in->duplicates);
     ocsf_buf_puts(&b, ",\"errors\":[");
     ocsf_buf_put(&b, in->errors.p, in->errors.len);
     ocsf_buf_puts(&b, "]}");
@@ -227,7 +242,7 @@ static void ingest_after(uv_work_t *w, int status)
     gw__t *g = in->g;
     (void)status;
     g->work_in_flight--;
-    if (in->accepted && col_durable_ticket(g->col) < in->ticket) {
+    if (in->ticket && col_durable_ticket(g->col) < in->ticket) {
         in->next = g->waiting; /* replied from gw__api_on_commit */
         g->waiting = in;
     } else {

@@ -246,6 +246,8 @@ int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *co
     cc.hostname = ocsf_str(g->hostname);
     if ((rc = col_create(&cc, &g->col, err, errlen)) != 0)
         goto out_validator;
+    g->dedup = gw__dedup_create();
+    gw__dedup_refill(g->dedup, g->col);
     if ((rc = uv_loop_init(&g->loop)) != 0) {
         snprintf(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
         goto out_col;
@@ -280,6 +282,7 @@ out_loop:
     uv_loop_close(&g->loop);
 out_col:
     col_destroy(g->col);
+    gw__dedup_destroy(g->dedup);
 out_validator:
     ocsf_validator_destroy(g->validator);
 out:

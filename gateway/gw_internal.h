@@ -16,6 +16,9 @@
 typedef struct gw__ingest gw__ingest_t;
 typedef struct gw__logs gw__logs_t;
 typedef struct gw__waiter gw__waiter_t;
+typedef struct gw__dedup gw__dedup_t;
+
+#define GW__DEDUP_GEN 65536 /* uids per generation (two are kept) */
 
 #define GW__NAME_MAX    63
 #define GW__MAX_PROXIES 32
@@ -63,7 +66,9 @@ typedef struct {
     char state_dir[4096];
     char hostname[256];
     ocsf_product_t product;
-    gw__ingest_t *waiting; /* replies waiting for durability */
+    gw__ingest_t *waiting;        /* replies waiting for durability */
+    gw__dedup_t *dedup;           /* uids ingested lately (dedup.c) */
+    _Atomic uint64_t last_ticket; /* of the latest ingested append */
     gw__sandbox_t *sandboxes;
     pol_provider_t **providers; /* shipped profiles (providers/), by id */
     size_t nproviders;
@@ -85,6 +90,14 @@ void gw__event_base(gw__t *g, ocsf_event_t *ev, int class_uid, int activity, int
 void gw__api_handle(gw_http_req_t *req, void *ctx);
 void gw__api_on_commit(gw__t *g); /* on the loop after the collector's wake */
 void gw__api_stop(gw__t *g);      /* finish followers; pending replies wait */
+
+/* ---- resent events (dedup.c) --------------------------------------------------- */
+gw__dedup_t *gw__dedup_create(void);
+void gw__dedup_destroy(gw__dedup_t *d);
+/* True when uid was seen lately; else remembers it. Any thread. */
+bool gw__dedup_seen(gw__dedup_t *d, const char *uid, size_t n);
+/* Remembers the uids of the spool's last events (at start). */
+void gw__dedup_refill(gw__dedup_t *d, col_t *col);
 
 /* ---- sandboxes (sandbox.c) -------------------------------------------------- */
 

@@ -362,3 +362,19 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(gateway, tg, tollgate
     assert b"\x1b[32mALLOWED\x1b[0m" in out and b"\x1b[31mDENIED\x1b[0m" in out
     out = run_in_pty([tollgate_bin, "logs", "-n", "2"], dict(env, NO_COLOR="1"))
     assert b"DENIED" in out and b"\x1b" not in out
+
+
+def test_a_resent_batch_is_not_stored_twice(gateway, tg):
+    g = gateway()
+    batch = [with_uid(l) for l in samples(tg)[:5]]
+    status, first = g.post_events(batch)
+    assert status == 200 and first["accepted"] == 5 and first["duplicates"] == 0
+    status, again = g.post_events(batch)  # a proxy resending after a lost reply
+    assert status == 200 and again["accepted"] == 5 and again["duplicates"] == 5
+    g.stop()
+    g.start()  # the memory of recent uids is refilled from the spool
+    status, after = g.post_events(batch)
+    assert after["duplicates"] == 5
+    uids = [json.loads(l)["metadata"]["uid"] for l in batch]
+    stored = [e["metadata"]["uid"] for e in logs_json(g) if e["metadata"]["uid"] in uids]
+    assert sorted(stored) == sorted(uids)
