@@ -103,6 +103,7 @@ bench: $(BUILD)/bench/bench_ocsf $(BUILD)/bench/bench_collector $(BUILD)/bench/b
 	$(BUILD)/bench/bench_ocsf
 	$(BUILD)/bench/bench_policy
 	$(PY) bench/bench_gateway.py --build $(BUILD)
+	$(PY) bench/bench_proxy.py --build $(BUILD)
 
 # ---- fuzz (clang + libFuzzer; its own build tree) ---------------------------
 FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))

@@ -199,6 +199,7 @@ int px_ident_parse_tcp_row(const char *line, bool v6, px_tcp_row_t *row);
 #define PX__MAX_URL    8192
 #define PX__HIGH_WATER (1u << 20) /* bytes queued toward one side before pausing the other */
 #define PX__LOW_WATER  (256u << 10)
+#define PX__BUF        (64u << 10) /* one relay read */
 
 typedef struct px_conn px_conn_t;
 
@@ -212,6 +213,8 @@ struct px {
     px_conn_t *conns;
     px_ident_cache_t *idcache;
     px_stats_t st;
+    char *bufs[64]; /* spare relay read buffers (PX__BUF bytes): no malloc, no page faults */
+    int nbufs;
     bool closing;
     int open; /* the listener + connections not yet freed */
 };

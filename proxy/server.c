@@ -428,6 +428,8 @@ static void free_when_closed(uv_idle_t *idle)
     uv_idle_stop(idle);
     uv_close((uv_handle_t *)idle, (uv_close_cb)free);
     px_ident_cache_destroy(p->idcache);
+    while (p->nbufs)
+        free(p->bufs[--p->nbufs]);
     free(p);
 }
 

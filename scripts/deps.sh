@@ -12,7 +12,7 @@ pkgs_build="gcc make pkg-config python3 libjansson-dev libssl-dev libyaml-dev li
     libhttp-parser-dev libcurl4-openssl-dev"
 pkgs_test="libcmocka-dev python3-pytest curl openssl"
 pkgs_fuzz="clang libclang-rt-14-dev"
-pkgs_bench="rsyslog"
+pkgs_bench="rsyslog tinyproxy squid"
 pkgs_format="clang-format"
 
 want=""
@@ -40,3 +40,9 @@ apt-get install -y -q $missing >/dev/null 2>&1 || {
     apt-get update -q >/dev/null
     apt-get install -y -q $missing
 }
+# the bench runs its own squid and tinyproxy: the system services would take
+# port 3128 (tollgate's) and 8888
+case " $* " in
+*" bench "*) command -v systemctl >/dev/null 2>&1 &&
+    systemctl disable --now squid tinyproxy >/dev/null 2>&1 || true ;;
+esac
