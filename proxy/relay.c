@@ -124,61 +124,43 @@ static void half_close(px_conn_t *c, bool toward_up)
         free(req);
 }
 
-static void on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+/* Bytes read from one side go to the other; `from_client` says which. */
+static void relay_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf, bool from_client)
 {
     px_conn_t *c = s->data;
     uv_timer_again(&c->timer);
-    if (n < 0) {
+    if (n <= 0) {
         buf_release(c->px, buf->base);
+        if (n == 0)
+            return;
         if (n != UV_EOF) {
             px__conn_close(c);
             return;
         }
-        c->client_eof = true;
+        *(from_client ? &c->client_eof : &c->up_eof) = true;
         uv_read_stop(s);
-        half_close(c, true);
+        half_close(c, from_client);
         maybe_done(c);
         return;
     }
-    if (n == 0) {
-        buf_release(c->px, buf->base);
-        return;
-    }
-    if (send_to_(c, true, buf->base, (size_t)n, true) != 0) {
+    if (!from_client)
+        c->bytes_in += (size_t)n;
+    if (send_to_(c, from_client, buf->base, (size_t)n, true) != 0) {
         px__conn_close(c);
         return;
     }
-    if (c->up_pending > PX__HIGH_WATER)
-        uv_read_stop(s);
+    if ((from_client ? c->up_pending : c->client_pending) > PX__HIGH_WATER)
+        uv_read_stop(s); /* backpressure: resumed from on_written */
+}
+
+static void on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    relay_read(s, n, buf, true);
 }
 
 static void on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-    px_conn_t *c = s->data;
-    uv_timer_again(&c->timer);
-    if (n < 0) {
-        buf_release(c->px, buf->base);
-        if (n != UV_EOF) {
-            px__conn_close(c);
-            return;
-        }
-        c->up_eof = true;
-        uv_read_stop(s);
-        half_close(c, false);
-        maybe_done(c);
-        return;
-    }
-    if (n == 0) {
-        buf_release(c->px, buf->base);
-        return;
-    }
-    c->bytes_in += (size_t)n;
-    if (send_to_(c, false, buf->base, (size_t)n, true) != 0) {
-        px__conn_close(c);
-        return;
-    }
-    if (c->client_pending > PX__HIGH_WATER)
-        uv_read_stop(s);
+    relay_read(s, n, buf, false);
 }
 
 static bool hop_by_hop(const char *name)

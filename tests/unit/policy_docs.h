@@ -1,6 +1,56 @@
-/* policy_docs.h: policy documents the policy unit tests share. */
+/* policy_docs.h: the documents and helpers the policy unit tests share
+ * (test_policy.c, test_policy_update.c). */
 #ifndef TOLLGATE_POLICY_DOCS_H
 #define TOLLGATE_POLICY_DOCS_H
+
+#include <stdio.h>
+#include <string.h>
+
+#include "policy/policy.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+__attribute__((unused)) static pol_policy_t *parse_ok(const char *yaml)
+{
+    char err[512] = "";
+    pol_policy_t *p = pol_parse_yaml(yaml, strlen(yaml), "t.yaml", false, err, sizeof err);
+    if (!p)
+        fail_msg("parse: %s", err);
+    return p;
+}
+
+__attribute__((unused)) static pol_provider_t *provider_file(const char *path)
+{
+    char err[512] = "";
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("%s: cannot open (run from the repository root)", path);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    pol_provider_t *pr = pol_provider_parse(buf, n, path, err, sizeof err);
+    if (!pr)
+        fail_msg("provider: %s", err);
+    return pr;
+}
+
+typedef struct {
+    const char *const *exes;
+    size_t nexes;
+} exes_t;
+
+#define EXES(...)                                                                                  \
+    ((exes_t){(const char *const[]){__VA_ARGS__},                                                  \
+              sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *)})
+
+__attribute__((unused)) static pol_decision_t decide(const pol_index_t *ix, const char *host,
+                                                     uint16_t port, exes_t e)
+{
+    pol_query_t q = {host, port, e.exes, e.nexes, false};
+    pol_decision_t d;
+    pol_decide(ix, &q, &d);
+    return d;
+}
 
 __attribute__((unused)) static const char full_doc[] =
     "version: 1\n"
