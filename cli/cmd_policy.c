@@ -151,6 +151,22 @@ static void print_result(json_t *r)
            json_string_value(json_object_get(r, "hash")), sum ? "\n  " : "", sum ? sum : "");
 }
 
+/* Multi-line text from the gateway (YAML, a diff), line by line through the
+ * escaper: nothing in it reaches the terminal raw. */
+static void print_text(const char *text)
+{
+    ocsf_buf_t b;
+    ocsf_buf_init(&b);
+    for (const char *p = text ? text : ""; *p;) {
+        size_t n = strcspn(p, "\n");
+        ocsf_text_escape(&b, p, n, 0, OCSF_ESC_MSG);
+        ocsf_buf_putc(&b, '\n');
+        p += n + (p[n] == '\n');
+    }
+    fwrite(b.p, 1, b.len, stdout);
+    ocsf_buf_dispose(&b);
+}
+
 static int do_set(const cli_client_t *c, const opts_t *o, json_t **r)
 {
     ocsf_buf_t yaml;
@@ -201,17 +217,7 @@ static int do_get(const cli_client_t *c, const opts_t *o)
                json_string_value(json_object_get(r, "name")),
                (long long)json_integer_value(json_object_get(r, "version")),
                json_string_value(json_object_get(r, "hash")));
-        ocsf_buf_t b;
-        ocsf_buf_init(&b);
-        /* line by line through the escaper: the file's text, made safe */
-        for (const char *p = yaml ? yaml : ""; *p;) {
-            size_t n = strcspn(p, "\n");
-            ocsf_text_escape(&b, p, n, 0, OCSF_ESC_MSG);
-            ocsf_buf_putc(&b, '\n');
-            p += n + (p[n] == '\n');
-        }
-        fwrite(b.p, 1, b.len, stdout);
-        ocsf_buf_dispose(&b);
+        print_text(yaml);
     }
     json_decref(r);
     return CLI_EXIT_OK;
@@ -257,16 +263,7 @@ int cli_policy(int argc, char **argv)
         const char *diff = json_string_value(json_object_get(r, "diff"));
         const char *sum = json_string_value(json_object_get(r, "summary"));
         cli_err_escaped("dry run, nothing changed: ", sum ? sum : "", strlen(sum ? sum : ""));
-        ocsf_buf_t b;
-        ocsf_buf_init(&b);
-        for (const char *p = diff ? diff : ""; *p;) {
-            size_t n = strcspn(p, "\n");
-            ocsf_text_escape(&b, p, n, 0, OCSF_ESC_MSG);
-            ocsf_buf_putc(&b, '\n');
-            p += n + (p[n] == '\n');
-        }
-        fwrite(b.p, 1, b.len, stdout);
-        ocsf_buf_dispose(&b);
+        print_text(diff);
         rc = CLI_EXIT_OK;
         goto out;
     }
