@@ -70,18 +70,6 @@ def log(*a):
     print(*a, flush=True)
 
 
-def fmt(n):
-    return f"{n:,.0f}"
-
-
-def pct(q, xs):
-    """the q-th percentile (0-100) of a sorted list, nearest rank"""
-    if not xs:
-        return float("nan")
-    i = min(len(xs) - 1, max(0, int(round(q / 100 * len(xs) + 0.5)) - 1))
-    return xs[i]
-
-
 # ---- the upstream (a separate process: `bench_proxy.py --upstream`) ----------
 
 def upstream_main():
@@ -180,7 +168,7 @@ def upstream_main():
 
 # ---- processes, cleanup ------------------------------------------------------
 
-from benchlib import Procs  # noqa: E402  (bench/ is on sys.path)
+from benchlib import Procs, system_busy_s, proc_cpu_s, pct, fmt  # noqa: E402,F401  (bench/ is on sys.path)
 
 
 PROCS = Procs()
@@ -231,25 +219,6 @@ def wait_port(port, p, timeout, what, errfile=None):
 
 
 # ---- CPU accounting ----------------------------------------------------------
-
-def system_busy_s():
-    """CPU seconds spent busy by the whole machine (all CPUs), and steal"""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    user, nice, system, idle, iowait, irq, softirq, steal = (v + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq) / CLK_TCK, steal / CLK_TCK
-
-
-def proc_cpu_s(pid):
-    """utime + stime of a process (all its threads), seconds; 0 when gone"""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            s = f.read()
-    except OSError:
-        return 0.0
-    fields = s[s.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
 
 def proc_minflt(pid):
     """minor page faults of a process so far (all its threads); 0 when gone"""
