@@ -37,8 +37,11 @@ LIB      := $(BUILD)/libtollgate.a
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# helper programs the tests and benchmarks run (e.g. the Kafka mock cluster)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps test unit e2e run bench fuzz format format-check clean
+.PHONY: all deps tools test unit e2e run bench fuzz format format-check clean
 all: $(BIN)
 
 deps:
@@ -78,7 +81,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB) $(BUILD)/.cfl
 	$(CC) $(CFLAGS) $(DEPS_CFLAGS) $(shell pkg-config --cflags cmocka) -MMD -MP \
 	    -o $@ $< $(LIB) $(LDFLAGS) $(DEPS_LIBS) $(shell pkg-config --libs cmocka)
 
-test: all
+$(BUILD)/tools/%: tests/tools/%.c $(LIB) $(BUILD)/.cflags
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(DEPS_CFLAGS) -MMD -MP -o $@ $< $(LIB) $(LDFLAGS) $(DEPS_LIBS)
+
+tools: $(TOOL_BIN)
+
+test: all tools
 	@scripts/deps.sh test
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory e2e
@@ -86,8 +95,8 @@ test: all
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-e2e: $(BIN)
-	TOLLGATE_BIN=$(abspath $(BIN)) $(PY) -m pytest -q -p no:cacheprovider tests/e2e
+e2e: $(BIN) $(TOOL_BIN)
+	TOLLGATE_BIN=$(abspath $(BIN)) TOLLGATE_TOOLS=$(abspath $(BUILD)/tools) $(PY) -m pytest -q -p no:cacheprovider tests/e2e
 
 # ---- run --------------------------------------------------------------------
 run: all
