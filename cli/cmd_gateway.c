@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "collector/collector.h"
+#include "collector/export.h"
 #include "gateway/gateway.h"
 
 static void gateway_usage(FILE *f, const char *name)
@@ -24,7 +26,10 @@ static void gateway_usage(FILE *f, const char *name)
             "DIR/spool (DIR: --state, $TOLLGATE_STATE, $XDG_STATE_HOME/tollgate or\n"
             "~/.local/state/tollgate). The API token is DIR/token (mode 0600).\n"
             "Stops cleanly on SIGINT or SIGTERM. --help-config lists the settings a\n"
-            "--config YAML file (or --set) takes.\n",
+            "--config YAML file (or --set) takes; without --config, DIR/tollgate.yaml is\n"
+            "read when it exists. Its `exporters:` list ships the spool to files, Kafka\n"
+            "and Splunk HEC; `up` without any exporter configured runs the file\n"
+            "exporter `file` into DIR/export.\n",
             name, GW_DEFAULT_LISTEN);
 }
 
@@ -36,25 +41,45 @@ static int need_arg(int i, int argc, const char *opt)
     return -1;
 }
 
+/* `up` with no exporter configured: the file exporter into DIR/export. */
+static int default_file_exporter(exp_config_list_t *l, const char *dir, char *err, size_t errlen)
+{
+    char out[4200];
+    snprintf(out, sizeof out, "%s/export", dir);
+    conf_kv_t kv[] = {{"name", "file", 0}, {"type", "file", 0}, {"dir", out, 0}};
+    size_t bad;
+    return exp_config_add(l, kv, 3, err, errlen, &bad);
+}
+
 int cli_gateway(int argc, char **argv)
 {
     gw_config_t gw;
     col_config_t col;
     px_config_t px;
+    exp_config_list_t exporters = {0};
     bool up = strcmp(argv[0], "up") == 0;
     const char *state = NULL, *config = NULL;
-    char err[512], dir[4096];
+    char err[512], dir[4096], implicit[4200];
     gw_config_default(&gw);
     col_config_default(&col);
     px_config_default(&px);
     const conf_option_t *tabs[] = {gw_options, col_options, px_options};
     void *objs[] = {&gw, &col, &px};
     int rc = CLI_EXIT_USAGE;
+    conf_list_t lists[] = {exp_config_list_hook(&exporters)};
     /* the file first, then flags and --set over it */
-    for (int i = 1; i < argc; i++)
+    for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
             config = argv[i + 1];
-    if (config && conf_load_file(config, tabs, objs, 3, err, sizeof err) != 0) {
+        else if (strcmp(argv[i], "--state") == 0 && i + 1 < argc)
+            state = argv[i + 1];
+    }
+    if (!config && gw_state_dir(state, dir, sizeof dir, err, sizeof err) == 0) {
+        snprintf(implicit, sizeof implicit, "%s/tollgate.yaml", dir);
+        if (access(implicit, F_OK) == 0)
+            config = implicit;
+    }
+    if (config && conf_load_file_lists(config, tabs, objs, 3, lists, 1, err, sizeof err) != 0) {
         cli_err_escaped("tollgate: ", err, strlen(err));
         goto out;
     }
@@ -69,6 +94,13 @@ int cli_gateway(int argc, char **argv)
             conf_print_reference(stdout, gw_options);
             conf_print_reference(stdout, col_options);
             conf_print_reference(stdout, px_options);
+            printf("\nexporters: a list; each item has name, type (file|kafka|hec) and:\n");
+            conf_print_reference(stdout, exp_options);
+            static const char *const types[] = {"file", "kafka", "hec"};
+            for (size_t t = 0; t < 3; t++) {
+                printf("  type %s:\n", types[t]);
+                conf_print_reference(stdout, exp_sink_find(types[t])->options);
+            }
             rc = CLI_EXIT_OK;
             goto out;
         } else if (strcmp(a, "--config") == 0 && !need_arg(i, argc, a)) {
@@ -110,8 +142,15 @@ int cli_gateway(int argc, char **argv)
         goto out;
     }
     rc = CLI_EXIT_FAIL;
-    if (gw_state_dir(state, dir, sizeof dir, err, sizeof err) != 0 ||
-        gw_run(dir, &gw, &col, up ? &px : NULL, err, sizeof err) != 0) {
+    if (gw_state_dir(state, dir, sizeof dir, err, sizeof err) != 0) {
+        cli_err_escaped("tollgate: ", err, strlen(err));
+        goto out;
+    }
+    if (up && exporters.n == 0 && default_file_exporter(&exporters, dir, err, sizeof err) != 0) {
+        cli_err_escaped("tollgate: ", err, strlen(err));
+        goto out;
+    }
+    if (gw_run(dir, &gw, &col, up ? &px : NULL, &exporters, err, sizeof err) != 0) {
         cli_err_escaped("tollgate: ", err, strlen(err));
         goto out;
     }
@@ -120,6 +159,7 @@ out:
     gw_config_dispose(&gw);
     conf_dispose(col_options, &col);
     px_config_dispose(&px);
+    exp_config_list_dispose(&exporters);
     return rc;
 }
 

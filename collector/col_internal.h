@@ -154,7 +154,14 @@ int col__spool_sync(col__spool_t *sp);
 /* Rotates when the active segment is over segment_bytes. */
 int col__spool_maybe_rotate(col__spool_t *sp, char *err, size_t errlen);
 /* Deletes the oldest sealed segments past the limits (0: none). */
-void col__spool_retention(col__spool_t *sp, int64_t max_bytes, int64_t max_age_ms, int64_t now);
+typedef struct {
+    int64_t max_bytes, max_age_ms; /* retention: 0 keeps all */
+    int64_t cap;                   /* spool.max_bytes: 0 none */
+    uint64_t floor;                /* never delete a segment with a sequence >= floor */
+} col__retention_t;
+/* Deletes the oldest segments past the retention (or the cap), never the
+ * active one, never one the floor protects. */
+void col__spool_retention(col__spool_t *sp, const col__retention_t *r, int64_t now);
 
 /* Sequential buffered reading of one segment file (recovery, readers,
  * verify). */
@@ -208,6 +215,8 @@ struct col {
     _Atomic uint64_t appended, dropped, encode_errors, blocked, fsyncs, recovered_cut;
     _Atomic uint64_t spool_bytes, segments, write_errors;
     uint64_t drops_reported;
+    _Atomic uint64_t floor; /* col_set_retention_floor */
+    _Atomic bool full;      /* over max_bytes and held by the floor */
 };
 
 /* Source byte of a record from metadata.log_name. */

@@ -257,11 +257,14 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+#define CAP_SLACK (64 << 10) /* room needed under spool.max_bytes to take events again */
+
 typedef struct {
     uint64_t pending_ticket; /* ticket of the last record added */
     uint64_t written_ticket; /* ... and written */
     bool dirty;              /* written but not fsynced */
     bool failing;            /* the last write failed: stop draining */
+    bool cap_hit;            /* drain stopped at spool.max_bytes: run retention now */
     int64_t last_sync, next_drop_report, next_error_report, next_retention;
 } wstate_t;
 
@@ -284,9 +287,15 @@ static size_t drain(col_t *c, wstate_t *w)
     uint64_t ticket;
     int64_t lt = col__now_ms();
     const col__seg_t *g = &c->sp.segs[c->sp.nsegs - 1];
-    while (!w->failing && n < BATCH_MAX &&
+    bool stopping = atomic_load(&c->stopping);
+    while (!w->failing && (!atomic_load(&c->full) || stopping) && n < BATCH_MAX &&
            (int64_t)(g->bytes + c->sp.wlen) < c->cfg.segment_bytes &&
            (r = col__ring_peek(&c->ring, &data, &ticket))) {
+        if (c->cfg.max_bytes > 0 && !stopping &&
+            (int64_t)(c->sp.total_bytes + c->sp.wlen + r->json_len) > c->cfg.max_bytes) {
+            w->cap_hit = true; /* make room first, or say the spool is full */
+            break;
+        }
         col__spool_add(&c->sp, r, data, lt);
         w->pending_ticket = ticket;
         col__ring_release(&c->ring);
@@ -358,10 +367,36 @@ static bool commit(col_t *c, wstate_t *w)
             progressed = true;
         }
     }
-    if (mono_ms() >= w->next_retention) {
-        col__spool_retention(&c->sp, c->cfg.retention_bytes, c->cfg.retention_age_ms,
-                             col__now_ms());
+    if (mono_ms() >= w->next_retention || atomic_load(&c->full) || w->cap_hit) {
+        col__retention_t r = {c->cfg.retention_bytes, c->cfg.retention_age_ms, c->cfg.max_bytes,
+                              atomic_load(&c->floor)};
+        col__spool_retention(&c->sp, &r, col__now_ms());
         w->next_retention = mono_ms() + 1000;
+        /* full once a drain hit the cap and retention could not make room;
+         * not full again only with room to spare (no flapping) */
+        bool over = c->cfg.max_bytes > 0 &&
+                    (int64_t)c->sp.total_bytes + CAP_SLACK > c->cfg.max_bytes;
+        bool full = atomic_load(&c->full) ? over : w->cap_hit && over;
+        w->cap_hit = false;
+        if (full != atomic_load(&c->full)) {
+            char msg[256];
+            snprintf(msg, sizeof msg,
+                     full ? "spool full: %llu bytes, at spool.max_bytes, held for an exporter "
+                            "that has not delivered sequence %llu; new events %s"
+                          : "spool below spool.max_bytes again (%llu bytes; exporter floor "
+                            "%llu): taking events%s",
+                     (unsigned long long)c->sp.total_bytes,
+                     (unsigned long long)atomic_load(&c->floor),
+                     full ? (c->cfg.when_full == COL_FULL_BLOCK ? "wait (spool.when_full = block)"
+                                                                : "are dropped and counted "
+                                                                  "(spool.when_full = "
+                                                                  "drop_newest)")
+                          : "");
+            fprintf(stderr, "[collector:writer] %s\n", msg);
+            self_event(c, full ? "full" : "not_full", full ? OCSF_SEV_HIGH : OCSF_SEV_INFO, msg);
+            atomic_store(&c->full, full);
+            progressed = true;
+        }
     }
     atomic_store(&c->spool_bytes, c->sp.total_bytes);
     atomic_store(&c->segments, c->sp.nsegs);
@@ -402,6 +437,7 @@ int col_create(const col_config_t *cfg, col_t **out, char *err, size_t errlen)
     if (!c)
         return -ENOMEM;
     c->cfg = *cfg;
+    atomic_init(&c->floor, UINT64_MAX);
     if (!cfg->spool_dir || strlen(cfg->spool_dir) >= sizeof c->spool_dir) {
         snprintf(err, errlen, "spool directory: missing or longer than %d bytes", COL__DIR_MAX - 1);
         free(c);
@@ -479,6 +515,19 @@ void col_destroy(col_t *c)
     free(c);
 }
 
+void col_set_retention_floor(col_t *c, uint64_t floor)
+{
+    atomic_store(&c->floor, floor);
+}
+
+uint64_t col_first_seq(col_t *c)
+{
+    pthread_mutex_lock(&c->sp.mu);
+    uint64_t first = c->sp.nsegs ? c->sp.segs[0].first_seq : 0;
+    pthread_mutex_unlock(&c->sp.mu);
+    return first;
+}
+
 void col_stats(col_t *c, col_stats_t *st)
 {
     memset(st, 0, sizeof *st);
@@ -494,4 +543,6 @@ void col_stats(col_t *c, col_stats_t *st)
     st->fsyncs = atomic_load(&c->fsyncs);
     st->blocked = atomic_load(&c->blocked);
     st->recovered_bytes_cut = atomic_load(&c->recovered_cut);
+    st->retention_floor = atomic_load(&c->floor);
+    st->full = atomic_load(&c->full);
 }

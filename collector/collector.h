@@ -52,6 +52,9 @@ typedef struct {
     int64_t segment_bytes;     /* rotate at; 64 MiB */
     int64_t retention_bytes;   /* 0: keep all; default 4 GiB */
     int64_t retention_age_ms;  /* 0: keep all; default 30 days */
+    int64_t max_bytes;         /* the cap: past it, the writer stops taking events (when_full
+                                * applies) rather than delete what an exporter still needs;
+                                * 0: no cap; default 16 GiB */
     int64_t drop_report_ms;    /* one "N events dropped" event per interval; 10 s */
     ocsf_product_t product;    /* metadata.product of the collector's own events */
     ocsf_str_t hostname;       /* device.hostname of the collector's own events */
@@ -91,6 +94,13 @@ uint64_t col_written_seq(const col_t *c);
 typedef void (*col_notify_cb)(void *ctx);
 int col_subscribe(col_t *c, col_notify_cb cb, void *ctx);
 void col_unsubscribe(col_t *c, col_notify_cb cb, void *ctx);
+
+/* Retention never deletes a segment holding a sequence >= floor (the
+ * first event an enabled exporter has not delivered), whatever its age or
+ * the retention size. UINT64_MAX (the default): no floor. Any thread. */
+void col_set_retention_floor(col_t *c, uint64_t floor);
+/* The lowest sequence still in the spool (0 when empty). */
+uint64_t col_first_seq(col_t *c);
 
 /* ---- readers ------------------------------------------------------------ */
 
@@ -143,6 +153,8 @@ typedef struct {
     uint64_t fsyncs;
     uint64_t blocked; /* appends that waited for room */
     uint64_t recovered_bytes_cut;
+    uint64_t retention_floor; /* UINT64_MAX: none */
+    bool full;                /* over spool.max_bytes, held by the floor: not draining */
 } col_stats_t;
 
 void col_stats(col_t *c, col_stats_t *st);

@@ -25,6 +25,10 @@ const conf_option_t col_options[] = {
      "delete the oldest segments past this total (0: keep all)"},
     {"spool.retention_age", CONF_DURATION, "30d", 0, INT64_MAX, NULL, O(retention_age_ms),
      "delete segments whose newest event is older (0: keep all)"},
+    {"spool.max_bytes", CONF_BYTES, "16GiB", 0, INT64_MAX, NULL, O(max_bytes),
+     "the spool's cap: retention keeps what an exporter has not delivered up to here; past "
+     "it new events wait or are dropped (spool.when_full) and a CONFIG event says so "
+     "(0: no cap)"},
     {"spool.drop_report_interval", CONF_DURATION, "10s", 1, 3600000, NULL, O(drop_report_ms),
      "at most one \"N events dropped\" event per interval"},
     {"ring.bytes", CONF_BYTES, "16MiB", 4096, 1ll << 32, NULL, O(ring_bytes),

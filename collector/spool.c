@@ -570,14 +570,15 @@ int col__spool_maybe_rotate(col__spool_t *sp, char *err, size_t errlen)
     return seg_create(sp, err, errlen);
 }
 
-void col__spool_retention(col__spool_t *sp, int64_t max_bytes, int64_t max_age_ms, int64_t now)
+void col__spool_retention(col__spool_t *sp, const col__retention_t *r, int64_t now)
 {
     while (sp->nsegs > 1) {
         col__seg_t *g = &sp->segs[0];
-        bool too_big = max_bytes > 0 && (int64_t)sp->total_bytes > max_bytes;
-        bool too_old = max_age_ms > 0 && g->max_logged < now - max_age_ms;
-        if (!too_big && !too_old)
-            break;
+        int64_t total = (int64_t)sp->total_bytes;
+        bool too_big = (r->max_bytes > 0 && total > r->max_bytes) || (r->cap > 0 && total > r->cap);
+        bool too_old = r->max_age_ms > 0 && g->max_logged < now - r->max_age_ms;
+        if ((!too_big && !too_old) || g->last_seq >= r->floor)
+            break; /* kept: not due, or an exporter still needs it */
         if (unlink(g->path) != 0 && errno != ENOENT)
             break;
         pthread_mutex_lock(&sp->mu);

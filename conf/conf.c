@@ -198,9 +198,13 @@ typedef struct {
     const conf_option_t *const *tabs;
     void *const *objs;
     size_t n;
+    const conf_list_t *lists;
+    size_t nlists;
     char *err;
     size_t errlen;
 } loader_t;
+
+#define CONF_ITEM_MAX 128 /* keys in one list item */
 
 static int next_event(loader_t *l, yaml_event_t *ev)
 {
@@ -227,6 +231,114 @@ static int apply(loader_t *l, const char *key, const char *value, size_t line)
     snprintf(l->err, l->errlen, "%s:%zu: unknown key '%s'", l->path, line, shown(&b, key));
     ocsf_buf_dispose(&b);
     return -ENOENT;
+}
+
+typedef struct {
+    conf_kv_t kv[CONF_ITEM_MAX];
+    size_t n;
+} item_t;
+
+static void item_dispose(item_t *it)
+{
+    for (size_t i = 0; i < it->n; i++) {
+        free((char *)it->kv[i].key);
+        free((char *)it->kv[i].value);
+    }
+    it->n = 0;
+}
+
+/* flattens one mapping of a list item into it (the MAPPING_START is read) */
+static int load_item(loader_t *l, item_t *it, const char *prefix, int depth)
+{
+    yaml_event_t ev;
+    int rc;
+    if (depth > 8) {
+        snprintf(l->err, l->errlen, "%s: nested too deep", l->path);
+        return -EINVAL;
+    }
+    for (;;) {
+        if ((rc = next_event(l, &ev)))
+            return rc;
+        if (ev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&ev);
+            return 0;
+        }
+        size_t line = ev.start_mark.line + 1;
+        if (ev.type != YAML_SCALAR_EVENT) {
+            yaml_event_delete(&ev);
+            snprintf(l->err, l->errlen, "%s:%zu: expected a key", l->path, line);
+            return -EINVAL;
+        }
+        char key[256];
+        snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "",
+                 (const char *)ev.data.scalar.value);
+        yaml_event_delete(&ev);
+        if ((rc = next_event(l, &ev)))
+            return rc;
+        if (ev.type == YAML_SCALAR_EVENT) {
+            if (it->n == CONF_ITEM_MAX) {
+                rc = -E2BIG;
+                snprintf(l->err, l->errlen, "%s:%zu: more than %d keys in one item", l->path,
+                         line, CONF_ITEM_MAX);
+            } else {
+                it->kv[it->n++] = (conf_kv_t){strdup(key),
+                                              strdup((const char *)ev.data.scalar.value), line};
+            }
+        } else if (ev.type == YAML_MAPPING_START_EVENT) {
+            rc = load_item(l, it, key, depth + 1);
+        } else {
+            ocsf_buf_t b;
+            ocsf_buf_init(&b);
+            snprintf(l->err, l->errlen, "%s:%zu: %s: expected a value or a mapping", l->path, line,
+                     shown(&b, key));
+            ocsf_buf_dispose(&b);
+            rc = -EINVAL;
+        }
+        yaml_event_delete(&ev);
+        if (rc)
+            return rc;
+    }
+}
+
+/* a sequence of mappings under a list key (the SEQUENCE_START is read) */
+static int load_list(loader_t *l, const conf_list_t *list)
+{
+    yaml_event_t ev;
+    int rc;
+    item_t *it = calloc(1, sizeof *it);
+    if (!it)
+        return -ENOMEM;
+    for (;;) {
+        if ((rc = next_event(l, &ev)))
+            break;
+        size_t line = ev.start_mark.line + 1;
+        if (ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        bool map = ev.type == YAML_MAPPING_START_EVENT;
+        yaml_event_delete(&ev);
+        if (!map) {
+            snprintf(l->err, l->errlen, "%s:%zu: %s: each item must be a mapping", l->path, line,
+                     list->name);
+            rc = -EINVAL;
+            break;
+        }
+        if ((rc = load_item(l, it, "", 0)) == 0) {
+            char why[512];
+            size_t bad = line;
+            why[0] = '\0';
+            rc = list->cb(list->ctx, it->kv, it->n, line, why, sizeof why, &bad);
+            if (rc)
+                snprintf(l->err, l->errlen, "%s:%zu: %s", l->path, bad, why);
+        }
+        item_dispose(it);
+        if (rc)
+            break;
+    }
+    item_dispose(it);
+    free(it);
+    return rc;
 }
 
 static int load_mapping(loader_t *l, const char *prefix, int depth)
@@ -256,7 +368,13 @@ static int load_mapping(loader_t *l, const char *prefix, int depth)
         yaml_event_delete(&ev);
         if ((rc = next_event(l, &ev)))
             return rc;
-        if (ev.type == YAML_SCALAR_EVENT)
+        const conf_list_t *list = NULL;
+        for (size_t i = 0; i < l->nlists; i++)
+            if (strcmp(l->lists[i].name, key) == 0)
+                list = &l->lists[i];
+        if (list && ev.type == YAML_SEQUENCE_START_EVENT)
+            rc = load_list(l, list);
+        else if (ev.type == YAML_SCALAR_EVENT)
             rc = apply(l, key, (const char *)ev.data.scalar.value, line);
         else if (ev.type == YAML_MAPPING_START_EVENT)
             rc = load_mapping(l, key, depth + 1);
@@ -277,12 +395,26 @@ static int load_mapping(loader_t *l, const char *prefix, int depth)
 int conf_load_file(const char *path, const conf_option_t *const *tabs, void *const *objs, size_t n,
                    char *err, size_t errlen)
 {
+    return conf_load_file_lists(path, tabs, objs, n, NULL, 0, err, errlen);
+}
+
+int conf_load_file_lists(const char *path, const conf_option_t *const *tabs, void *const *objs,
+                         size_t n, const conf_list_t *lists, size_t nlists, char *err,
+                         size_t errlen)
+{
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -errno;
     }
-    loader_t l = {.path = path, .tabs = tabs, .objs = objs, .n = n, .err = err, .errlen = errlen};
+    loader_t l = {.path = path,
+                  .tabs = tabs,
+                  .objs = objs,
+                  .n = n,
+                  .lists = lists,
+                  .nlists = nlists,
+                  .err = err,
+                  .errlen = errlen};
     yaml_parser_initialize(&l.parser);
     yaml_parser_set_input_file(&l.parser, f);
     yaml_event_t ev;

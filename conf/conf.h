@@ -48,6 +48,27 @@ int conf_set(const conf_option_t *tab, void *obj, const char *key, const char *v
 int conf_load_file(const char *path, const conf_option_t *const *tabs, void *const *objs, size_t n,
                    char *err, size_t errlen);
 
+/* Lists of maps (`exporters: [{name: a, type: file, dir: /x}, ...]`): a
+ * key named in `lists` may hold a sequence of mappings; each item is
+ * flattened (nested maps to dotted keys) and handed to cb with the line of
+ * every key. cb returns 0, or -errno with why and *bad_line set. */
+typedef struct {
+    const char *key, *value;
+    size_t line;
+} conf_kv_t;
+typedef int (*conf_item_cb)(void *ctx, const conf_kv_t *kv, size_t n, size_t item_line, char *why,
+                            size_t whylen, size_t *bad_line);
+typedef struct {
+    const char *name;
+    conf_item_cb cb;
+    void *ctx;
+} conf_list_t;
+
+/* conf_load_file, plus lists. */
+int conf_load_file_lists(const char *path, const conf_option_t *const *tabs, void *const *objs,
+                         size_t n, const conf_list_t *lists, size_t nlists, char *err,
+                         size_t errlen);
+
 /* Parses a size or a duration (used by options and by the CLI). */
 int conf_parse_bytes(const char *s, int64_t *out);
 int conf_parse_duration_ms(const char *s, int64_t *out);

@@ -118,8 +118,38 @@ static void handle_metrics(gw__t *g, gw_http_req_t *req)
            "Bytes of a torn tail cut at the last start.", NULL, st.recovered_bytes_cut);
     metric(&b, "tollgate_http_unauthorized_total", "counter", "Requests refused with 401.", NULL,
            atomic_load(&g->unauthorized));
+    metric(&b, "tollgate_spool_full", "gauge",
+           "1 while the spool is over spool.max_bytes, held for an exporter.", NULL, st.full);
     followers_metrics(g, &b);
+    exp_engine_metrics(g->exporters, &b);
     gw_http_respond(req, 200, "text/plain; version=0.0.4", NULL, b.p, b.len);
+    ocsf_buf_dispose(&b);
+}
+
+/* GET /v1/status: the collector and every exporter, for `tollgate status`. */
+static void handle_status(gw__t *g, gw_http_req_t *req)
+{
+    col_stats_t st;
+    col_stats(g->col, &st);
+    ocsf_buf_t b;
+    ocsf_buf_init(&b);
+    char head[512];
+    snprintf(head, sizeof head,
+             "{\"collector\":{\"appended\":%llu,\"dropped\":%llu,\"written_sequence\":%llu,"
+             "\"first_sequence\":%llu,\"spool_bytes\":%llu,\"segments\":%llu,\"full\":%s,"
+             "\"retention_floor\":%lld},",
+             (unsigned long long)st.appended, (unsigned long long)st.dropped,
+             (unsigned long long)st.written_seq, (unsigned long long)col_first_seq(g->col),
+             (unsigned long long)st.spool_bytes, (unsigned long long)st.segments,
+             st.full ? "true" : "false",
+             st.retention_floor == UINT64_MAX ? -1LL : (long long)st.retention_floor);
+    ocsf_buf_puts(&b, head);
+    ocsf_buf_t ex;
+    ocsf_buf_init(&ex);
+    exp_engine_status_json(g->exporters, &ex);
+    ocsf_buf_put(&b, ex.p + 1, ex.len - 1); /* {"exporters":[...]} without its brace */
+    ocsf_buf_dispose(&ex);
+    gw_http_respond(req, 200, "application/json", NULL, b.p, b.len);
     ocsf_buf_dispose(&b);
 }
 
@@ -553,6 +583,7 @@ void gw__api_handle(gw_http_req_t *req, void *ctx)
         return;
     }
     bool known = strcmp(path, "/metrics") == 0 || strcmp(path, "/v1/events") == 0 ||
+                 strcmp(path, "/v1/status") == 0 ||
                  strcmp(path, "/v1/logs") == 0 || strncmp(path, "/v1/sandboxes", 13) == 0;
     if (!known) {
         reply_error(req, 404, "no such endpoint");
@@ -575,6 +606,8 @@ void gw__api_handle(gw_http_req_t *req, void *ctx)
         handle_ingest(g, req);
     else if (strcmp(path, "/v1/logs") == 0 && strcmp(m, "GET") == 0)
         handle_logs(g, req);
+    else if (strcmp(path, "/v1/status") == 0 && strcmp(m, "GET") == 0)
+        handle_status(g, req);
     else
         reply_error(req, 405, "method not allowed");
 }

@@ -215,7 +215,8 @@ static int start_http(gw__t *g, char *err, size_t errlen)
 }
 
 int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *colcfg,
-           const px_config_t *proxy, char *err, size_t errlen)
+           const px_config_t *proxy, const exp_config_list_t *exporters, char *err,
+           size_t errlen)
 {
     gw__t *g = calloc(1, sizeof *g);
     char spool[4200];
@@ -248,6 +249,10 @@ int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *co
         goto out_validator;
     g->dedup = gw__dedup_create();
     gw__dedup_refill(g->dedup, g->col);
+    exp_config_list_t none = {0};
+    if ((rc = exp_engine_start(g->col, state_dir, g->hostname, exporters ? exporters : &none,
+                               &g->exporters, err, errlen)) != 0)
+        goto out_col;
     if ((rc = uv_loop_init(&g->loop)) != 0) {
         snprintf(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
         goto out_col;
@@ -281,6 +286,7 @@ int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *co
 out_loop:
     uv_loop_close(&g->loop);
 out_col:
+    exp_engine_stop(g->exporters); /* a batch in flight is sent again at the next start */
     col_destroy(g->col);
     gw__dedup_destroy(g->dedup);
 out_validator:

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "collector/collector.h"
+#include "collector/export.h"
 #include "conf/conf.h"
 #include "proxy/proxy.h"
 
@@ -53,10 +54,12 @@ int gw_parse_time(const char *s, int64_t now_ms, int64_t *out);
 
 /* Runs the gateway and collector until SIGINT or SIGTERM, printing one
  * "listening on" line to stderr once it serves. With `proxy` (tollgate up),
- * the proxy of sandbox proxy->sandbox runs in the same loop.
+ * the proxy of sandbox proxy->sandbox runs in the same loop. `exporters`
+ * (may be empty) ship the spool to their destinations, each on its thread.
  * Returns 0 on a clean stop,
  * or -errno with err when it could not start. */
 int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *col,
-           const px_config_t *proxy, char *err, size_t errlen);
+           const px_config_t *proxy, const exp_config_list_t *exporters, char *err,
+           size_t errlen);
 
 #endif

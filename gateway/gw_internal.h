@@ -58,6 +58,7 @@ typedef struct {
     uv_loop_t loop;
     gw_config_t cfg;
     col_t *col;
+    exp_engine_t *exporters;
     ocsf_validator_t *validator;
     gw_http_server_t *http;
     uv_async_t wake; /* the collector committed: ingest replies, followers */
