@@ -64,6 +64,7 @@ int cli_read_file(const char *path, ocsf_buf_t *out);
 struct json_t;
 void cli_print_json(struct json_t *o);
 int cli_policy(int argc, char **argv);
+int cli_status(int argc, char **argv);
 
 /* Writes s to stderr escaped (for bytes that came from outside). */
 void cli_err_escaped(const char *prefix, const char *s, size_t n);

@@ -15,12 +15,13 @@ typedef struct {
 } cli_cmd_t;
 
 static const cli_cmd_t cmds[] = {
-    {"up", cli_gateway, "run everything in one process (today: gateway + collector)"},
+    {"up", cli_gateway, "run everything in one process: gateway, collector, exporters, proxy"},
     {"gateway", cli_gateway, "run the gateway API and the collector"},
     {"proxy", cli_proxy, "run a sandbox's egress proxy as its own process"},
     {"logs", cli_logs, "show and follow events (the human log view)"},
     {"sandbox", cli_sandbox, "create, list, show and delete sandboxes"},
     {"policy", cli_policy, "show and change a sandbox's policy, live"},
+    {"status", cli_status, "the spool and every exporter: delivered, lag, paused, errors"},
     {"verify", cli_verify, "check the spool's CRCs and hash chain"},
     {"ocsf", cli_ocsf, "OCSF events: samples, render to human lines, validate"},
 };

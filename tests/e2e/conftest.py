@@ -30,8 +30,9 @@ class Gateway:
     """A real `tollgate gateway` on 127.0.0.1, port picked by the kernel,
     state in a temp dir. Restartable (same state) for crash tests."""
 
-    def __init__(self, binary, state, extra=()):
+    def __init__(self, binary, state, extra=(), command="gateway"):
         self.binary, self.state, self.extra = binary, str(state), list(extra)
+        self.command = command
         self.proc = None
         self.port = None
         self.stderr_lines = []
@@ -39,7 +40,7 @@ class Gateway:
     def start(self, timeout=20):
         import select
         import time
-        args = [self.binary, "gateway", "--state", self.state,
+        args = [self.binary, self.command, "--state", self.state,
                 "--listen", f"127.0.0.1:{self.port or 0}", *self.extra]
         self.proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
         end = time.time() + timeout
