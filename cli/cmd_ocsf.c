@@ -1,11 +1,12 @@
 /*
- * cmd_ocsf.c: `tollgate ocsf samples | render | validate`.
+ * cmd_ocsf.c: `tollgate ocsf samples | render | validate | downgrade`.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "ocsf/downgrade.h"
 #include "ocsf/ocsf.h"
 
 #define LINE_MAX_BYTES (16u << 20) /* one event line, as read from a file */
@@ -18,7 +19,10 @@ static void ocsf_usage(FILE *f)
                "  render [--cli|--file]   OCSF JSON lines on stdin, human lines on stdout\n"
                "                          (default: the bare shorthand)\n"
                "  validate FILE...        check events against tollgate's schemas/ ('-' is\n"
-               "                          stdin); one line per problem, exit 1 if any\n");
+               "                          stdin); one line per problem, exit 1 if any\n"
+               "  downgrade --to VERSION  OCSF 1.7.0 JSON lines on stdin, the same events\n"
+               "                          as OCSF VERSION (1.3.0, 1.1.0) on stdout; what\n"
+               "                          VERSION lacks goes under unmapped\n");
 }
 
 static int flush_stdout(void)
@@ -185,6 +189,75 @@ static int cmd_validate(int argc, char **argv)
     return flush_stdout() ? CLI_EXIT_FAIL : status;
 }
 
+/* `ocsf downgrade --to VERSION`: a bad line is reported (with its number)
+ * and skipped; the exit status is 1 if any was. */
+static int cmd_downgrade(const char *version)
+{
+    cli_lines_t r;
+    ocsf_buf_t b;
+    char err[512], prefix[64];
+    const char *line;
+    size_t n;
+    int rc, status = CLI_EXIT_OK;
+    cli_lines_init(&r, stdin, LINE_MAX_BYTES);
+    ocsf_buf_init(&b);
+    while ((rc = cli_lines_next(&r, &line, &n)) != 0) {
+        if (rc == -EIO) {
+            fprintf(stderr, "tollgate: reading stdin: %s\n", strerror(EIO));
+            status = CLI_EXIT_FAIL;
+            break;
+        }
+        if (rc == -E2BIG) {
+            fprintf(stderr, "tollgate: line %zu: longer than %u bytes, skipped\n", r.lineno,
+                    LINE_MAX_BYTES);
+            status = CLI_EXIT_FAIL;
+            continue;
+        }
+        if (strspn(line, " \t") == n)
+            continue;
+        b.len = 0;
+        if (ocsf_downgrade(line, n, version, &b, err, sizeof err) != 0) {
+            snprintf(prefix, sizeof prefix, "tollgate: line %zu: ", r.lineno);
+            cli_err_escaped(prefix, err, strlen(err));
+            status = CLI_EXIT_FAIL;
+            continue;
+        }
+        ocsf_buf_putc(&b, '\n');
+        fwrite(b.p, 1, b.len, stdout);
+    }
+    cli_lines_dispose(&r);
+    ocsf_buf_dispose(&b);
+    return flush_stdout() ? CLI_EXIT_FAIL : status;
+}
+
+static int parse_downgrade(int argc, char **argv)
+{
+    const char *version = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+            version = argv[++i];
+        else if (strncmp(argv[i], "--to=", 5) == 0)
+            version = argv[i] + 5;
+        else if (strcmp(argv[i], "--help") == 0) {
+            ocsf_usage(stdout);
+            return CLI_EXIT_OK;
+        } else {
+            cli_err_escaped("tollgate ocsf downgrade: unknown option: ", argv[i], strlen(argv[i]));
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (!version) {
+        fprintf(stderr, "tollgate ocsf downgrade: --to VERSION is needed (1.3.0 or 1.1.0)\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (!ocsf_downgrade_supported(version)) {
+        cli_err_escaped("tollgate ocsf downgrade: unknown OCSF version (1.7.0, 1.3.0, 1.1.0): ",
+                        version, strlen(version));
+        return CLI_EXIT_USAGE;
+    }
+    return cmd_downgrade(version);
+}
+
 int cli_ocsf(int argc, char **argv)
 {
     if (argc < 2) {
@@ -217,6 +290,8 @@ int cli_ocsf(int argc, char **argv)
     }
     if (strcmp(sub, "validate") == 0)
         return cmd_validate(argc - 2, argv + 2);
+    if (strcmp(sub, "downgrade") == 0)
+        return parse_downgrade(argc - 2, argv + 2);
     cli_err_escaped("tollgate ocsf: unknown or malformed subcommand: ", sub, strlen(sub));
     ocsf_usage(stderr);
     return CLI_EXIT_USAGE;

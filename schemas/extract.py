@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
-"""Derive schemas/ocsf-1.7.0.json from the compiled OCSF 1.7.0 schema.
+"""Derive schemas/ocsf-<version>.json from a compiled OCSF schema.
 
 Usage: extract.py SCHEMA-1.7.0.json > schemas/ocsf-1.7.0.json
+       extract.py SCHEMA-1.3.0.json > schemas/ocsf-1.3.0.json   (downgrade target)
+       extract.py SCHEMA-1.1.0.json > schemas/ocsf-1.1.0.json   (downgrade target)
+
+The same subset is taken from every version (1.7.0 is what tollgate emits; the
+older ones are what ocsf/downgrade.c rewrites events into), so a class or
+object named below must exist in each of them.
 
 The output keeps only what tollgate needs at run time: the classes it emits
 (with every attribute, its type, requirement, enum captions and profiles), the
