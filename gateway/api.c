@@ -122,6 +122,7 @@ static void handle_metrics(gw__t *g, gw_http_req_t *req)
            "1 while the spool is over spool.max_bytes, held for an exporter.", NULL, st.full);
     followers_metrics(g, &b);
     exp_engine_metrics(g->exporters, &b);
+    gw__ksource_metrics(g, &b);
     gw_http_respond(req, 200, "text/plain; version=0.0.4", NULL, b.p, b.len);
     ocsf_buf_dispose(&b);
 }

@@ -25,6 +25,12 @@ const conf_option_t gw_options[] = {
      "largest event line in an ingest body (over: that line is rejected)"},
     {"gateway.max_errors", CONF_INT, "100", 1, 100000, NULL, O(max_errors),
      "errors listed in an ingest reply (all are counted)"},
+    {"source.kafka.brokers", CONF_STRING, NULL, 0, 0, NULL, O(kafka_brokers),
+     "consume OCSF events from Kafka into the spool (fan-in): bootstrap brokers"},
+    {"source.kafka.topic", CONF_STRING, NULL, 0, 0, NULL, O(kafka_topic),
+     "the topic to consume (with source.kafka.brokers)"},
+    {"source.kafka.group", CONF_STRING, "tollgate-gateway", 0, 0, NULL, O(kafka_group),
+     "consumer group; offsets are committed once the events are durable in the spool"},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL},
 };
 

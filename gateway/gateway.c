@@ -275,11 +275,13 @@ int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *co
     uv_timer_init(&g->loop, &g->tick);
     int failed = 0;
     if ((rc = gw__sandboxes_load(g, err, errlen)) != 0 ||
+        (rc = gw__ksource_start(g, err, errlen)) != 0 ||
         (proxy && (rc = gw__proxy_start(g, proxy, err, errlen)) != 0)) {
         failed = rc; /* err says why; stop cleanly: the events so far are kept */
         kill(getpid(), SIGTERM);
     }
     uv_run(&g->loop, UV_RUN_DEFAULT);
+    gw__ksource_stop(g);
     gw__sandboxes_free(g);
     col_unsubscribe(g->col, on_commit, &g->wake);
     rc = failed;

@@ -17,6 +17,7 @@ typedef struct gw__ingest gw__ingest_t;
 typedef struct gw__logs gw__logs_t;
 typedef struct gw__waiter gw__waiter_t;
 typedef struct gw__dedup gw__dedup_t;
+typedef struct gw__ksource gw__ksource_t;
 
 #define GW__DEDUP_GEN 65536 /* uids per generation (two are kept) */
 
@@ -59,6 +60,7 @@ typedef struct {
     gw_config_t cfg;
     col_t *col;
     exp_engine_t *exporters;
+    gw__ksource_t *ksource; /* source.kafka (kafka_source.c) */
     ocsf_validator_t *validator;
     gw_http_server_t *http;
     uv_async_t wake; /* the collector committed: ingest replies, followers */
@@ -91,6 +93,12 @@ void gw__event_base(gw__t *g, ocsf_event_t *ev, int class_uid, int activity, int
 void gw__api_handle(gw_http_req_t *req, void *ctx);
 void gw__api_on_commit(gw__t *g); /* on the loop after the collector's wake */
 void gw__api_stop(gw__t *g);      /* finish followers; pending replies wait */
+
+/* ---- the Kafka source (kafka_source.c) ---------------------------------------- */
+/* Starts consuming when source.kafka.brokers is set (0 otherwise too). */
+int gw__ksource_start(gw__t *g, char *err, size_t errlen);
+void gw__ksource_stop(gw__t *g); /* before the collector goes */
+void gw__ksource_metrics(gw__t *g, ocsf_buf_t *b);
 
 /* ---- resent events (dedup.c) --------------------------------------------------- */
 gw__dedup_t *gw__dedup_create(void);
