@@ -128,6 +128,8 @@ typedef struct {
     file_out_t data, human;
     int64_t data_since_ms; /* when the active file was opened */
     bool rotate_failing;   /* logged once until a rotation works again */
+    char last_day[11];     /* the last rotated file's day and N */
+    unsigned long last_n;
     ocsf_buf_t buf, hbuf;
     ZSTD_CCtx *zc;
     char *zin, *zout;
@@ -570,12 +572,18 @@ static int rename_rotated(file_sink_t *s, int fd, const char *name, const char *
     int rc = next_n(s, day, &n);
     if (rc)
         return rc;
-    char to[64];
+    if (strcmp(day, s->last_day) == 0 && n <= s->last_n)
+        n = s->last_n + 1; /* retention may have removed the newest */
+    char to[64], eb[128];
     snprintf(to, sizeof to, "ocsf-%s.%lu.jsonl", day, n);
-    if (fsync(fd) != 0 || renameat(s->dirfd, name, s->dirfd, to) != 0 || fsync(s->dirfd) != 0)
+    if (fsync(fd) != 0 || renameat(s->dirfd, name, s->dirfd, to) != 0)
         return -errno;
-    close(fd);
+    close(fd); /* renamed: never written again, whatever follows */
+    snprintf(s->last_day, sizeof s->last_day, "%s", day);
+    s->last_n = n;
     atomic_fetch_add_explicit(&s->st.rotated, 1, memory_order_relaxed);
+    if (fsync(s->dirfd) != 0)
+        slog(s, "fsync of the directory after renaming %s: %s", to, errtext(errno, eb, sizeof eb));
     return 0;
 }
 
@@ -826,17 +834,18 @@ static size_t build(file_sink_t *s, exp_batch_t *b)
 }
 
 /* Writes and syncs the built batch; undoes every byte on failure. */
-static int commit(file_sink_t *s, const char **what)
+static int commit(file_sink_t *s, char *what, size_t whatlen)
 {
     bool human = s->cfg.human_log == FILE_HUMAN_ON && s->hbuf.len > 0;
     bool sync = s->cfg.fsync == FILE_FSYNC_BATCH;
     int rc;
-    *what = "write";
+    snprintf(what, whatlen, "write ocsf-%s.jsonl", s->data.day);
     if ((rc = out_write(&s->data, s->buf.p, s->buf.len)) != 0)
         return rc;
+    snprintf(what, whatlen, "write tollgate-%s.log", s->human.day);
     if (human && (rc = out_write(&s->human, s->hbuf.p, s->hbuf.len)) != 0)
         goto undo_data;
-    *what = "fdatasync";
+    snprintf(what, whatlen, "fdatasync ocsf-%s.jsonl", s->data.day);
     if (sync && (fdatasync(s->data.fd) != 0 || (human && fdatasync(s->human.fd) != 0))) {
         rc = -errno;
         goto undo_human;
@@ -868,10 +877,10 @@ static int file_send(void *sink, exp_batch_t *b, char *err, size_t errlen)
                  errtext(-rc, eb, sizeof eb));
         return EXP_SEND_RETRY;
     }
-    const char *what;
-    if (build(s, b) > 0 && (rc = commit(s, &what)) != 0) {
+    char what[64];
+    if (build(s, b) > 0 && (rc = commit(s, what, sizeof what)) != 0) {
         atomic_fetch_add_explicit(&s->st.write_errors, 1, memory_order_relaxed);
-        snprintf(err, errlen, "%s ocsf-%s.jsonl: %s", what, day, errtext(-rc, eb, sizeof eb));
+        snprintf(err, errlen, "%s: %s", what, errtext(-rc, eb, sizeof eb));
         return EXP_SEND_RETRY;
     }
     size_t ok = 0;
