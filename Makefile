@@ -113,12 +113,16 @@ $(BUILD)/bench/%: bench/%.c $(LIB) $(BUILD)/.cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(DEPS_CFLAGS) -MMD -MP -o $@ $< $(LIB) $(LDFLAGS) $(DEPS_LIBS)
 
-bench: $(BUILD)/bench/bench_ocsf $(BUILD)/bench/bench_collector $(BUILD)/bench/bench_policy $(BIN)
+BENCH_C := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
+bench: $(BENCH_C) $(BIN) $(TOOL_BIN)
 	@scripts/deps.sh bench
 	$(BUILD)/bench/bench_ocsf
 	$(BUILD)/bench/bench_policy
+	$(BUILD)/bench/bench_downgrade
 	$(PY) bench/bench_gateway.py --build $(BUILD)
 	$(PY) bench/bench_proxy.py --build $(BUILD)
+	$(BUILD)/bench/bench_file_sink
+	$(PY) bench/bench_export_rss.py --build $(BUILD) --seconds 60
 
 # ---- fuzz (clang + libFuzzer; its own build tree) ---------------------------
 FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
