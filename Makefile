@@ -26,7 +26,7 @@ CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-LIB_SRC  := $(wildcard ocsf/*.c collector/*.c conf/*.c gateway/*.c policy/*.c proxy/*.c exporters/*.c) \
+LIB_SRC  := $(wildcard ocsf/*.c collector/*.c conf/*.c gateway/*.c policy/*.c proxy/*.c exporters/*.c report/*.c) \
             $(filter-out cli/main.c,$(wildcard cli/*.c))
 GEN_SRC  := $(BUILD)/gen/ocsf_tables.c $(BUILD)/gen/providers.c \
             $(BUILD)/gen/ocsf_downgrade_tables.c
@@ -122,6 +122,7 @@ bench: $(BENCH_C) $(BIN) $(TOOL_BIN)
 	$(PY) bench/bench_gateway.py --build $(BUILD)
 	$(PY) bench/bench_proxy.py --build $(BUILD)
 	$(BUILD)/bench/bench_file_sink
+	$(PY) bench/bench_hec.py --build $(BUILD)
 	$(PY) bench/bench_export_rss.py --build $(BUILD) --seconds 60
 
 # ---- fuzz (clang + libFuzzer; its own build tree) ---------------------------
