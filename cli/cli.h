@@ -65,6 +65,7 @@ struct json_t;
 void cli_print_json(struct json_t *o);
 int cli_policy(int argc, char **argv);
 int cli_status(int argc, char **argv);
+int cli_report(int argc, char **argv);
 
 /* Writes s to stderr escaped (for bytes that came from outside). */
 void cli_err_escaped(const char *prefix, const char *s, size_t n);

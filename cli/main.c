@@ -23,6 +23,7 @@ static const cli_cmd_t cmds[] = {
     {"policy", cli_policy, "show and change a sandbox's policy, live"},
     {"status", cli_status, "the spool and every exporter: delivered, lag, paused, errors"},
     {"verify", cli_verify, "check the spool's CRCs and hash chain"},
+    {"report", cli_report, "the compliance report of a period, from the spool"},
     {"ocsf", cli_ocsf, "OCSF events: samples, render to human lines, validate"},
 };
 

@@ -2,7 +2,8 @@
  * decide.c: from a complete request head to a connected upstream, or a
  * refusal: target → who is calling (threadpool) → pinned hash → policy →
  * DNS (uv_getaddrinfo) → SSRF guard on each address → dial. One event per
- * decision.
+ * decision: for a forwarded request that is its HTTP:<METHOD> event, which,
+ * when allowed, waits for the response head to carry the status.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -118,6 +119,7 @@ static void http_fields(px_conn_t *c, ocsf_event_t *ev)
     ev->url_path =
         c->path.p ? (ocsf_str_t){c->path.p, q ? (size_t)(q - c->path.p) : c->path.len} : OCSF_NOSTR;
     ev->url_query = q ? (ocsf_str_t){q + 1, c->path.len - (size_t)(q + 1 - c->path.p)} : OCSF_NOSTR;
+    ev->http_status = c->resp_status > 0 ? c->resp_status : OCSF_NONE; /* what the client got */
 }
 
 void px__event_open(px_conn_t *c, bool allowed, const char *engine, const char *reason)
@@ -140,6 +142,14 @@ void px__event_open(px_conn_t *c, bool allowed, const char *engine, const char *
         c->px->st.denied++;
     }
     c->px->hooks.emit(c->px->hooks.ctx, &ev);
+}
+
+void px__event_http(px_conn_t *c)
+{
+    if (!c->http_pending)
+        return;
+    c->http_pending = false;
+    px__event_open(c, true, "policy", NULL);
 }
 
 void px__event_close(px_conn_t *c)
@@ -199,6 +209,7 @@ static void deny(px_conn_t *c, const char *engine, const char *error, const char
     else
         snprintf(detail, sizeof detail, "%s %.255s:%u not permitted by %s", c->method,
                  c->host_asked, c->port, !strcmp(engine, "ssrf") ? "the SSRF guard" : "policy");
+    c->resp_status = 403;
     px__event_open(c, false, engine, reason);
     px__refuse(c, 403, error, detail, reason);
 }
@@ -267,7 +278,14 @@ static void on_connected(uv_connect_t *req, int status)
     if (c->closing || status == UV_ECANCELED)
         return;
     if (status == 0) {
-        px__event_open(c, true, "policy", NULL);
+        if (c->is_connect) {
+            px__event_open(c, true, "policy", NULL);
+        } else {
+            /* HTTP:<METHOD> waits for the response head and its status
+             * (px__event_http); this upstream gets its NET:CLOSE */
+            c->http_pending = true;
+            c->opened_event = true;
+        }
         px__relay_start(c);
         return;
     }

@@ -270,9 +270,27 @@ struct px_conn {
     uint64_t bytes_in, bytes_out; /* from the upstream / to the upstream */
     size_t up_pending, client_pending;
     bool client_eof, up_eof, opened_event;
+
+    /* Forwarded requests (relay.c): the request body is framed by `parser`
+     * (paused at its end), the response by `resp`; when both are complete
+     * and both sides allow it, the connection reads its next head. */
+    http_parser resp;
+    int resp_status;   /* the final response's status (or the proxy's), 0: none yet */
+    bool client_ka;    /* the request allows keep-alive */
+    bool req_done;     /* the request's body has all gone (or is going) upstream */
+    bool resp_done;    /* the response's last byte was read */
+    bool resp_started; /* response bytes went to the client */
+    bool http_pending; /* the allowed HTTP event waits for the response head */
+    unsigned up_gen;   /* bumped per upstream handle: a stale write's error is ignored */
+    uint64_t nreq;     /* request heads begun on this connection */
 };
 
 /* server.c */
+/* Resets the per-request state (after the first request), then reads the
+ * next request head: from c->rest first (pipelined bytes), then the client.
+ * Timers: the head timeout for the first head or once a head's first byte
+ * is in; between requests, the idle timeout (then a silent close). */
+void px__head_begin(px_conn_t *c);
 void px__conn_close(px_conn_t *c);
 void px__conn_maybe_free(px_conn_t *c); /* after in-flight work ends */
 void px__up_close(px_conn_t *c);        /* closes and forgets the upstream handle */
@@ -287,8 +305,14 @@ void px__decide(px_conn_t *c);
 /* The events of a connection. */
 void px__event_open(px_conn_t *c, bool allowed, const char *engine, const char *reason);
 void px__event_close(px_conn_t *c);
+/* A forwarded request's allowed HTTP event, once: when its response head
+ * arrives (with the status), or when the exchange ends without one. */
+void px__event_http(px_conn_t *c);
 
 /* relay.c */
 void px__relay_start(px_conn_t *c);
+/* A forwarded request's upstream is done: its HTTP event if still pending,
+ * its NET:CLOSE (bytes of this request), the handle closed. */
+void px__fwd_end_upstream(px_conn_t *c);
 
 #endif

@@ -1,13 +1,25 @@
 /*
  * relay.c: bytes both ways once the upstream is connected. A CONNECT gets
- * "200 Connection Established" and becomes a tunnel; a forwarded request
- * is rewritten to origin form (Proxy-* and hop-by-hop headers dropped,
- * `Connection: close`) and its response relayed back.
+ * "200 Connection Established" and becomes a tunnel. A forwarded request is
+ * rewritten to origin form (Proxy-* and hop-by-hop headers dropped, Host
+ * from the URL) and relayed with its framing known: the request body
+ * through the request's http_parser (Content-Length or chunked), the
+ * response through a response parser (Content-Length, chunked, or until
+ * the upstream closes; HEAD, 1xx, 204 and 304 have no body). Both are
+ * relayed as they were written; the parsers only find where they end.
+ *
+ * Keep-alive: once a response has ended, its upstream is closed (one
+ * upstream connection per request) and, when the client asked for
+ * keep-alive and the response head (relayed unchanged, so the client
+ * reads the same) allows it, the client connection reads its next request
+ * head (px__head_begin). Otherwise the client side is shut down once its
+ * queue is flushed, then closed. The client is not read while a response
+ * is outstanding: pipelined bytes wait in c->rest (at most one read).
  *
  * Backpressure: a side whose peer has more than PX__HIGH_WATER bytes queued
- * stops being read until the queue falls under PX__LOW_WATER. Half-close:
- * EOF from one side shuts down writing to the other once its queue is
- * flushed; the connection ends when both sides are done.
+ * stops being read until the queue falls under PX__LOW_WATER. Half-close
+ * (tunnels): EOF from one side shuts down writing to the other once its
+ * queue is flushed; the connection ends when both sides are done.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +31,15 @@ typedef struct {
     uv_write_t w;
     px_conn_t *c;
     bool to_up, pooled; /* pooled: data is a PX__BUF read buffer */
+    unsigned up_gen;    /* to_up: the upstream it was written to */
     size_t len;
     char *data;
 } wreq_t;
 
 static void on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 static void on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+static void on_fwd_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+static void on_fwd_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 
 /* Read buffers come from a small per-proxy pool and go back to it once
  * written: a malloc/free per read made glibc hand pages back and fault them
@@ -61,19 +76,38 @@ static void on_written(uv_write_t *w, int status)
         buf_release(c->px, r->data);
     else
         free(r->data);
+    bool stale = r->to_up && r->up_gen != c->up_gen; /* to an upstream closed since */
+    bool to_up = r->to_up;
     free(r);
-    if (c->closing)
+    if (c->closing || stale)
         return;
+    if (status < 0 && to_up && !c->is_connect && c->phase == PX_RELAY) {
+        /* the upstream stopped taking the request (it may be answering
+         * early, 413...): its response still goes back, then the end */
+        c->req_done = true;
+        c->client_ka = false;
+        uv_read_stop((uv_stream_t *)&c->client);
+        return;
+    }
     if (status < 0) {
         px__conn_close(c);
         return;
     }
+    if (c->phase != PX_RELAY)
+        return; /* the next request head, or a refusal */
     /* resume the sides that were paused for a full queue */
-    if (c->up_pending < PX__LOW_WATER && !c->client_eof)
-        uv_read_start((uv_stream_t *)&c->client, alloc_cb, on_client_read);
-    if (c->client_pending < PX__LOW_WATER && !c->up_eof && c->up)
-        uv_read_start((uv_stream_t *)c->up, alloc_cb, on_up_read);
-    maybe_done(c);
+    if (c->is_connect) {
+        if (c->up_pending < PX__LOW_WATER && !c->client_eof)
+            uv_read_start((uv_stream_t *)&c->client, alloc_cb, on_client_read);
+        if (c->client_pending < PX__LOW_WATER && !c->up_eof && c->up)
+            uv_read_start((uv_stream_t *)c->up, alloc_cb, on_up_read);
+        maybe_done(c);
+        return;
+    }
+    if (c->up_pending < PX__LOW_WATER && !c->req_done && c->up)
+        uv_read_start((uv_stream_t *)&c->client, alloc_cb, on_fwd_client_read);
+    if (c->client_pending < PX__LOW_WATER && !c->resp_done && c->up)
+        uv_read_start((uv_stream_t *)c->up, alloc_cb, on_fwd_up_read);
 }
 
 /* Queues len bytes of data (taking ownership) toward one side. */
@@ -87,6 +121,7 @@ static int send_to_(px_conn_t *c, bool to_up, char *data, size_t len, bool poole
     r->c = c;
     r->pooled = pooled;
     r->to_up = to_up;
+    r->up_gen = c->up_gen;
     r->len = len;
     r->data = data;
     uv_buf_t b = uv_buf_init(data, (unsigned)len);
@@ -174,25 +209,242 @@ static bool hop_by_hop(const char *name)
     return false;
 }
 
-/* The forwarded request's head, in origin form. */
+/* The forwarded request's head, in origin form. Host comes from the URL the
+ * policy judged, not from the client's Host header (RFC 7230 5.4: one
+ * allowed name must not reach another virtual host on the same address). */
 static void forward_head(px_conn_t *c, ocsf_buf_t *out)
 {
     ocsf_buf_puts(out, c->method);
     ocsf_buf_putc(out, ' ');
     ocsf_buf_put(out, c->path.p, c->path.len);
-    ocsf_buf_puts(out, " HTTP/1.1\r\n");
+    ocsf_buf_puts(out, " HTTP/1.1\r\nHost: ");
+    bool v6 = strchr(c->host_asked, ':') != NULL;
+    ocsf_buf_puts(out, v6 ? "[" : "");
+    ocsf_buf_puts(out, c->host_asked);
+    ocsf_buf_puts(out, v6 ? "]" : "");
+    if (c->port != 80) {
+        ocsf_buf_putc(out, ':');
+        ocsf_buf_put_i64(out, c->port);
+    }
+    ocsf_buf_puts(out, "\r\n");
     const char *h = c->hdrs.p;
     for (size_t i = 0; h && i < c->nhdrs; i++) {
         const char *name = h, *value = h + strlen(h) + 1;
         h = value + strlen(value) + 1;
-        if (hop_by_hop(name))
+        if (hop_by_hop(name) || strcasecmp(name, "host") == 0)
             continue;
         ocsf_buf_puts(out, name);
         ocsf_buf_puts(out, ": ");
         ocsf_buf_puts(out, value);
         ocsf_buf_puts(out, "\r\n");
     }
-    ocsf_buf_puts(out, "Connection: close\r\n\r\n");
+    /* the upstream connection is closed after the response either way; a
+     * client that keeps its connection must not be told close by the
+     * response head it reads unchanged */
+    ocsf_buf_puts(out, c->client_ka ? "\r\n" : "Connection: close\r\n\r\n");
+}
+
+/* ---- forwarded requests ---------------------------------------------------------- */
+
+static int req_complete(http_parser *hp)
+{
+    px_conn_t *c = hp->data;
+    c->req_done = true;
+    http_parser_pause(hp, 1); /* what follows is the next request's */
+    return 0;
+}
+
+static const http_parser_settings req_body_settings = {.on_message_complete = req_complete};
+
+static int resp_headers(http_parser *hp)
+{
+    px_conn_t *c = hp->data;
+    if (hp->status_code == 101)
+        return -1; /* no Upgrade was forwarded: not a response to this request */
+    if (hp->status_code / 100 == 1)
+        return 0; /* interim (100 Continue, 103): relayed, the final one follows */
+    c->resp_status = hp->status_code;
+    px__event_http(c);
+    return strcmp(c->method, "HEAD") == 0 ? 1 : 0; /* 1: no body */
+}
+
+static int resp_complete(http_parser *hp)
+{
+    px_conn_t *c = hp->data;
+    if (hp->status_code / 100 == 1)
+        return 0;
+    c->resp_done = true;
+    http_parser_pause(hp, 1); /* bytes after it are not the client's */
+    return 0;
+}
+
+static const http_parser_settings resp_settings = {
+    .on_headers_complete = resp_headers,
+    .on_message_complete = resp_complete,
+};
+
+/* Request bytes through the parser: *used of them belong to this request.
+ * -1 when the framing is invalid. */
+static int req_feed(px_conn_t *c, const char *p, size_t n, size_t *used)
+{
+    *used = http_parser_execute(&c->parser, &req_body_settings, p, n);
+    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+    return e == HPE_OK || (e == HPE_PAUSED && c->req_done) ? 0 : -1;
+}
+
+/* The exchange cannot go on: an error reply when the client has had no
+ * byte of the response yet, else a plain close. */
+static void fwd_fail(px_conn_t *c, int status, const char *error, const char *detail)
+{
+    if (c->up)
+        uv_read_stop((uv_stream_t *)c->up);
+    if (c->resp_started) {
+        px__conn_close(c);
+        return;
+    }
+    c->resp_status = status;
+    px__refuse(c, status, error, detail, NULL);
+}
+
+void px__fwd_end_upstream(px_conn_t *c)
+{
+    px__event_http(c);
+    if (c->opened_event)
+        px__event_close(c);
+    c->opened_event = false;
+    px__up_close(c);
+}
+
+static void on_final_shutdown(uv_shutdown_t *req, int status)
+{
+    px_conn_t *c = req->data;
+    (void)status;
+    free(req);
+    if (!c->closing)
+        px__conn_close(c);
+}
+
+/* The response has ended: the next request, or the end (once the
+ * response is flushed: uv_shutdown waits for the queued writes). */
+static void fwd_response_done(px_conn_t *c)
+{
+    bool keep = c->client_ka && c->req_done && !c->px->closing &&
+                http_should_keep_alive(&c->resp) &&
+                /* an HTTP/1.0 client keeps only what the head it reads says */
+                (c->parser.http_minor > 0 || (c->resp.flags & F_CONNECTION_KEEP_ALIVE));
+    px__fwd_end_upstream(c);
+    if (keep) {
+        px__head_begin(c);
+        return;
+    }
+    uv_read_stop((uv_stream_t *)&c->client);
+    c->phase = PX_CLOSING;
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (!req)
+        abort();
+    req->data = c;
+    if (uv_shutdown(req, (uv_stream_t *)&c->client, on_final_shutdown) != 0) {
+        free(req);
+        px__conn_close(c);
+    }
+}
+
+static void on_fwd_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    px_conn_t *c = s->data;
+    size_t used;
+    uv_timer_again(&c->timer);
+    if (n <= 0) {
+        buf_release(c->px, buf->base);
+        if (n < 0) /* the client left (or reset) before its request ended */
+            px__conn_close(c);
+        return;
+    }
+    if (req_feed(c, buf->base, (size_t)n, &used) != 0) {
+        buf_release(c->px, buf->base);
+        fwd_fail(c, 400, "bad_request", http_errno_description(HTTP_PARSER_ERRNO(&c->parser)));
+        return;
+    }
+    if (c->req_done) { /* the rest is the next request's: read no more until the response ends */
+        ocsf_buf_put(&c->rest, buf->base + used, (size_t)n - used);
+        uv_read_stop(s);
+    }
+    if (used == 0) {
+        buf_release(c->px, buf->base);
+        return;
+    }
+    if (send_to_(c, true, buf->base, used, true) != 0) {
+        px__conn_close(c);
+        return;
+    }
+    if (c->up_pending > PX__HIGH_WATER)
+        uv_read_stop(s); /* backpressure: resumed from on_written */
+}
+
+static void on_fwd_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    px_conn_t *c = s->data;
+    uv_timer_again(&c->timer);
+    if (n <= 0) {
+        buf_release(c->px, buf->base);
+        if (n == 0)
+            return;
+        if (n == UV_EOF) /* ends a close-delimited body */
+            http_parser_execute(&c->resp, &resp_settings, NULL, 0);
+        if (c->resp_done)
+            fwd_response_done(c);
+        else
+            fwd_fail(c, 502, "bad_gateway", "the upstream closed before its response ended");
+        return;
+    }
+    size_t used = http_parser_execute(&c->resp, &resp_settings, buf->base, (size_t)n);
+    enum http_errno e = HTTP_PARSER_ERRNO(&c->resp);
+    if (e != HPE_OK && !(e == HPE_PAUSED && c->resp_done)) {
+        buf_release(c->px, buf->base);
+        fwd_fail(c, 502, "bad_gateway", "the upstream's response is not valid HTTP");
+        return;
+    }
+    /* bytes past the response's end (an upstream that says too much) are
+     * dropped with the upstream connection */
+    c->bytes_in += used;
+    if (used) {
+        c->resp_started = true;
+        if (send_to_(c, false, buf->base, used, true) != 0) {
+            px__conn_close(c);
+            return;
+        }
+    } else {
+        buf_release(c->px, buf->base);
+    }
+    if (c->resp_done)
+        fwd_response_done(c);
+    else if (c->client_pending > PX__HIGH_WATER)
+        uv_read_stop(s); /* backpressure: resumed from on_written */
+}
+
+/* The head and the body bytes that came with it go upstream; the client is
+ * read on only while the request has more. 0, or -1 when refused. */
+static int fwd_start(px_conn_t *c, ocsf_buf_t *first)
+{
+    size_t lf, used = 0;
+    http_parser_init(&c->resp, HTTP_RESPONSE);
+    c->resp.data = c;
+    http_parser_pause(&c->parser, 0);
+    /* the parser stopped before the head's last LF (server.c dropped it):
+     * that LF, then the bytes that came with the head; used: how many of
+     * those are this request's body */
+    if (req_feed(c, "\n", 1, &lf) != 0 ||
+        (!c->req_done && c->rest.len && req_feed(c, c->rest.p, c->rest.len, &used) != 0)) {
+        fwd_fail(c, 400, "bad_request", http_errno_description(HTTP_PARSER_ERRNO(&c->parser)));
+        return -1;
+    }
+    forward_head(c, first);
+    if (used) { /* what is left is the next request's (pipelined) */
+        ocsf_buf_put(first, c->rest.p, used);
+        memmove(c->rest.p, c->rest.p + used, c->rest.len - used);
+        c->rest.len -= used;
+    }
+    return 0;
 }
 
 void px__relay_start(px_conn_t *c)
@@ -208,19 +460,26 @@ void px__relay_start(px_conn_t *c)
             px__conn_close(c);
             return;
         }
-    } else {
-        forward_head(c, &first);
+        ocsf_buf_put(&first, c->rest.p, c->rest.len); /* bytes that came with the head */
+        ocsf_buf_dispose(&c->rest);
+    } else if (fwd_start(c, &first) != 0) {
+        ocsf_buf_dispose(&first);
+        return;
     }
-    ocsf_buf_put(&first, c->rest.p, c->rest.len); /* bytes that came with the head */
     if (first.len && send_to(c, true, first.p, first.len) != 0) {
         px__conn_close(c);
         return;
     }
     if (!first.len)
         ocsf_buf_dispose(&first);
-    ocsf_buf_dispose(&c->rest);
     uint64_t idle = (uint64_t)c->px->cfg.idle_timeout_ms;
     uv_timer_start(&c->timer, px__on_timer, idle, idle); /* reset by every read */
-    uv_read_start((uv_stream_t *)&c->client, alloc_cb, on_client_read);
-    uv_read_start((uv_stream_t *)c->up, alloc_cb, on_up_read);
+    if (c->is_connect) {
+        uv_read_start((uv_stream_t *)&c->client, alloc_cb, on_client_read);
+        uv_read_start((uv_stream_t *)c->up, alloc_cb, on_up_read);
+        return;
+    }
+    if (!c->req_done)
+        uv_read_start((uv_stream_t *)&c->client, alloc_cb, on_fwd_client_read);
+    uv_read_start((uv_stream_t *)c->up, alloc_cb, on_fwd_up_read);
 }

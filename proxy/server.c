@@ -1,7 +1,8 @@
 /*
  * server.c: the proxy's listener and connections: accept (with a cap),
  * read the request head with http-parser (bounded, timed), hand it to
- * decide.c, write refusals, close.
+ * decide.c, write refusals, close. A kept-alive connection comes back here
+ * for each next request head (px__head_begin).
  *
  * A connection is freed when its last libuv handle has closed (client,
  * upstream, timer) and no threadpool or DNS work is in flight.
@@ -69,6 +70,7 @@ void px__up_close(px_conn_t *c)
         return;
     uv_close((uv_handle_t *)c->up, on_up_closed);
     c->up = NULL;
+    c->up_gen++;
 }
 
 void px__conn_close(px_conn_t *c)
@@ -77,6 +79,7 @@ void px__conn_close(px_conn_t *c)
         return;
     c->closing = true;
     c->phase = PX_CLOSING;
+    px__event_http(c); /* a forwarded request that ends without a response head */
     if (c->opened_event)
         px__event_close(c);
     uv_close((uv_handle_t *)&c->client, on_handle_closed);
@@ -194,6 +197,7 @@ static int on_headers_complete(http_parser *hp)
     c->head_done = true;
     snprintf(c->method, sizeof c->method, "%s", http_method_str(hp->method));
     c->is_connect = hp->method == HTTP_CONNECT;
+    c->client_ka = http_should_keep_alive(hp) != 0;
     http_parser_pause(hp, 1);
     return 0;
 }
@@ -213,6 +217,36 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     buf->len = buf->base ? 65536 : 0;
 }
 
+/* Feeds bytes of a request head. 1: the head is complete (what follows it
+ * is in c->rest, the decision has started); -1: refused; 0: more needed. */
+static int head_feed(px_conn_t *c, const char *data, size_t n)
+{
+    size_t done = http_parser_execute(&c->parser, &head_settings, data, n);
+    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+    c->head_bytes += c->head_done ? done : n;
+    if (c->head_bytes > (size_t)c->px->cfg.max_head) {
+        px__refuse(c, 431, "head_too_large", "the request head is over the proxy's limit", NULL);
+        return -1;
+    }
+    if (e != HPE_OK && e != HPE_PAUSED) {
+        px__refuse(c, e == HPE_CB_url ? 431 : 400, "bad_request", http_errno_description(e), NULL);
+        return -1;
+    }
+    if (!c->head_done)
+        return 0;
+    /* paused in on_headers_complete, http-parser has not consumed the LF
+     * that ends the head (it is always the next byte): it is not the
+     * tunnel's or the body's (relay.c feeds the parser one LF to resume) */
+    if (done < n && data[done] == '\n')
+        done++;
+    ocsf_buf_put(&c->rest, data + done, n - done);
+    uv_read_stop((uv_stream_t *)&c->client);
+    uv_timer_stop(&c->timer);
+    c->phase = PX_DECIDE;
+    px__decide(c);
+    return 1;
+}
+
 static void on_head_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     px_conn_t *c = s->data;
@@ -221,42 +255,70 @@ static void on_head_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         px__conn_close(c);
         return;
     }
-    size_t done = http_parser_execute(&c->parser, &head_settings, buf->base, (size_t)n);
-    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
-    c->head_bytes += c->head_done ? done : (size_t)n;
-    if (c->head_bytes > (size_t)c->px->cfg.max_head) {
-        free(buf->base);
-        px__refuse(c, 431, "head_too_large", "the request head is over the proxy's limit", NULL);
-        return;
-    }
-    if (e != HPE_OK && e != HPE_PAUSED) {
-        free(buf->base);
-        px__refuse(c, e == HPE_CB_url ? 431 : 400, "bad_request", http_errno_description(e), NULL);
-        return;
-    }
-    if (c->head_done) {
-        /* paused in on_headers_complete, http-parser has not consumed the
-         * LF that ends the head: it is not the tunnel's or the body's */
-        if (done < (size_t)n && buf->base[done] == '\n' && done > 0 && buf->base[done - 1] == '\r')
-            done++;
-        ocsf_buf_put(&c->rest, buf->base + done, (size_t)n - done);
-        free(buf->base);
-        uv_read_stop(s);
-        uv_timer_stop(&c->timer);
-        c->phase = PX_DECIDE;
-        px__decide(c);
-        return;
-    }
+    if (n > 0 && c->head_bytes == 0 && c->nreq > 1) /* a kept-alive connection's next head */
+        uv_timer_start(&c->timer, px__on_timer, (uint64_t)c->px->cfg.head_timeout_ms, 0);
+    head_feed(c, buf->base, (size_t)n);
     free(buf->base);
+}
+
+/* The state of one request, for the next one on a kept-alive connection. */
+static void request_reset(px_conn_t *c)
+{
+    c->head_bytes = 0;
+    c->head_done = c->in_value = false;
+    c->url.len = c->hdrs.len = c->path.len = 0;
+    c->nhdrs = 0;
+    c->method[0] = c->host_asked[0] = c->host[0] = c->ip[0] = '\0';
+    c->is_connect = c->host_is_ip = false;
+    c->port = 0;
+    free(c->ident);
+    c->ident = NULL;
+    c->ident_rc = 0;
+    c->ident_reason[0] = '\0';
+    memset(&c->dec, 0, sizeof c->dec);
+    c->rule[0] = '\0';
+    px_cidrs_dispose(&c->allowed_ips);
+    if (c->ai)
+        uv_freeaddrinfo(c->ai);
+    c->ai = c->ai_next = NULL;
+    c->bytes_in = c->bytes_out = 0;
+    c->client_eof = c->up_eof = c->opened_event = false;
+    c->resp_status = 0;
+    c->client_ka = c->req_done = c->resp_done = c->resp_started = c->http_pending = false;
+}
+
+void px__head_begin(px_conn_t *c)
+{
+    px_t *p = c->px;
+    if (c->nreq++ > 0)
+        request_reset(c);
+    c->phase = PX_HEAD;
+    c->start_ms = px__now_ms();
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    bool waiting = c->nreq > 1 && c->rest.len == 0;
+    uv_timer_start(&c->timer, px__on_timer,
+                   (uint64_t)(waiting ? p->cfg.idle_timeout_ms : p->cfg.head_timeout_ms), 0);
+    if (c->rest.len) { /* pipelined: the next head came with the last request */
+        ocsf_buf_t pending = c->rest;
+        ocsf_buf_init(&c->rest);
+        int rc = head_feed(c, pending.p, pending.len);
+        ocsf_buf_dispose(&pending);
+        if (rc != 0)
+            return;
+    }
+    uv_read_start((uv_stream_t *)&c->client, alloc_cb, on_head_read);
 }
 
 void px__on_timer(uv_timer_t *t)
 {
     px_conn_t *c = t->data;
-    if (c->phase == PX_HEAD)
+    if (c->phase == PX_HEAD && c->head_bytes == 0 && c->nreq > 1)
+        px__conn_close(c); /* a kept-alive connection, idle between requests */
+    else if (c->phase == PX_HEAD)
         px__refuse(c, 408, "timeout", "the request head did not arrive in time", NULL);
     else
-        px__conn_close(c); /* an idle tunnel */
+        px__conn_close(c); /* an idle tunnel, or a response that does not end */
 }
 
 static void on_connection(uv_stream_t *ls, int status)
@@ -289,11 +351,7 @@ static void on_connection(uv_stream_t *ls, int status)
     len = sizeof c->local;
     uv_tcp_getsockname(&c->client, (struct sockaddr *)&c->local, &len);
     uv_tcp_nodelay(&c->client, 1);
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
-    c->start_ms = px__now_ms();
-    uv_timer_start(&c->timer, px__on_timer, (uint64_t)p->cfg.head_timeout_ms, 0);
-    uv_read_start((uv_stream_t *)&c->client, alloc_cb, on_head_read);
+    px__head_begin(c);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------- */
@@ -311,7 +369,8 @@ const conf_option_t px_options[] = {
     {"proxy.head_timeout", CONF_DURATION, "10s", 100, 600000, NULL, O(head_timeout_ms),
      "a request head must arrive within this"},
     {"proxy.idle_timeout", CONF_DURATION, "5m", 1000, 86400000, NULL, O(idle_timeout_ms),
-     "a tunnel with no traffic either way is closed"},
+     "a tunnel or forwarded exchange with no traffic either way, or a kept-alive "
+     "connection with no next request, is closed"},
     {"proxy.require_binary_identity", CONF_INT, "1", 0, 1, NULL, O(require_identity),
      "1: a caller whose binary cannot be named is denied; 0: endpoint-only decisions"},
     {"proxy.test_allow_loopback", CONF_INT, "0", 0, 1, NULL, O(test_allow_loopback),

@@ -1,0 +1,322 @@
+/*
+ * scan.c: reading spool segments for the report, and the verifier thread.
+ *
+ * Segments are listed once (name, size at that moment) and read up to that
+ * size: records a running writer appends later are not part of the report,
+ * and a partial record at the end of the newest segment is a write in
+ * progress, not damage. Unlike col_verify, the scan goes on past a bad
+ * record: a record whose CRC fails is reported and stepped over (its length
+ * frame is intact); a record that does not frame ends that segment.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "report/rep_internal.h"
+
+static int cmp_seg(const void *a, const void *b)
+{
+    return strcmp(((const rep__seg_t *)a)->name, ((const rep__seg_t *)b)->name);
+}
+
+int rep__segs_list(const char *dir, rep__segs_t *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    DIR *d = opendir(dir);
+    if (!d) {
+        int e = errno;
+        snprintf(err, errlen, "%s: %s", dir, strerror(e));
+        return -e;
+    }
+    size_t cap = 0;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len != 28 || strncmp(e->d_name, "seg-", 4) != 0 || strcmp(e->d_name + 24, ".tgs"))
+            continue;
+        if (out->n == cap) {
+            rep__seg_t *nv = realloc(out->v, (cap = cap ? cap * 2 : 64) * sizeof *nv);
+            if (!nv) {
+                rc = -ENOMEM;
+                break;
+            }
+            out->v = nv;
+        }
+        rep__seg_t *g = &out->v[out->n];
+        memset(g, 0, sizeof *g);
+        memcpy(g->name, e->d_name, len + 1);
+        snprintf(g->path, sizeof g->path, "%s/%s", dir, e->d_name);
+        g->first_seq = strtoull(e->d_name + 4, NULL, 10);
+        struct stat st;
+        if (stat(g->path, &st) != 0)
+            continue; /* gone already (retention) */
+        g->size = (uint64_t)st.st_size;
+        out->bytes += g->size;
+        out->n++;
+    }
+    closedir(d);
+    if (rc) {
+        snprintf(err, errlen, "listing %s: out of memory", dir);
+        rep__segs_dispose(out);
+        return rc;
+    }
+    if (out->n == 0) {
+        snprintf(err, errlen, "%s: no spool segments (has the gateway run with this state?)",
+                 dir);
+        rep__segs_dispose(out);
+        return -ENOENT;
+    }
+    qsort(out->v, out->n, sizeof *out->v, cmp_seg);
+    out->v[out->n - 1].last = true;
+    return 0;
+}
+
+void rep__segs_dispose(rep__segs_t *s)
+{
+    free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- one segment ----------------------------------------------------------- */
+
+typedef struct {
+    int fd;
+    unsigned char *buf;
+    size_t cap, start, len;
+    uint64_t off, end; /* file offset of buf[start]; read no further than end */
+} reader_t;
+
+static size_t fill(reader_t *s, size_t need)
+{
+    if (s->len >= need)
+        return s->len;
+    if (need > s->cap) {
+        unsigned char *nb = malloc(need);
+        if (!nb)
+            return s->len;
+        memcpy(nb, s->buf + s->start, s->len);
+        free(s->buf);
+        s->buf = nb, s->cap = need, s->start = 0;
+    } else if (s->start + need > s->cap) {
+        memmove(s->buf, s->buf + s->start, s->len);
+        s->start = 0;
+    }
+    while (s->len < need) {
+        uint64_t at = s->off + s->len;
+        if (at >= s->end)
+            break;
+        size_t room = s->cap - s->start - s->len;
+        if (s->end - at < room)
+            room = (size_t)(s->end - at);
+        ssize_t r = pread(s->fd, s->buf + s->start + s->len, room, (off_t)at);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        s->len += (size_t)r;
+    }
+    return s->len;
+}
+
+int rep__scan_segment(const rep__seg_t *g, const rep__scan_cb_t *cb, uint64_t *bytes_done)
+{
+    reader_t s = {.fd = open(g->path, O_RDONLY | O_CLOEXEC)};
+    if (s.fd < 0) {
+        if (errno == ENOENT) {
+            cb->event(cb->ctx, g, REP__SEG_GONE, 0);
+            return 0;
+        }
+        return -errno;
+    }
+    unsigned char hdr[COL__SEG_HDR];
+    ssize_t got = pread(s.fd, hdr, sizeof hdr, 0);
+    int rc = 0;
+    if (got != (ssize_t)sizeof hdr || memcmp(hdr, COL__SEG_MAGIC, 8) != 0) {
+        if (!(g->last && g->size < COL__SEG_HDR)) /* a segment being created */
+            cb->event(cb->ctx, g, REP__SEG_BAD_HEADER, 0);
+        goto out;
+    }
+    if ((rc = cb->header ? cb->header(cb->ctx, g, hdr) : 0) != 0)
+        goto out;
+    s.cap = 4u << 20;
+    if (!(s.buf = malloc(s.cap))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    s.off = COL__SEG_HDR;
+    s.end = g->size;
+    for (;;) {
+        size_t have = fill(&s, 8);
+        if (have == 0)
+            break;
+        const unsigned char *q = s.buf + s.start;
+        uint32_t total = have >= 8 ? col__get32(q + 4) : 0;
+        if (have >= 8 && (col__get32(q) != COL__REC_MAGIC || total < COL__REC_MIN ||
+                          total > COL__REC_MAX)) {
+            cb->event(cb->ctx, g, REP__SEG_MALFORMED, s.off);
+            break;
+        }
+        if (have < 8 || fill(&s, total) < total) {
+            cb->event(cb->ctx, g, REP__SEG_TORN, s.off);
+            break;
+        }
+        q = s.buf + s.start;
+        rep__rec_t r = {.raw = q, .off = s.off};
+        if (col__rec_parse(q, total, false, &r.r) <= 0) {
+            cb->event(cb->ctx, g, REP__SEG_MALFORMED, s.off);
+            break;
+        }
+        r.crc_ok = col__crc32c(0, q + 12, total - 16) == col__get32(q + 8);
+        if ((rc = cb->record(cb->ctx, g, &r)) != 0)
+            break;
+        s.start += total, s.len -= total, s.off += total;
+        if (bytes_done)
+            *bytes_done += total;
+    }
+out:
+    free(s.buf);
+    close(s.fd);
+    return rc;
+}
+
+/* ---- the verifier ------------------------------------------------------------ */
+
+typedef struct {
+    rep__verify_t *v;
+    EVP_MD_CTX *ctx;
+    EVP_MD *md;
+    unsigned char chain[32];
+    bool have_chain;
+    uint64_t expect; /* 0: unknown */
+} vstate_t;
+
+static void problem(rep__verify_t *v, const rep__seg_t *g, uint64_t seq, uint64_t off,
+                    const char *kind, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void problem(rep__verify_t *v, const rep__seg_t *g, uint64_t seq, uint64_t off,
+                    const char *kind, const char *fmt, ...)
+{
+    if (v->nproblems < REP__MAX_PROBLEMS) {
+        rep__problem_t *p = &v->problems[v->nproblems];
+        p->seq = seq;
+        p->off = off;
+        snprintf(p->segment, sizeof p->segment, "%s", g->name);
+        snprintf(p->kind, sizeof p->kind, "%s", kind);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(p->text, sizeof p->text, fmt, ap);
+        va_end(ap);
+    }
+    v->nproblems++;
+}
+
+static int v_header(void *ctx, const rep__seg_t *g, const unsigned char hdr[COL__SEG_HDR])
+{
+    vstate_t *s = ctx;
+    uint64_t first = col__get64(hdr + 16);
+    if (first != g->first_seq)
+        problem(s->v, g, first, 0, "header",
+                "segment %s: its header says it starts at sequence %" PRIu64, g->name, first);
+    if (s->expect && first != s->expect) {
+        problem(s->v, g, s->expect, 0, "sequence",
+                "segment %s starts at sequence %" PRIu64 ", expected %" PRIu64
+                ": sequences %" PRIu64 "..%" PRIu64 " are not in the spool",
+                g->name, first, s->expect, s->expect, first - 1);
+    } else if (s->have_chain && memcmp(hdr + 32, s->chain, 32) != 0) {
+        problem(s->v, g, first, 0, "chain",
+                "segment %s: the hash chain does not continue the previous segment", g->name);
+    }
+    memcpy(s->chain, hdr + 32, 32);
+    s->have_chain = true;
+    s->expect = first;
+    return 0;
+}
+
+static int v_record(void *ctx, const rep__seg_t *g, const rep__rec_t *r)
+{
+    vstate_t *s = ctx;
+    uint64_t seq = r->r.seq;
+    if (!r->crc_ok) {
+        problem(s->v, g, s->expect ? s->expect : seq, r->off, "crc",
+                "record sequence %" PRIu64 " in segment %s at offset %" PRIu64
+                ": CRC mismatch: the record was altered or damaged",
+                s->expect ? s->expect : seq, g->name, r->off);
+        memcpy(s->chain, r->raw + 48, 32);
+        s->expect = s->expect ? s->expect + 1 : 0;
+        s->v->checked++;
+        return 0;
+    }
+    if (s->expect && seq != s->expect)
+        problem(s->v, g, seq, r->off, "sequence",
+                "record sequence %" PRIu64 " in segment %s at offset %" PRIu64
+                ": expected sequence %" PRIu64,
+                seq, g->name, r->off, s->expect);
+    unsigned char want[32];
+    col__chain(s->ctx, s->md, s->chain, r->raw, want);
+    if (s->have_chain && memcmp(want, r->raw + 48, 32) != 0)
+        problem(s->v, g, seq, r->off, "chain",
+                "record sequence %" PRIu64 " in segment %s at offset %" PRIu64
+                ": hash chain broken (the record or one before it was altered)",
+                seq, g->name, r->off);
+    memcpy(s->chain, r->raw + 48, 32); /* go on from what is stored */
+    s->have_chain = true;
+    s->expect = seq + 1;
+    s->v->checked++;
+    return 0;
+}
+
+static void v_event(void *ctx, const rep__seg_t *g, rep__seg_event_t ev, uint64_t off)
+{
+    vstate_t *s = ctx;
+    switch (ev) {
+    case REP__SEG_BAD_HEADER:
+        problem(s->v, g, s->expect, 0, "header", "segment %s: not a spool segment (bad header)",
+                g->name);
+        break;
+    case REP__SEG_MALFORMED:
+        problem(s->v, g, s->expect, off, "malformed",
+                "segment %s at offset %" PRIu64 " (sequence %" PRIu64
+                " expected): a record that does not parse; the rest of the segment is unread",
+                g->name, off, s->expect);
+        break;
+    case REP__SEG_TORN:
+        if (!g->last)
+            problem(s->v, g, s->expect, off, "torn",
+                    "segment %s: torn record at offset %" PRIu64 " (sequence %" PRIu64 ")",
+                    g->name, off, s->expect);
+        return;
+    case REP__SEG_GONE:
+        return; /* retention, while we read: said by the aggregator */
+    }
+    s->have_chain = false; /* we lost our place */
+    s->expect = 0;
+}
+
+void *rep__verify_main(void *arg)
+{
+    rep__verify_t *v = arg;
+    vstate_t s = {.v = v};
+    s.ctx = EVP_MD_CTX_new();
+    s.md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (!s.ctx || !s.md) {
+        v->rc = -ENOSYS;
+        goto out;
+    }
+    rep__scan_cb_t cb = {v_header, v_record, v_event, &s};
+    for (size_t i = 0; i < v->segs->n && v->rc == 0; i++)
+        v->rc = rep__scan_segment(&v->segs->v[i], &cb, NULL);
+out:
+    EVP_MD_CTX_free(s.ctx);
+    EVP_MD_free(s.md);
+    return NULL;
+}

@@ -1,0 +1,284 @@
+"""End-to-end tests of `tollgate report`: a real gateway takes known events,
+then the report (every format) is checked against numbers this test computes
+from the same events."""
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import settle
+
+T0 = 1767225600000  # 2026-01-01T00:00:00Z: far from the gateway's own events
+HOUR = 3600000
+SANDBOXES = ["alpha", "beta", "gamma"]
+N = 90
+
+
+def samples(tg):
+    r = tg("ocsf", "samples")
+    assert r.returncode == 0
+    return [json.loads(l) for l in r.stdout.decode().splitlines()]
+
+
+def make_events(tg):
+    """N events from the samples: sandbox, time and uid varied; 30 minutes
+    apart from 2026-01-01T00:00Z, so two UTC days."""
+    base = samples(tg)
+    out = []
+    for k in range(N):
+        ev = json.loads(json.dumps(base[k % len(base)]))
+        ev["metadata"]["uid"] = str(uuid.uuid4())
+        ev["device"]["container"]["name"] = SANDBOXES[k % 3]
+        ev["time"] = T0 + k * 30 * 60000
+        if "traffic" in ev:
+            ev["traffic"] = {"bytes_in": 1000 + k, "bytes_out": 10 + k}
+        out.append(ev)
+    return out
+
+
+def is_decision(e):
+    return e["class_uid"] == 4002 or (e["class_uid"] == 4001 and e["activity_id"] in (1, 5))
+
+
+def destination(e):
+    d = e.get("dst_endpoint", {})
+    return f'{d.get("domain") or d.get("ip")}:{d["port"]}'
+
+
+def expected(events, seq_of):
+    x = {"events": len(events), "verdict": {}, "class": {}, "sandbox": {}, "bytes": {},
+         "denied": {}, "allowed": {}, "findings": {}, "policies": 0, "days": {}}
+    for e in events:
+        seq = seq_of[e["metadata"]["uid"]]
+        sb = e["device"]["container"]["name"]
+        v = {1: "Allowed", 2: "Denied"}.get(e.get("action_id"), "(none)")
+        x["verdict"][v] = x["verdict"].get(v, 0) + 1
+        x["class"][e["class_uid"]] = x["class"].get(e["class_uid"], 0) + 1
+        s = x["sandbox"].setdefault(sb, {"events": 0, "allowed": 0, "denied": 0})
+        s["events"] += 1
+        day = "2026-01-01" if e["time"] < T0 + 24 * HOUR else "2026-01-02"
+        dd = x["days"].setdefault(day, {"allowed": 0, "denied": 0, "other_events": 0})
+        if e["class_uid"] == 4001 and e["activity_id"] == 2:
+            b = x["bytes"].setdefault(sb, [0, 0, 0])
+            b[0] += 1
+            b[1] += e["traffic"]["bytes_in"]
+            b[2] += e["traffic"]["bytes_out"]
+        if is_decision(e) and e.get("action_id") in (1, 2):
+            key = "allowed" if e["action_id"] == 1 else "denied"
+            s[key] += 1
+            dd[key] += 1
+            t = x[key].setdefault(destination(e), [0, None, None])
+            t[0] += 1
+            t[1] = seq if t[1] is None else min(t[1], seq)
+            t[2] = seq if t[2] is None else max(t[2], seq)
+        else:
+            dd["other_events"] += 1
+        if e["class_uid"] == 2004:
+            uid = e["finding_info"]["uid"]
+            kind = {"binary_hash_changed": "binary_hash_change",
+                    "ssrf_attempt": "ssrf_attempt"}.get(uid, "other")
+            x["findings"][kind] = x["findings"].get(kind, 0) + 1
+        if e["class_uid"] == 5019:
+            x["policies"] += 1
+    return x
+
+
+@pytest.fixture
+def loaded(gateway, tg):
+    """A gateway that took the events; returns (gateway, events, uid -> seq)."""
+    g = gateway()
+    events = make_events(tg)
+    status, reply = g.post_events([json.dumps(e) for e in events])
+    assert status == 200 and reply["accepted"] == N, reply
+    settle(g)
+    status, data = g.request("GET", "/v1/logs?format=json&limit=0")
+    seq_of = {json.loads(l)["metadata"]["uid"]: json.loads(l)["metadata"]["sequence"]
+              for l in data.decode().splitlines()}
+    return g, events, seq_of
+
+
+SCOPE = ["--since", "2026-01-01", "--until", "2026-01-02",
+         "--sandbox", "alpha", "--sandbox", "beta", "--sandbox", "gamma"]
+
+
+def report(tollgate_bin, state, *args, ok=True):
+    r = subprocess.run([tollgate_bin, "report", "--state", state, *args],
+                       capture_output=True, timeout=120)
+    if ok:
+        assert r.returncode == 0, r.stderr.decode()
+    return r
+
+
+def rows_by(rows, key):
+    return {r[key]: r for r in rows}
+
+
+def check_json(doc, events, seq_of):
+    x = expected(events, seq_of)
+    seqs = sorted(seq_of[e["metadata"]["uid"]] for e in events)
+    assert doc["scope"]["events_in_scope"] == x["events"]
+    assert doc["scope"]["sandboxes"] == SANDBOXES
+    assert doc["scope"]["first_sequence"] == seqs[0]
+    assert doc["scope"]["last_sequence"] == seqs[-1]
+    act = doc["activity"]
+    assert {r["verdict"]: r["events"] for r in act["by_verdict"]} == x["verdict"]
+    assert {r["class_uid"]: r["events"] for r in act["by_class"]} == x["class"]
+    for sb, s in x["sandbox"].items():
+        r = rows_by(act["by_sandbox"], "sandbox")[sb]
+        assert (r["events"], r["allowed"], r["denied"]) == (s["events"], s["allowed"], s["denied"])
+    assert {r["sandbox"]: [r["closes"], r["bytes_in"], r["bytes_out"]]
+            for r in act["traffic"]} == x["bytes"]
+    for key, table in (("denied", "destinations_denied"), ("allowed", "destinations_allowed")):
+        got = {r["destination"]: [r["events"], r["first_sequence"], r["last_sequence"]]
+               for r in act[table]}
+        assert got == {k: v for k, v in x[key].items()}, (key, got, x[key])
+    assert {r["day"]: {k: r[k] for k in ("allowed", "denied", "other_events")}
+            for r in act["per_day"]} == x["days"]
+    summary = {r["kind"]: r["events"] for r in doc["findings"]["summary"] if r["events"]}
+    assert summary == x["findings"]
+    assert doc["changes"]["policy_events_total"] == x["policies"]
+    assert doc["completeness"]["verify"]["result"] == "pass"
+    assert doc["completeness"]["gaps_total"] == 0
+
+
+def test_json_numbers_match_the_events(loaded, tollgate_bin):
+    g, events, seq_of = loaded
+    g.stop()
+    doc = json.loads(report(tollgate_bin, g.state, *SCOPE, "--format", "json").stdout)
+    check_json(doc, events, seq_of)
+    # the whole spool: the gateway's own events too, and the chain verified over all
+    whole = json.loads(report(tollgate_bin, g.state, "--format", "json").stdout)
+    assert whole["scope"]["events_in_scope"] == len(seq_of) + 1  # + its stop event
+    assert whole["completeness"]["verify"]["records_checked"] == len(seq_of) + 1
+    assert any(r["action"] == "Create" and r["sandbox"] == "default"
+               for r in whole["changes"]["lifecycle"])
+
+
+def test_report_beside_a_running_gateway(loaded, tollgate_bin):
+    g, events, seq_of = loaded
+    doc = json.loads(report(tollgate_bin, g.state, *SCOPE, "--format", "json").stdout)
+    check_json(doc, events, seq_of)
+
+
+def test_csv_tables_parse(loaded, tollgate_bin, tmp_path):
+    g, events, seq_of = loaded
+    g.stop()
+    doc = json.loads(report(tollgate_bin, g.state, *SCOPE, "--format", "json").stdout)
+    out = tmp_path / "csv"
+    report(tollgate_bin, g.state, *SCOPE, "--format", "csv", "-o", str(out))
+    names = sorted(p.name for p in out.iterdir())
+    assert "denied_destinations.csv" in names and "findings.csv" in names and len(names) >= 20
+    for name in names:
+        with open(out / name, newline="") as f:
+            rows = list(csv.reader(f))
+        assert rows, name
+        assert all(len(r) == len(rows[0]) for r in rows), name
+    with open(out / "denied_destinations.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    want = {r["destination"]: r["events"] for r in doc["activity"]["destinations_denied"]}
+    assert {r["destination"]: int(r["events"]) for r in rows} == want
+    one = report(tollgate_bin, g.state, *SCOPE, "--format", "csv", "--table", "sandboxes")
+    rows = list(csv.DictReader(io.StringIO(one.stdout.decode())))
+    assert sorted(r["sandbox"] for r in rows) == SANDBOXES
+    r = report(tollgate_bin, g.state, "--format", "csv", ok=False)
+    assert r.returncode == 2 and b"--table" in r.stderr
+
+
+def md_cells(line):
+    cells, cur, i = 0, 0, 0
+    while i < len(line):
+        if line[i] == "\\":
+            i += 2
+            continue
+        if line[i] == "|":
+            cells += 1
+        i += 1
+    return cells
+
+
+def test_markdown_tables_are_well_formed(loaded, tollgate_bin):
+    g, events, seq_of = loaded
+    g.stop()
+    md = report(tollgate_bin, g.state, *SCOPE).stdout.decode()
+    assert md.startswith("# tollgate compliance report")
+    tables, cur = [], None
+    for line in md.splitlines():
+        if line.startswith("|"):
+            if cur is None:
+                cur = []
+                tables.append(cur)
+            cur.append(line)
+        else:
+            cur = None
+    assert len(tables) >= 12
+    for t in tables:
+        assert len(t) >= 3, t  # header, separator, at least one row
+        assert set(t[1].replace("|", "")) == {"-"}, t[1]
+        assert len({md_cells(l) for l in t}) == 1, t
+    assert "attacker.example.com:443" in md
+
+
+def find_chromium():
+    path = shutil.which("chromium")
+    if path:
+        return path
+    if os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], capture_output=True,
+                       timeout=900, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    return shutil.which("chromium")
+
+
+def test_html_renders_in_headless_chromium(loaded, tollgate_bin, tmp_path):
+    g, events, seq_of = loaded
+    g.stop()
+    html = tmp_path / "report.html"
+    report(tollgate_bin, g.state, *SCOPE, "--format", "html", "-o", str(html))
+    text = html.read_text()
+    assert "<script" not in text and "http://" not in text.replace(
+        'xmlns="http://www.w3.org/2000/svg"', "")
+    chromium = find_chromium()
+    if not chromium:
+        pytest.skip("chromium is not installed and `apt-get install chromium` failed")
+    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            f"--user-data-dir={tmp_path / 'chromium-profile'}"]
+    r = subprocess.run(base + ["--dump-dom", html.as_uri()], capture_output=True, timeout=180)
+    dom = r.stdout.decode()
+    assert r.returncode == 0 and "</html>" in dom, r.stderr.decode()[-2000:]
+    for chart in ("chart-hours", "chart-denied", "chart-policies"):
+        assert f'id="{chart}"' in dom, chart
+    assert dom.count("<svg") >= 3 and dom.count("<rect") > 10
+    for table in ("scope", "denied_destinations", "binaries", "policy_changes", "findings"):
+        assert f'data-table="{table}"' in dom, table
+    assert "attacker.example.com:443" in dom
+    shot = tmp_path / "report.png"
+    r = subprocess.run(base + [f"--screenshot={shot}", "--window-size=1280,2000", html.as_uri()],
+                       capture_output=True, timeout=180)
+    assert r.returncode == 0 and shot.exists() and shot.stat().st_size > 10000, r.stderr[-2000:]
+    print(f"report screenshot: {shot}")
+
+
+def test_tampered_record_shows_up(loaded, tollgate_bin):
+    g, events, seq_of = loaded
+    g.stop()
+    seg = sorted(os.path.join(g.state, "spool", f) for f in os.listdir(os.path.join(g.state, "spool"))
+                 if f.startswith("seg-"))[0]
+    data = bytearray(open(seg, "rb").read())
+    at = data.index(b"attacker.example.com")
+    rec = data.rindex(b"TGRC", 0, at)
+    seq = int.from_bytes(data[rec + 12:rec + 20], "little")
+    data[at] ^= 0x20
+    open(seg, "wb").write(bytes(data))
+    r = report(tollgate_bin, g.state, "--format", "json")
+    assert b"NOT complete or NOT intact" in r.stderr
+    doc = json.loads(r.stdout)
+    v = doc["completeness"]["verify"]
+    assert v["result"] == "fail" and v["first_bad"]["sequence"] == seq
+    assert v["first_bad"]["kind"] == "crc" and os.path.basename(seg) == v["first_bad"]["segment"]
+    assert doc["completeness"]["unreadable_records"] == 1
+    md = report(tollgate_bin, g.state).stdout.decode()
+    assert f"| {seq} | crc |" in md
