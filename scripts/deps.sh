@@ -10,7 +10,7 @@ set -eu
 
 pkgs_build="gcc make pkg-config python3 libjansson-dev libssl-dev libyaml-dev libuv1-dev
     libhttp-parser-dev libcurl4-openssl-dev librdkafka-dev libzstd-dev zlib1g-dev"
-pkgs_test="libcmocka-dev python3-pytest curl openssl kcat zstd"
+pkgs_test="libcmocka-dev python3-pytest curl openssl kcat zstd chromium"
 pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_bench="rsyslog rsyslog-kafka tinyproxy squid"
 pkgs_format="clang-format"
