@@ -57,6 +57,7 @@ int cli_request(const cli_client_t *c, const char *method, const char *path,
 void cli_print_error(const char *what, long status, const ocsf_buf_t *body);
 
 int cli_sandbox(int argc, char **argv);
+int cli_sandbox_exec(int argc, char **argv); /* `sandbox exec` (cmd_exec.c) */
 int cli_proxy(int argc, char **argv);
 /* Reads a whole file (up to 16 MiB) into out; prints why not (-1). */
 int cli_read_file(const char *path, ocsf_buf_t *out);

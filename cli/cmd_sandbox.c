@@ -1,6 +1,6 @@
 /*
  * cmd_sandbox.c: `tollgate sandbox create | list | get | delete`, clients of
- * /v1/sandboxes.
+ * /v1/sandboxes; `exec` is cmd_exec.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +17,7 @@ static void usage(FILE *f)
                "       tollgate sandbox list\n"
                "       tollgate sandbox get NAME\n"
                "       tollgate sandbox delete NAME\n"
+               "       tollgate sandbox exec --name NAME [--env K=V]... [--cwd DIR] [--tty] -- CMD...\n"
                "common: [--gateway URL] [--state DIR]\n\n"
                "Providers shipped: codex, github (a layer _provider_<id> that policy updates\n"
                "can never remove). Without --policy the sandbox allows nothing.\n");
@@ -97,6 +98,8 @@ int cli_sandbox(int argc, char **argv)
     const char *gateway = NULL, *state = NULL, *name = NULL, *policy = NULL, *sub = NULL;
     const char *provs[16];
     size_t np = 0;
+    if (argc > 1 && !strcmp(argv[1], "exec"))
+        return cli_sandbox_exec(argc - 1, argv + 1);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool more = i + 1 < argc;

@@ -14,6 +14,8 @@
  *   GET    /v1/sandboxes/{name}/policy/watch    ?after=V&wait=SECONDS: the policy once newer than V
  *   GET    /v1/sandboxes/{name}/decide          ?host=H&port=P&exe=E[&exe=ANCESTOR...]: a
  *                                               decision, as the proxy would take it
+ *   POST   /v1/sandboxes/{name}/attach, GET .../net, POST .../process: its network
+ *                                               namespace and processes (sandbox_net.c)
  *
  * The loop serialises every mutation; `if_version` makes a stale writer get
  * 409 instead of overwriting a change it did not see.
@@ -555,6 +557,18 @@ static void policy_routes(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb, const
     }
 }
 
+static void delete_now(gw__t *g, void *arg)
+{
+    gw_http_req_t *req = arg;
+    char err[300], name[GW__NAME_MAX + 2];
+    const char *p = gw_http_path(req) + strlen("/v1/sandboxes/");
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(p, "/"), p);
+    if (gw__sandbox_delete(g, name, err, sizeof err) != 0)
+        reply_err(req, 500, err);
+    else
+        reply(req, 200, json_pack("{s:s}", "deleted", name));
+}
+
 bool gw__api_sandbox(gw__t *g, gw_http_req_t *req)
 {
     const char *path = gw_http_path(req), *m = gw_http_method(req);
@@ -587,7 +601,6 @@ bool gw__api_sandbox(gw__t *g, gw_http_req_t *req)
         reply_err(req, 404, "no such sandbox");
         return true;
     }
-    char err[300];
     if (*tail == '\0' && strcmp(m, "GET") == 0) {
         json_t *o = summary(sb), *pins = json_object();
         json_object_set_new(o, "proxies", proxies_json(sb));
@@ -596,10 +609,10 @@ bool gw__api_sandbox(gw__t *g, gw_http_req_t *req)
         json_object_set_new(o, "pinned_binaries", pins);
         reply(req, 200, o);
     } else if (*tail == '\0' && strcmp(m, "DELETE") == 0) {
-        if (gw__sandbox_delete(g, name, err, sizeof err) != 0)
-            reply_err(req, 500, err);
-        else
-            reply(req, 200, json_pack("{s:s}", "deleted", name));
+        /* its network namespace (and what runs there) goes first */
+        gw__net_detach(g, name, delete_now, req);
+    } else if (gw__net_api(g, req, sb, tail)) {
+        ;
     } else if (strncmp(tail, "/policy", 7) == 0) {
         policy_routes(g, req, sb, tail + 7);
     } else if (strcmp(tail, "/decide") == 0 && strcmp(m, "GET") == 0) {

@@ -174,6 +174,7 @@ static void on_signal(uv_signal_t *s, int signum)
     fprintf(stderr, "[gateway] %s: stopping\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
     g->stopping = true;
     gw__proxy_stop(g); /* its NET:CLOSE events first, while the collector runs */
+    gw__net_stop(g);   /* the sandboxes' proxies, catchers and resolvers too */
     lifecycle(g, OCSF_APP_STOP, "gateway stopping");
     gw__api_stop(g);
     gw__waiters_stop(g);
@@ -274,6 +275,7 @@ int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *co
     lifecycle(g, OCSF_APP_START, "gateway started");
     uv_timer_init(&g->loop, &g->tick);
     int failed = 0;
+    gw__net_start(g, proxy); /* leftovers of a crash go before anything is served */
     if ((rc = gw__sandboxes_load(g, err, errlen)) != 0 ||
         (rc = gw__ksource_start(g, err, errlen)) != 0 ||
         (proxy && (rc = gw__proxy_start(g, proxy, err, errlen)) != 0)) {
@@ -282,6 +284,7 @@ int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *co
     }
     uv_run(&g->loop, UV_RUN_DEFAULT);
     gw__ksource_stop(g);
+    gw__net_free(g);
     gw__sandboxes_free(g);
     col_unsubscribe(g->col, on_commit, &g->wake);
     rc = failed;

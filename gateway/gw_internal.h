@@ -78,6 +78,10 @@ typedef struct {
     gw__waiter_t *waiters; /* long polls on policy versions and load status */
     uv_timer_t tick;       /* expires long polls */
     struct px *proxy;      /* `tollgate up`: the sandbox's proxy, in process */
+    struct gw__net *nets;  /* sandboxes with a network namespace (sandbox_net.c) */
+    const px_config_t *px_cfg; /* settings of their proxies (NULL: defaults) */
+    char netid[8];         /* names this gateway's namespaces and links (netns.c) */
+    bool net_ok;           /* root: namespaces can be made */
     char proxy_sandbox[GW__NAME_MAX + 1];
     char proxy_sandbox_uid[40];
     gw__logs_t *followers;
@@ -140,6 +144,61 @@ int gw__sandbox_pin(gw__t *g, gw__sandbox_t *sb, const char *path, const char *s
 struct px_config_s;
 int gw__proxy_start(gw__t *g, const void *px_cfg, char *err, size_t errlen);
 void gw__proxy_stop(gw__t *g);
+
+/* What an in-process proxy (or catcher) of sandbox `name` needs: its policy
+ * is the sandbox's index, its events go to the collector, its pins to the
+ * sandbox's state. `host` is caller storage that must outlive the proxy;
+ * name and uid are borrowed likewise. */
+typedef struct {
+    gw__t *g;
+    const char *name, *uid;
+} gw__pxhost_t;
+void gw__proxy_hooks(gw__pxhost_t *host, px_hooks_t *h);
+
+/* ---- sandbox networking (netns.c: plumbing, blocking; sandbox_net.c: runtime) ---- */
+
+#define GW__PROXY_PORT   3128  /* a sandbox's proxy, on the host side of its veth */
+#define GW__CATCHER_PORT 15001 /* the bypass catcher, 127.0.0.1 inside the namespace */
+
+typedef struct {
+    int index;          /* the /30 of the sandbox network: 1.. */
+    char ns[96];        /* tg-<netid>-<name> */
+    char ns_path[128];  /* /run/netns/<ns> */
+    char host_if[16];   /* tg<netid>h<index> */
+    char host_ip[16];   /* base + 4 index + 1: the proxy listens there */
+    char sbx_ip[16];    /* base + 4 index + 2: eth0 inside */
+    char resolv[160];   /* /etc/netns/<ns>/resolv.conf */
+} gw__netspec_t;
+
+/* Blocking (ip, nft): the threadpool, or the start and end of the process. */
+int gw__netns_parse_base(const char *cidr, uint32_t *base, uint32_t *count);
+int gw__netns_host_table(const char *netid, char *err, size_t errlen);
+int gw__netns_create(const char *netid, const char *name, const char *cidr, gw__netspec_t *out,
+                     char *err, size_t errlen);
+/* Kills what runs inside, removes the link, the namespace, its rules and
+ * resolv.conf. Missing pieces are fine. */
+void gw__netns_destroy(const char *netid, const gw__netspec_t *s);
+/* Everything carrying netid: leftovers of a crash. */
+void gw__netns_cleanup(const char *netid);
+/* An nft counter of the namespace's table (packets), or -1. */
+int64_t gw__netns_counter(const gw__netspec_t *s, const char *counter);
+
+typedef struct gw__net gw__net_t;
+/* At start: the netid ($STATE/netid), leftovers removed, the host table
+ * (when root). Never fails: without privileges, attach answers 503. */
+void gw__net_start(gw__t *g, const px_config_t *px_cfg);
+/* At stop: every sandbox's proxy, catcher and responder, and their
+ * namespaces (blocking, the loop is ending). */
+void gw__net_stop(gw__t *g);
+/* /v1/sandboxes/NAME/{attach,net,process}; false when not one of these. */
+bool gw__net_api(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb, const char *tail);
+/* After the loop ended: what is left is removed (blocking). */
+void gw__net_free(gw__t *g);
+/* DELETE of a sandbox: its namespace goes first; then `done` runs on the
+ * loop (at once when it has none). */
+void gw__net_detach(gw__t *g, const char *name, void (*done)(gw__t *g, void *arg), void *arg);
+/* A new policy version: the sandbox's netns proxy uses it from now on. */
+void gw__net_policy_changed(gw__t *g, gw__sandbox_t *sb);
 
 /* ---- the sandbox and policy API (api_sandbox.c) ------------------------------- */
 

@@ -1,7 +1,10 @@
 /*
- * proxy_host.c: the proxy inside the gateway process (`tollgate up`): its
- * policy is a sandbox's compiled index, its events go straight into the
- * collector, its pinned binary hashes live in the sandbox's state.
+ * proxy_host.c: proxies inside the gateway process: the one of `tollgate up`
+ * (sandbox proxy.sandbox, on proxy.listen) and those of sandboxes with a
+ * network namespace (sandbox_net.c). Each one's policy is its sandbox's
+ * compiled index, its events go straight into the collector, its pinned
+ * binary hashes live in the sandbox's state. The hooks find the sandbox by
+ * name at each call: a deleted sandbox means "deny all".
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,8 +16,8 @@
 
 static const pol_index_t *host_policy(void *ctx, uint64_t *version)
 {
-    gw__t *g = ctx;
-    gw__sandbox_t *sb = gw__sandbox_find(g, g->proxy_sandbox);
+    gw__pxhost_t *h = ctx;
+    gw__sandbox_t *sb = gw__sandbox_find(h->g, h->name);
     if (!sb)
         return NULL;
     *version = sb->version;
@@ -23,18 +26,33 @@ static const pol_index_t *host_policy(void *ctx, uint64_t *version)
 
 static void host_emit(void *ctx, ocsf_event_t *ev)
 {
-    gw__t *g = ctx;
+    gw__pxhost_t *h = ctx;
     char err[256];
-    if (col_append(g->col, ev, NULL, err, sizeof err) != 0)
+    if (col_append(h->g->col, ev, NULL, err, sizeof err) != 0)
         fprintf(stderr, "[gateway:proxy] event: %s\n", err);
 }
 
 static int host_pin(void *ctx, const char *path, const char *sha256, char pinned[65])
 {
-    gw__t *g = ctx;
-    gw__sandbox_t *sb = gw__sandbox_find(g, g->proxy_sandbox);
-    return sb ? gw__sandbox_pin(g, sb, path, sha256, pinned) : 0;
+    gw__pxhost_t *h = ctx;
+    gw__sandbox_t *sb = gw__sandbox_find(h->g, h->name);
+    return sb ? gw__sandbox_pin(h->g, sb, path, sha256, pinned) : 0;
 }
+
+void gw__proxy_hooks(gw__pxhost_t *host, px_hooks_t *h)
+{
+    *h = (px_hooks_t){
+        .ctx = host,
+        .policy = host_policy,
+        .emit = host_emit,
+        .pin = host_pin,
+        .sandbox_name = host->name,
+        .sandbox_uid = host->uid,
+        .hostname = host->g->hostname,
+    };
+}
+
+static gw__pxhost_t default_host; /* the one `tollgate up` proxy per process */
 
 int gw__proxy_start(gw__t *g, const void *px_cfg, char *err, size_t errlen)
 {
@@ -47,15 +65,9 @@ int gw__proxy_start(gw__t *g, const void *px_cfg, char *err, size_t errlen)
         return -ENOENT;
     }
     snprintf(g->proxy_sandbox_uid, sizeof g->proxy_sandbox_uid, "%s", sb->uid);
-    px_hooks_t h = {
-        .ctx = g,
-        .policy = host_policy,
-        .emit = host_emit,
-        .pin = host_pin,
-        .sandbox_name = g->proxy_sandbox,
-        .sandbox_uid = g->proxy_sandbox_uid,
-        .hostname = g->hostname,
-    };
+    default_host = (gw__pxhost_t){g, g->proxy_sandbox, g->proxy_sandbox_uid};
+    px_hooks_t h;
+    gw__proxy_hooks(&default_host, &h);
     int rc = px_create(&g->loop, cfg, &h, &g->proxy, err, errlen);
     if (rc == 0)
         gw__sandbox_report(g, sb, "in-process", sb->version, true, NULL);

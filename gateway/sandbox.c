@@ -335,6 +335,7 @@ int gw__sandbox_set_base(gw__t *g, gw__sandbox_t *sb, pol_policy_t *base, const 
     /* the in-process proxy decides with sb->index from its next connection on */
     if (g->proxy && strcmp(g->proxy_sandbox, sb->name) == 0)
         gw__sandbox_report(g, sb, "in-process", sb->version, true, NULL);
+    gw__net_policy_changed(g, sb); /* and its namespace's proxy */
     gw__waiters_poke(g, sb);
     return 0;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proxy/bypass.h"
 #include "proxy/px_internal.h"
 
 static const ocsf_product_t product = {OCSF_STR("tollgate-proxy"), OCSF_STR(TOLLGATE_VENDOR),
@@ -471,12 +472,19 @@ static void after_identity(px_conn_t *c)
     }
 }
 
+static int ident_run(void *arg)
+{
+    px_conn_t *c = arg;
+    return px_ident_lookup(c->px->idcache, (struct sockaddr *)&c->peer,
+                           (struct sockaddr *)&c->local, c->ident, c->ident_reason,
+                           sizeof c->ident_reason);
+}
+
 static void ident_work(uv_work_t *w)
 {
     px_conn_t *c = w->data;
-    c->ident_rc =
-        px_ident_lookup(c->px->idcache, (struct sockaddr *)&c->peer, (struct sockaddr *)&c->local,
-                        c->ident, c->ident_reason, sizeof c->ident_reason);
+    /* a sandbox's proxy: the client's socket is in the sandbox's namespace */
+    c->ident_rc = px_netns_run(c->px->cfg.client_netns_fd, ident_run, c);
 }
 
 static void ident_after(uv_work_t *w, int status)

@@ -35,6 +35,10 @@ typedef struct {
     int64_t idle_timeout_ms;     /* a tunnel with no byte either way is closed */
     int64_t require_identity;    /* 1: unknown caller denied; 0: endpoint-only decisions */
     int64_t test_allow_loopback; /* tests only: the SSRF guard lets loopback through */
+    /* Not a setting: a sandbox's proxy (gateway/sandbox_net.c) serves
+     * clients in another network namespace; their sockets are looked up
+     * there (an open /run/netns/NAME, borrowed; <= 0: the proxy's own). */
+    int client_netns_fd;
 } px_config_t;
 
 extern const conf_option_t px_options[];

@@ -1,0 +1,532 @@
+/*
+ * sandbox_net.c: a sandbox's network namespace at run time, and its API.
+ *
+ *   POST /v1/sandboxes/{name}/attach   makes (or reuses) the namespace; answers
+ *        {"netns","netns_path","resolv_conf","proxy","host_ip","sandbox_ip",...}
+ *   GET  /v1/sandboxes/{name}/net      the same, with counters (catcher, DNS,
+ *                                      UDP dropped); 404 when not attached
+ *   POST /v1/sandboxes/{name}/process  {"activity":"launch"|"terminate","pid",
+ *        "argv":[],"path","exit_code","actor":{"pid","path","argv":[]}}:
+ *        PROC:LAUNCH / PROC:TERMINATE (Process Activity 1007)
+ *
+ * Per attached sandbox, on the loop: its proxy (on host_ip:3128, identity
+ * looked up inside the namespace), its bypass catcher and its DNS responder
+ * (sockets made inside the namespace on the threadpool, served here). The
+ * namespace is built and removed on the threadpool (netns.c); attaches that
+ * arrive while it is being built wait for it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "gateway/gw_internal.h"
+#include "proxy/bypass.h"
+
+#define MAX_WAITING 16
+#define DEFAULT_NET "10.203.0.0/16"
+
+typedef enum { NET_BUILDING, NET_READY, NET_TEARDOWN } net_state_t;
+
+struct gw__net {
+    struct gw__net *next;
+    gw__t *g;
+    char name[GW__NAME_MAX + 1], uid[40];
+    gw__pxhost_t host;
+    net_state_t state;
+    gw__netspec_t spec;
+    int netns_fd, catcher_fd, dns_fd;
+    int build_rc;
+    char err[512];
+    px_config_t pxcfg;
+    char listen[64];
+    px_t *proxy;
+    px_catcher_t *catcher;
+    px_dns_t *dns;
+    gw_http_req_t *waiting[MAX_WAITING];
+    size_t nwaiting;
+    uv_work_t work;
+    int64_t udp_dropped, other_dropped; /* read by GET .../net */
+    void (*done)(gw__t *g, void *arg);
+    void *done_arg;
+    gw_http_req_t *stats_req;
+};
+
+static void reply(gw_http_req_t *req, int status, json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    gw_http_respond(req, s ? status : 500, "application/json", NULL, s ? s : "{}",
+                    s ? strlen(s) : 2);
+    free(s);
+}
+
+static void reply_err(gw_http_req_t *req, int status, const char *msg)
+{
+    reply(req, status, json_pack("{s:s}", "error", msg));
+}
+
+static gw__net_t *find(gw__t *g, const char *name)
+{
+    for (gw__net_t *n = g->nets; n; n = n->next)
+        if (strcmp(n->name, name) == 0)
+            return n;
+    return NULL;
+}
+
+static void unlink_net(gw__t *g, gw__net_t *n)
+{
+    for (gw__net_t **pp = &g->nets; *pp; pp = &(*pp)->next)
+        if (*pp == n) {
+            *pp = n->next;
+            return;
+        }
+}
+
+static json_t *info(gw__net_t *n)
+{
+    char proxy[64];
+    snprintf(proxy, sizeof proxy, "http://%s:%d", n->spec.host_ip, GW__PROXY_PORT);
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:i}", "name", n->name, "netns",
+                     n->spec.ns, "netns_path", n->spec.ns_path, "resolv_conf", n->spec.resolv,
+                     "proxy", proxy, "host_ip", n->spec.host_ip, "sandbox_ip", n->spec.sbx_ip,
+                     "index", n->spec.index, "dns", "127.0.0.1:53", "catcher_port",
+                     GW__CATCHER_PORT);
+}
+
+/* ---- build ------------------------------------------------------------------------- */
+
+static void build_work(uv_work_t *w)
+{
+    gw__net_t *n = w->data;
+    n->netns_fd = n->catcher_fd = n->dns_fd = -1;
+    n->build_rc = gw__netns_create(n->g->netid, n->name, DEFAULT_NET, &n->spec, n->err,
+                                   sizeof n->err);
+    if (n->build_rc != 0)
+        return;
+    n->netns_fd = open(n->spec.ns_path, O_RDONLY | O_CLOEXEC);
+    if (n->netns_fd < 0) {
+        n->build_rc = -errno;
+        snprintf(n->err, sizeof n->err, "open %s: %s", n->spec.ns_path, strerror(errno));
+        return;
+    }
+    n->catcher_fd = px_netns_socket(n->netns_fd, SOCK_STREAM, "127.0.0.1", GW__CATCHER_PORT,
+                                    n->err, sizeof n->err);
+    n->dns_fd = px_netns_socket(n->netns_fd, SOCK_DGRAM, "127.0.0.1", 53, n->err, sizeof n->err);
+    if (n->catcher_fd < 0 || n->dns_fd < 0)
+        n->build_rc = n->catcher_fd < 0 ? n->catcher_fd : n->dns_fd;
+}
+
+/* The listeners on the loop; 0 or -errno with n->err. */
+static int serve(gw__t *g, gw__net_t *n)
+{
+    px_hooks_t h;
+    n->host = (gw__pxhost_t){g, n->name, n->uid};
+    gw__proxy_hooks(&n->host, &h);
+    char err[300];
+    n->dns = px_dns_create(PX_DNS_DEFAULT_POOL, err, sizeof err);
+    int rc = n->dns ? px_dns_start(n->dns, &g->loop, n->dns_fd) : -EINVAL;
+    n->dns_fd = -1;
+    if (rc == 0)
+        rc = px_catcher_create(&g->loop, n->catcher_fd, n->netns_fd, n->dns, &h, &n->catcher, err,
+                               sizeof err);
+    n->catcher_fd = -1;
+    if (g->px_cfg)
+        n->pxcfg = *g->px_cfg;
+    else
+        px_config_default(&n->pxcfg); /* its strings are the table's defaults: kept to the end */
+    snprintf(n->listen, sizeof n->listen, "%s:%d", n->spec.host_ip, GW__PROXY_PORT);
+    n->pxcfg.listen = n->listen;
+    n->pxcfg.sandbox = n->name;
+    n->pxcfg.client_netns_fd = n->netns_fd;
+    if (rc == 0)
+        rc = px_create(&g->loop, &n->pxcfg, &h, &n->proxy, err, sizeof err);
+    if (rc != 0)
+        snprintf(n->err, sizeof n->err, "%s", err);
+    return rc;
+}
+
+static void teardown_start(gw__t *g, gw__net_t *n);
+static void finish_work(gw__t *g);
+
+static void build_after(uv_work_t *w, int status)
+{
+    gw__net_t *n = w->data;
+    gw__t *g = n->g;
+    finish_work(g);
+    int rc = status ? status : n->build_rc;
+    gw__sandbox_t *sb = gw__sandbox_find(g, n->name);
+    if (rc == 0 && (g->stopping || !sb)) {
+        rc = -ECANCELED;
+        snprintf(n->err, sizeof n->err, "the sandbox or the gateway went away");
+    }
+    if (rc == 0)
+        rc = serve(g, n);
+    if (rc == 0) {
+        n->state = NET_READY;
+        fprintf(stderr, "[gateway] sandbox %s: namespace %s, proxy %s\n", n->name, n->spec.ns,
+                n->listen);
+        gw__sandbox_report(g, sb, "netns", sb->version, true, NULL);
+    } else {
+        fprintf(stderr, "[gateway] sandbox %s: no namespace: %s\n", n->name, n->err);
+    }
+    for (size_t i = 0; i < n->nwaiting; i++) {
+        if (rc == 0)
+            reply(n->waiting[i], 200, info(n));
+        else
+            reply_err(n->waiting[i], 500, n->err);
+    }
+    n->nwaiting = 0;
+    if (rc != 0)
+        teardown_start(g, n);
+}
+
+static void attach(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb)
+{
+    if (!g->net_ok) {
+        reply_err(req, 503,
+                  "sandbox networking needs a gateway running as root (CAP_NET_ADMIN and "
+                  "CAP_SYS_ADMIN): start `tollgate up` or `tollgate gateway` as root");
+        return;
+    }
+    gw__net_t *n = find(g, sb->name);
+    if (n && n->state == NET_READY) {
+        reply(req, 200, info(n));
+        return;
+    }
+    if (n && (n->state == NET_TEARDOWN || n->nwaiting == MAX_WAITING)) {
+        reply_err(req, 503, "the sandbox's namespace is being removed or built: retry");
+        return;
+    }
+    if (!n) {
+        n = calloc(1, sizeof *n);
+        if (!n)
+            abort();
+        n->g = g;
+        snprintf(n->name, sizeof n->name, "%s", sb->name);
+        snprintf(n->uid, sizeof n->uid, "%s", sb->uid);
+        n->state = NET_BUILDING;
+        n->next = g->nets;
+        g->nets = n;
+        n->work.data = n;
+        g->work_in_flight++;
+        if (uv_queue_work(&g->loop, &n->work, build_work, build_after) != 0) {
+            g->work_in_flight--;
+            unlink_net(g, n);
+            free(n);
+            reply_err(req, 503, "could not start building the namespace");
+            return;
+        }
+    }
+    n->waiting[n->nwaiting++] = req;
+}
+
+/* ---- teardown ---------------------------------------------------------------------- */
+
+static void stop_listeners(gw__net_t *n)
+{
+    px_destroy(n->proxy);
+    px_catcher_destroy(n->catcher);
+    px_dns_destroy(n->dns);
+    n->proxy = NULL;
+    n->catcher = NULL;
+    n->dns = NULL;
+    if (n->catcher_fd >= 0)
+        close(n->catcher_fd);
+    if (n->dns_fd >= 0)
+        close(n->dns_fd);
+    n->catcher_fd = n->dns_fd = -1;
+}
+
+static void teardown_work(uv_work_t *w)
+{
+    gw__net_t *n = w->data;
+    gw__netns_destroy(n->g->netid, &n->spec);
+}
+
+static void teardown_after(uv_work_t *w, int status)
+{
+    (void)status;
+    gw__net_t *n = w->data;
+    gw__t *g = n->g;
+    finish_work(g);
+    unlink_net(g, n);
+    if (n->netns_fd > 0)
+        close(n->netns_fd);
+    if (n->done)
+        n->done(g, n->done_arg);
+    free(n);
+}
+
+static void teardown_start(gw__t *g, gw__net_t *n)
+{
+    n->state = NET_TEARDOWN;
+    stop_listeners(n);
+    n->work.data = n;
+    g->work_in_flight++;
+    if (uv_queue_work(&g->loop, &n->work, teardown_work, teardown_after) != 0) {
+        teardown_work(&n->work); /* blocking, but it must happen */
+        teardown_after(&n->work, 0);
+    }
+}
+
+void gw__net_detach(gw__t *g, const char *name, void (*done)(gw__t *g, void *arg), void *arg)
+{
+    gw__net_t *n = find(g, name);
+    if (!n || n->state != NET_READY) {
+        /* none, or one being built or removed: build_after notices the
+         * sandbox is gone and removes it */
+        done(g, arg);
+        return;
+    }
+    n->done = done;
+    n->done_arg = arg;
+    teardown_start(g, n);
+}
+
+void gw__net_policy_changed(gw__t *g, gw__sandbox_t *sb)
+{
+    gw__net_t *n = find(g, sb->name);
+    if (n && n->state == NET_READY)
+        gw__sandbox_report(g, sb, "netns", sb->version, true, NULL);
+}
+
+/* ---- start and stop ---------------------------------------------------------------- */
+
+static void load_netid(gw__t *g)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/netid", g->state_dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char id[16] = "";
+        if (fgets(id, sizeof id, f) && strspn(id, "0123456789abcdef") == 4)
+            snprintf(g->netid, sizeof g->netid, "%.4s", id);
+        fclose(f);
+    }
+    if (g->netid[0])
+        return;
+    uint8_t r[2] = {0};
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+        r[0] = (uint8_t)getpid(), r[1] = (uint8_t)(getpid() >> 8);
+    snprintf(g->netid, sizeof g->netid, "%02x%02x", r[0], r[1]);
+    f = fopen(path, "w");
+    if (f) {
+        fprintf(f, "%s\n", g->netid);
+        fclose(f);
+    }
+}
+
+void gw__net_start(gw__t *g, const px_config_t *px_cfg)
+{
+    char err[600];
+    g->px_cfg = px_cfg;
+    load_netid(g);
+    if (geteuid() != 0) {
+        fprintf(stderr, "[gateway] not root: `sandbox exec` (network namespaces) is off\n");
+        return;
+    }
+    gw__netns_cleanup(g->netid);
+    if (gw__netns_host_table(g->netid, err, sizeof err) != 0) {
+        fprintf(stderr, "[gateway] sandbox networking is off: %s\n", err);
+        return;
+    }
+    g->net_ok = true;
+}
+
+void gw__net_stop(gw__t *g)
+{
+    for (gw__net_t *n = g->nets; n; n = n->next) {
+        for (size_t i = 0; i < n->nwaiting; i++)
+            reply_err(n->waiting[i], 503, "the gateway is stopping");
+        n->nwaiting = 0;
+        if (n->state == NET_READY) {
+            stop_listeners(n);
+            n->state = NET_TEARDOWN;
+        }
+    }
+}
+
+/* After the loop: what is left is removed, blocking. */
+void gw__net_free(gw__t *g)
+{
+    while (g->nets) {
+        gw__net_t *n = g->nets;
+        g->nets = n->next;
+        gw__netns_destroy(g->netid, &n->spec);
+        if (n->netns_fd > 0)
+            close(n->netns_fd);
+        free(n);
+    }
+    if (g->net_ok)
+        gw__netns_cleanup(g->netid);
+}
+
+/* ---- GET .../net: the counters ------------------------------------------------------- */
+
+typedef struct {
+    uv_work_t work;
+    gw__t *g;
+    gw_http_req_t *req;
+    char name[GW__NAME_MAX + 1];
+    gw__netspec_t spec;
+    int64_t udp, other;
+} stats_job_t;
+
+static void stats_work(uv_work_t *w)
+{
+    stats_job_t *j = w->data;
+    j->udp = gw__netns_counter(&j->spec, "udp_dropped");
+    j->other = gw__netns_counter(&j->spec, "other_dropped");
+}
+
+static void finish_work(gw__t *g)
+{
+    g->work_in_flight--;
+    if (g->stopping && !uv_is_closing((uv_handle_t *)&g->wake))
+        uv_async_send(&g->wake); /* lets the API see nothing is in flight */
+}
+
+static void stats_after(uv_work_t *w, int status)
+{
+    (void)status;
+    stats_job_t *j = w->data;
+    gw__t *g = j->g;
+    finish_work(g);
+    gw__net_t *n = find(g, j->name);
+    if (!n || n->state != NET_READY) {
+        reply_err(j->req, 404, "the sandbox has no network namespace (not attached)");
+    } else {
+        json_t *o = info(n);
+        px_catcher_stats_t cs;
+        px_dns_stats_t ds;
+        px_stats_t ps;
+        px_catcher_stats(n->catcher, &cs);
+        px_dns_stats(n->dns, &ds);
+        px_stats(n->proxy, &ps);
+        json_object_set_new(o, "udp_dropped", json_integer(j->udp));
+        json_object_set_new(o, "other_dropped", json_integer(j->other));
+        json_object_set_new(o, "bypass_caught", json_integer((json_int_t)cs.caught));
+        json_object_set_new(o, "bypass_unnamed", json_integer((json_int_t)cs.unnamed));
+        json_object_set_new(o, "dns_queries", json_integer((json_int_t)ds.queries));
+        json_object_set_new(o, "dns_names", json_integer((json_int_t)ds.names));
+        json_object_set_new(o, "proxy_allowed", json_integer((json_int_t)ps.allowed));
+        json_object_set_new(o, "proxy_denied", json_integer((json_int_t)ps.denied));
+        reply(j->req, 200, o);
+    }
+    free(j);
+}
+
+static void net_stats(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb)
+{
+    gw__net_t *n = find(g, sb->name);
+    if (!n || n->state != NET_READY) {
+        reply_err(req, 404, "the sandbox has no network namespace (not attached)");
+        return;
+    }
+    stats_job_t *j = calloc(1, sizeof *j);
+    if (!j)
+        abort();
+    *j = (stats_job_t){.g = g, .req = req, .spec = n->spec};
+    snprintf(j->name, sizeof j->name, "%s", n->name);
+    j->work.data = j;
+    g->work_in_flight++;
+    if (uv_queue_work(&g->loop, &j->work, stats_work, stats_after) != 0) {
+        g->work_in_flight--;
+        free(j);
+        reply_err(req, 503, "busy");
+    }
+}
+
+/* ---- POST .../process: PROC:LAUNCH and PROC:TERMINATE -------------------------------- */
+
+/* argv (a JSON array of strings) as one redacted command line. */
+static void cmd_of(json_t *argv, char *out, size_t n)
+{
+    ocsf_buf_t b;
+    ocsf_buf_init(&b);
+    size_t i;
+    json_t *a;
+    json_array_foreach(argv, i, a)
+    {
+        if (i)
+            ocsf_buf_putc(&b, ' ');
+        if (json_is_string(a))
+            ocsf_buf_puts(&b, json_string_value(a));
+    }
+    px_cmdline_redact(ocsf_buf_cstr(&b), out, n);
+    ocsf_buf_dispose(&b);
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+static void process_event(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb)
+{
+    size_t len;
+    const char *body = gw_http_body(req, &len);
+    json_error_t je;
+    json_t *o = json_loadb(body, len, 0, &je), *actor = json_object_get(o, "actor");
+    const char *act = json_string_value(json_object_get(o, "activity"));
+    const char *path = json_string_value(json_object_get(o, "path"));
+    const char *apath = json_string_value(json_object_get(actor, "path"));
+    json_t *pid = json_object_get(o, "pid"), *apid = json_object_get(actor, "pid");
+    bool launch = act && strcmp(act, "launch") == 0;
+    if (!o || !act || (!launch && strcmp(act, "terminate") != 0) || !path ||
+        !json_is_integer(pid) || !apath || !json_is_integer(apid)) {
+        reply_err(req, 400,
+                  "expected {\"activity\":\"launch|terminate\",\"pid\",\"argv\",\"path\","
+                  "\"exit_code\",\"actor\":{\"pid\",\"path\",\"argv\"}}");
+        json_decref(o);
+        return;
+    }
+    char cmd[4096], acmd[4096], err[256];
+    cmd_of(json_object_get(o, "argv"), cmd, sizeof cmd);
+    cmd_of(json_object_get(actor, "argv"), acmd, sizeof acmd);
+    ocsf_event_t ev;
+    gw__event_base(g, &ev, OCSF_CLASS_PROCESS, launch ? OCSF_PROC_LAUNCH : 2 /* Terminate */,
+                   OCSF_SEV_INFO);
+    ev.container_name = ocsf_str(sb->name);
+    ev.container_uid = ocsf_str(sb->uid);
+    ev.actor.pid = json_integer_value(apid);
+    ev.actor.name = ocsf_str(base_name(apath));
+    ev.actor.cmd_line = ocsf_str(acmd);
+    ocsf_process_set_file(&ev.actor, ocsf_str(apath), OCSF_NOSTR);
+    ev.process.pid = json_integer_value(pid);
+    ev.process.name = ocsf_str(base_name(path));
+    ev.process.cmd_line = ocsf_str(cmd);
+    ocsf_process_set_file(&ev.process, ocsf_str(path), OCSF_NOSTR);
+    json_t *code = json_object_get(o, "exit_code");
+    if (!launch && json_is_integer(code))
+        ev.exit_code = json_integer_value(code);
+    ev.status_id = launch || ev.exit_code == 0 ? OCSF_STATUS_SUCCESS : OCSF_STATUS_FAILURE;
+    int rc = col_append(g->col, &ev, NULL, err, sizeof err);
+    json_decref(o);
+    if (rc != 0)
+        reply_err(req, 500, err);
+    else
+        reply(req, 200, json_pack("{s:b}", "ok", 1));
+}
+
+bool gw__net_api(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb, const char *tail)
+{
+    const char *m = gw_http_method(req);
+    if (strcmp(tail, "/attach") == 0 && strcmp(m, "POST") == 0)
+        attach(g, req, sb);
+    else if (strcmp(tail, "/net") == 0 && strcmp(m, "GET") == 0)
+        net_stats(g, req, sb);
+    else if (strcmp(tail, "/process") == 0 && strcmp(m, "POST") == 0)
+        process_event(g, req, sb);
+    else
+        return false;
+    return true;
+}
