@@ -82,6 +82,7 @@ typedef struct {
     const px_config_t *px_cfg; /* settings of their proxies (NULL: defaults) */
     char netid[8];         /* names this gateway's namespaces and links (netns.c) */
     bool net_ok;           /* root: namespaces can be made */
+    bool net_table;        /* the host's nft table exists (netns.c, under its lock) */
     char proxy_sandbox[GW__NAME_MAX + 1];
     char proxy_sandbox_uid[40];
     gw__logs_t *followers;
@@ -173,8 +174,10 @@ typedef struct {
 /* Blocking (ip, nft): the threadpool, or the start and end of the process. */
 int gw__netns_parse_base(const char *cidr, uint32_t *base, uint32_t *count);
 int gw__netns_host_table(const char *netid, char *err, size_t errlen);
-int gw__netns_create(const char *netid, const char *name, const char *cidr, gw__netspec_t *out,
-                     char *err, size_t errlen);
+/* Builds the namespace of `name` (and the host table unless *table_ready,
+ * which it then sets: read and written under a host-wide lock). */
+int gw__netns_create(const char *netid, const char *name, const char *cidr, bool *table_ready,
+                     gw__netspec_t *out, char *err, size_t errlen);
 /* Kills what runs inside, removes the link, the namespace, its rules and
  * resolv.conf. Missing pieces are fine. */
 void gw__netns_destroy(const char *netid, const gw__netspec_t *s);

@@ -12,9 +12,9 @@
  *          REDIRECTed to the catcher (127.0.0.1:15001), UDP 53 to the DNS
  *          responder (127.0.0.1:53); everything else leaving eth0 is dropped
  *          and counted (udp_dropped, other_dropped)
- *   nft    in the root namespace, table inet tollgate_<netid>: from a
- *          sandbox's link only (its link, its host address, port 3128) is
- *          accepted, nothing is forwarded
+ *   nft    in the root namespace, table inet tollgate_<netid> (made by the
+ *          first attach): from a sandbox's link only (its link, its host
+ *          address, port 3128) is accepted, nothing is forwarded
  *   file   /etc/netns/<ns>/resolv.conf naming 127.0.0.1 (what
  *          `ip netns exec` and `tollgate sandbox exec` mount over
  *          /etc/resolv.conf)
@@ -281,7 +281,8 @@ static void unlock_net(int fd)
         close(fd);
 }
 
-static int build(const char *netid, const gw__netspec_t *s, char *err, size_t errlen)
+static int build(const char *netid, const gw__netspec_t *s, bool *table_ready, char *err,
+                 size_t errlen)
 {
     char hcidr[40], scidr[40];
     snprintf(hcidr, sizeof hcidr, "%s/30", s->host_ip);
@@ -299,13 +300,16 @@ static int build(const char *netid, const gw__netspec_t *s, char *err, size_t er
                   s->host_ip)) ||
         (rc = sandbox_rules(s, err, errlen)))
         return rc;
+    if (!*table_ready && (rc = gw__netns_host_table(netid, err, errlen)) != 0)
+        return rc;
+    *table_ready = true; /* under the lock: one attach makes it */
     if ((rc = host_element(netid, s, true, err, errlen)) != 0)
         return rc;
     return write_resolv(s, err, errlen);
 }
 
-int gw__netns_create(const char *netid, const char *name, const char *cidr, gw__netspec_t *out,
-                     char *err, size_t errlen)
+int gw__netns_create(const char *netid, const char *name, const char *cidr, bool *table_ready,
+                     gw__netspec_t *out, char *err, size_t errlen)
 {
     uint32_t base, count;
     if (gw__netns_parse_base(cidr, &base, &count) != 0) {
@@ -320,7 +324,7 @@ int gw__netns_create(const char *netid, const char *name, const char *cidr, gw__
     int rc = idx;
     if (idx > 0) {
         spec_fill(out, netid, name, base, idx);
-        rc = build(netid, out, err, errlen);
+        rc = build(netid, out, table_ready, err, errlen);
     }
     unlock_net(lk);
     if (rc != 0 && idx > 0)

@@ -106,8 +106,8 @@ static void build_work(uv_work_t *w)
 {
     gw__net_t *n = w->data;
     n->netns_fd = n->catcher_fd = n->dns_fd = -1;
-    n->build_rc = gw__netns_create(n->g->netid, n->name, DEFAULT_NET, &n->spec, n->err,
-                                   sizeof n->err);
+    n->build_rc = gw__netns_create(n->g->netid, n->name, DEFAULT_NET, &n->g->net_table, &n->spec,
+                                   n->err, sizeof n->err);
     if (n->build_rc != 0)
         return;
     n->netns_fd = open(n->spec.ns_path, O_RDONLY | O_CLOEXEC);
@@ -325,18 +325,17 @@ static void load_netid(gw__t *g)
 
 void gw__net_start(gw__t *g, const px_config_t *px_cfg)
 {
-    char err[600];
     g->px_cfg = px_cfg;
     load_netid(g);
     if (geteuid() != 0) {
         fprintf(stderr, "[gateway] not root: `sandbox exec` (network namespaces) is off\n");
         return;
     }
-    gw__netns_cleanup(g->netid);
-    if (gw__netns_host_table(g->netid, err, sizeof err) != 0) {
-        fprintf(stderr, "[gateway] sandbox networking is off: %s\n", err);
+    if (access("/usr/sbin/nft", X_OK) != 0 && access("/sbin/nft", X_OK) != 0) {
+        fprintf(stderr, "[gateway] no nft (Debian: nftables): `sandbox exec` is off\n");
         return;
     }
+    gw__netns_cleanup(g->netid);
     g->net_ok = true;
 }
 
@@ -364,7 +363,7 @@ void gw__net_free(gw__t *g)
             close(n->netns_fd);
         free(n);
     }
-    if (g->net_ok)
+    if (g->net_ok && g->net_table)
         gw__netns_cleanup(g->netid);
 }
 
