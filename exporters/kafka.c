@@ -584,9 +584,11 @@ static int kafka_send(void *sink, exp_batch_t *b, char *err, size_t errlen)
     s->retry_err = RD_KAFKA_RESP_ERR_NO_ERROR;
 
     produce_all(s, b, deadline);
+    /* flush, not poll: it also sends what linger.ms would hold back, since
+     * nothing more of this batch is coming; it serves the DRs like poll */
     while (s->outstanding > 0 && !must_stop(s, deadline)) {
         int64_t left = deadline - now_ms();
-        rd_kafka_poll(s->rk, left < KAFKA_POLL_MS ? (int)(left > 0 ? left : 0) : KAFKA_POLL_MS);
+        rd_kafka_flush(s->rk, left < KAFKA_POLL_MS ? (int)(left > 0 ? left : 0) : KAFKA_POLL_MS);
     }
     purge_rest(s);
     bool fatal = s->rk && rd_kafka_fatal_error(s->rk, why, sizeof why) != 0;
