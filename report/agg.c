@@ -54,9 +54,15 @@ json_t *rep__seqs_text(const rep__seqs_t *s)
 static uint64_t hash(const void *p, size_t n)
 {
     const unsigned char *b = p;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ull;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+    for (; n >= 8; b += 8, n -= 8) {
+        memcpy(&w, b, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    w = 0;
+    memcpy(&w, b, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
     return h ^ (h >> 29);
 }
 
@@ -94,10 +100,14 @@ static void grow(rep__tab_t *t)
     free(t->slots);
     t->slots = ns;
     t->cap = cap;
+    t->last = NULL;
 }
 
 rep__ent_t *rep__tab_get(rep__tab_t *t, const void *key, size_t klen)
 {
+    rep__ent_t *last = t->last; /* runs of one key (hour, sandbox) skip the hash */
+    if (last && last->klen == klen && memcmp(last->key, key, klen) == 0)
+        return last;
     uint64_t h = hash(key, klen);
     if (t->cap) {
         for (size_t j = h & (t->cap - 1);; j = (j + 1) & (t->cap - 1)) {
@@ -105,7 +115,7 @@ rep__ent_t *rep__tab_get(rep__tab_t *t, const void *key, size_t klen)
             if (!e->key)
                 break;
             if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
-                return e;
+                return t->last = e;
         }
     }
     if (t->used >= t->max) {
@@ -125,7 +135,7 @@ rep__ent_t *rep__tab_get(rep__tab_t *t, const void *key, size_t klen)
     e->klen = klen;
     e->hash = h;
     t->used++;
-    return e;
+    return t->last = e;
 }
 
 rep__ent_t **rep__tab_sorted(const rep__tab_t *t, int (*cmp)(const void *, const void *))
@@ -428,8 +438,16 @@ static void net_event(rep__agg_t *a, const col_record_t *r, rep__ent_t *sb, rep_
     rep__sv_t host = n.domain.p ? n.domain : n.ip.p ? n.ip : n.url_host;
     int64_t port = n.port != OCSF_NONE ? n.port : n.url_port;
     size_t kl = rep__sv_copy(host, key, 300);
-    if (port != OCSF_NONE)
-        kl += (size_t)snprintf(key + kl, sizeof key - kl, ":%" PRId64, port);
+    if (port >= 0 && port <= 65535) { /* ":port", without printf on the hot path */
+        char dig[8];
+        int nd = 0;
+        do
+            dig[nd++] = (char)('0' + port % 10);
+        while ((port /= 10) > 0);
+        key[kl++] = ':';
+        while (nd)
+            key[kl++] = dig[--nd];
+    }
     rep__ent_t *e = rep__tab_get(&a->dests, key, kl);
     e->n[d]++;
     rep__seqs_add(&e->seqs[d], r->seq);

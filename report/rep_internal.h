@@ -50,6 +50,7 @@ typedef struct {
     size_t cap, used, max;
     rep__ent_t other;
     uint64_t other_events; /* records that went to `other` */
+    rep__ent_t *last;      /* the entry found last (a one-entry cache) */
 } rep__tab_t;
 
 void rep__tab_init(rep__tab_t *t, size_t max);

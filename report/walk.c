@@ -28,6 +28,13 @@ static void ws(cur_t *c)
 /* p: just after an opening quote. Returns just past the closing one. */
 static const char *skip_str(const char *p, const char *e)
 {
+    /* most strings are short: a plain loop before memchr's call overhead */
+    for (int i = 0; i < 24 && p + i < e; i++) {
+        if (p[i] == '"')
+            return p + i + 1;
+        if (p[i] == '\\')
+            break;
+    }
     for (;;) {
         const char *q = memchr(p, '"', (size_t)(e - p));
         if (!q)
@@ -40,6 +47,13 @@ static const char *skip_str(const char *p, const char *e)
         p = q + 1;
     }
 }
+
+/* 1: a byte that ends a scalar; 2: a byte skip_value must look at in a
+ * container. */
+static const unsigned char cls[256] = {
+    [','] = 1, ['}'] = 3, [']'] = 3, [' '] = 1, ['\t'] = 1, ['\r'] = 1, ['\n'] = 1,
+    ['"'] = 2, ['{'] = 2, ['['] = 2,
+};
 
 static int skip_value(cur_t *c)
 {
@@ -61,12 +75,14 @@ static int skip_value(cur_t *c)
             c->p++;
         } else if (depth == 0) {
             const char *s = c->p;
-            while (c->p < c->e && !strchr(",}] \t\r\n", *c->p))
+            while (c->p < c->e && !(cls[(unsigned char)*c->p] & 1))
                 c->p++;
             if (c->p == s)
                 return -1;
         } else {
             c->p++;
+            while (c->p < c->e && !(cls[(unsigned char)*c->p] & 2))
+                c->p++;
         }
     } while (depth > 0);
     return 0;
@@ -232,9 +248,12 @@ static int walk_actor(cur_t *c, rep__net_t *o)
 /* An object of string/int leaves: names[i] → svs[i] or ints[i]. */
 typedef struct {
     const char *name;
+    size_t len;
     rep__sv_t *sv;
     int64_t *i;
 } leaf_t;
+
+#define LS(lit) lit, sizeof(lit) - 1
 
 static int walk_leaves(cur_t *c, const leaf_t *l, size_t n)
 {
@@ -242,7 +261,7 @@ static int walk_leaves(cur_t *c, const leaf_t *l, size_t n)
     int rc = open_obj(c, '{');
     while (rc == 1 && (rc = obj_next(c, &k)) == 1) {
         size_t i = 0;
-        while (i < n && !(k.n == strlen(l[i].name) && !k.esc && !memcmp(k.p, l[i].name, k.n)))
+        while (i < n && !(k.n == l[i].len && !k.esc && !memcmp(k.p, l[i].name, k.n)))
             i++;
         if (i == n)
             rc = skip_value(c);
@@ -256,7 +275,7 @@ static int walk_leaves(cur_t *c, const leaf_t *l, size_t n)
 static int walk_http(cur_t *c, rep__net_t *o)
 {
     rep__sv_t k;
-    const leaf_t url[] = {{"hostname", &o->url_host, NULL}, {"port", NULL, &o->url_port}};
+    const leaf_t url[] = {{LS("hostname"), &o->url_host, NULL}, {LS("port"), NULL, &o->url_port}};
     int rc = open_obj(c, '{');
     while (rc == 1 && (rc = obj_next(c, &k)) == 1) {
         if (KEQ(k, "url"))
@@ -270,7 +289,7 @@ static int walk_http(cur_t *c, rep__net_t *o)
 static int walk_meta(cur_t *c, rep__net_t *o)
 {
     rep__sv_t k;
-    const leaf_t prod[] = {{"name", &o->product, NULL}, {"version", &o->version, NULL}};
+    const leaf_t prod[] = {{LS("name"), &o->product, NULL}, {LS("version"), &o->version, NULL}};
     int rc = open_obj(c, '{');
     while (rc == 1 && (rc = obj_next(c, &k)) == 1) {
         if (KEQ(k, "product"))
@@ -284,10 +303,10 @@ static int walk_meta(cur_t *c, rep__net_t *o)
 static int top_field(cur_t *c, rep__sv_t k, rep__net_t *o)
 {
     const leaf_t dst[] = {
-        {"domain", &o->domain, NULL}, {"ip", &o->ip, NULL}, {"port", NULL, &o->port}};
-    const leaf_t rule[] = {{"name", &o->rule, NULL}, {"type", &o->engine, NULL}};
-    const leaf_t dev[] = {{"hostname", &o->hostname, NULL}};
-    const leaf_t traffic[] = {{"bytes_in", NULL, &o->bytes_in}, {"bytes_out", NULL, &o->bytes_out}};
+        {LS("domain"), &o->domain, NULL}, {LS("ip"), &o->ip, NULL}, {LS("port"), NULL, &o->port}};
+    const leaf_t rule[] = {{LS("name"), &o->rule, NULL}, {LS("type"), &o->engine, NULL}};
+    const leaf_t dev[] = {{LS("hostname"), &o->hostname, NULL}};
+    const leaf_t traffic[] = {{LS("bytes_in"), NULL, &o->bytes_in}, {LS("bytes_out"), NULL, &o->bytes_out}};
     switch (k.n ? k.p[0] : 0) {
     case 'a':
         if (KEQ(k, "activity_id"))
