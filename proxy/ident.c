@@ -5,15 +5,17 @@
  *   1. the client socket's inode: one exact sock_diag request (netlink,
  *      SOCK_DIAG_BY_FAMILY with the 4-tuple), else the rows of
  *      /proc/net/tcp and /proc/net/tcp6;
- *   2. the holders: every /proc/<pid>/fd/<n> whose link reads
- *      "socket:[<inode>]" (processes only, not threads; bounded by
- *      ID__MAX_PROCS and ID__MAX_FDS; links read, never followed);
+ *   2. the holders: every process with an fd whose link reads
+ *      "socket:[<inode>]", found by the /proc scan of ident_scan.c, which
+ *      concurrent lookups share (one scan serves every lookup queued before
+ *      it started); the lowest pid among holders with one exe;
  *   3. the holder's exe, comm, cmdline, ancestors (PPid chain), and the
  *      SHA-256 of the file /proc/<pid>/exe opens (not of the path, so a
- *      binary replaced after exec is still the one hashed).
+ *      binary replaced after exec is still the one hashed); then a check
+ *      that this very process still holds the socket.
  *
- * The hash cache lives in ident_cache.c. The scan allocates one ~12 KiB
- * block per lookup (its state and dirent buffer), nothing per process or fd.
+ * The hash cache lives in ident_cache.c. A lookup allocates one ~8 KiB
+ * block (the holders' paths), nothing per process or fd.
  *
  * Threads: every function may be called from any thread; all of them block
  * (they read /proc and files), so never from the libuv loop thread.
@@ -21,10 +23,8 @@
 #include "proxy/px_internal.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,10 +36,8 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 
-#define ID__MAX_PROCS 65536u     /* processes whose fds one lookup reads */
-#define ID__MAX_FDS   (1u << 21) /* fd links one lookup reads, all together */
-#define ID__DELETED   " (deleted)"
-#define ID__PATH      4096
+#define ID__DELETED " (deleted)"
+#define ID__PATH    4096
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -433,150 +431,24 @@ int px_ident_socket_inode(const struct sockaddr *peer, const struct sockaddr *lo
     return rc;
 }
 
-/* ---- the /proc scan ------------------------------------------------------------ */
-
-typedef struct {
-    const char *target; /* "socket:[<inode>]" */
-    size_t tlen;
-    unsigned procs, fds; /* read so far, against the limits */
-    unsigned unreadable; /* processes whose fds we may not read */
-    bool capped;         /* a limit stopped the scan */
-    int pid;             /* lowest holder with exe; 0 = none yet */
-    char exe[ID__PATH];
-    /* the file exe names (one path in two mount namespaces can be two
-     * binaries) */
-    dev_t exe_dev;
-    ino_t exe_ino;
-    int other_pid; /* a holder with another exe: ambiguous */
-    char other_exe[ID__PATH];
-    _Alignas(8) char dents[4096]; /* getdents64 buffer, reused */
-} scan_t;
-
-static int parse_pid(const char *s)
-{
-    long v = 0;
-    if (*s == '\0')
-        return 0;
-    for (; *s != '\0'; s++) {
-        if (*s < '0' || *s > '9' || v > 4194304) /* PID_MAX_LIMIT */
-            return 0;
-        v = v * 10 + (*s - '0');
-    }
-    return (int)v;
-}
-
-/* Over one getdents64 batch of an fd directory: 1 when a link is the
- * target, 0 when none is, -1 when links cannot be read (EACCES: a process
- * we may not inspect; the rest of it is skipped). */
-static int batch_holds(int fdd, const char *dents, ssize_t n, scan_t *s)
-{
-    char link[64];
-    for (ssize_t off = 0; off < n;) {
-        const struct dirent64 *d = (const struct dirent64 *)(dents + off);
-        off += d->d_reclen;
-        if (d->d_name[0] == '.')
-            continue;
-        if (++s->fds > ID__MAX_FDS) {
-            s->capped = true;
-            return 0;
-        }
-        ssize_t l = readlinkat(fdd, d->d_name, link, sizeof link);
-        if (l < 0 && (errno == EACCES || errno == EPERM))
-            return -1;
-        if (l == (ssize_t)s->tlen && memcmp(link, s->target, s->tlen) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* True when the fd directory dirfd/path holds the target. A directory or
- * links we may not read count in s->unreadable, and are skipped. */
-static bool holds_target(int dirfd, const char *path, scan_t *s)
-{
-    int fdd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-    if (fdd < 0) {
-        if (errno == EACCES || errno == EPERM)
-            s->unreadable++;
-        return false;
-    }
-    int rc = 0;
-    ssize_t n = (ssize_t)sizeof s->dents;
-    /* an fd's record is at most 32 bytes (19 + 10 digits + NUL, 8-aligned):
-     * a batch that left room for one more was the last (saves a syscall) */
-    while (rc == 0 && !s->capped && n > (ssize_t)sizeof s->dents - 32 &&
-           (n = getdents64(fdd, s->dents, sizeof s->dents)) > 0)
-        rc = batch_holds(fdd, s->dents, n, s);
-    close(fdd);
-    if (rc < 0)
-        s->unreadable++;
-    return rc == 1;
-}
-
-/* Records holder pid: the same exe (same link text and same file) keeps
- * the lowest pid, another exe makes the result ambiguous. */
-static void note_holder(int procfd, int pid, scan_t *s)
-{
-    char path[32];
-    struct stat st;
-    snprintf(path, sizeof path, "%d/exe", pid);
-    char *exe = s->pid == 0 ? s->exe : s->other_exe;
-    link_at(procfd, path, exe, ID__PATH);
-    if (fstatat(procfd, path, &st, 0) != 0) /* the file, not the link */
-        st.st_dev = 0, st.st_ino = 0;
-    if (s->pid == 0) {
-        s->pid = pid;
-        s->exe_dev = st.st_dev;
-        s->exe_ino = st.st_ino;
-    } else if (strcmp(exe, s->exe) != 0 || st.st_dev != s->exe_dev || st.st_ino != s->exe_ino) {
-        s->other_pid = pid;
-    } else if (pid < s->pid) {
-        s->pid = pid;
-    }
-}
-
-/* Walks /proc (procfd) until done, ambiguous, or capped; -errno when /proc
- * cannot be listed. */
-static int scan_procs(int procfd, scan_t *s)
-{
-    _Alignas(8) char buf[4096];
-    char path[32];
-    ssize_t n;
-    while ((n = getdents64(procfd, buf, sizeof buf)) > 0) {
-        for (ssize_t off = 0; off < n;) {
-            const struct dirent64 *d = (const struct dirent64 *)(buf + off);
-            off += d->d_reclen;
-            int pid = parse_pid(d->d_name);
-            if (pid <= 0)
-                continue; /* "self", "net", ...: not processes */
-            if (++s->procs > ID__MAX_PROCS)
-                s->capped = true;
-            if (s->capped)
-                return 0;
-            snprintf(path, sizeof path, "%d/fd", pid);
-            if (holds_target(procfd, path, s))
-                note_holder(procfd, pid, s);
-            if (s->other_pid != 0)
-                return 0;
-        }
-    }
-    return n < 0 ? -errno : 0;
-}
-
 /* ---- filling the ident ------------------------------------------------------------ */
 
+/* The parent pid from dirfd/path, a /proc/<pid>/stat ("pid (comm) S ppid
+ * ..."; comm may hold ')' and spaces, so from the last ')'). stat costs
+ * about two thirds of status to generate. -1 when unreadable. */
 static int read_ppid(int dirfd, const char *path)
 {
-    char buf[1024];
+    char buf[512]; /* the fields after ppid may be cut: not read */
     int err;
     read_small_at(dirfd, path, buf, sizeof buf, &err);
-    const char *p = strstr(buf, "\nPPid:");
-    if (p == NULL)
+    const char *p = strrchr(buf, ')');
+    if (p == NULL || p[1] != ' ' || p[2] == '\0' || p[3] != ' ')
         return -1;
-    p = skip_sp(p + 6);
+    p += 4;
     int v = 0;
     for (; *p >= '0' && *p <= '9' && v <= 4194304; p++)
         v = v * 10 + (*p - '0');
-    return v;
+    return *p == ' ' ? v : -1;
 }
 
 /* Removes the " (deleted)" the kernel appends to the link of a file gone
@@ -593,7 +465,7 @@ static bool strip_deleted(char *path)
 static void fill_ancestors(int procfd, int pfd, px_ident_t *id)
 {
     char path[32];
-    int ppid = read_ppid(pfd, "status");
+    int ppid = read_ppid(pfd, "stat");
     while (ppid > 0 && id->nancestors < PX_MAX_ANCESTORS) {
         int i = id->nancestors++;
         id->ancestor_pids[i] = ppid;
@@ -602,7 +474,7 @@ static void fill_ancestors(int procfd, int pfd, px_ident_t *id)
         strip_deleted(id->ancestors[i]); /* matched against policy paths */
         if (ppid == 1)
             break;
-        snprintf(path, sizeof path, "%d/status", ppid);
+        snprintf(path, sizeof path, "%d/stat", ppid);
         ppid = read_ppid(procfd, path);
     }
 }
@@ -640,7 +512,7 @@ static void fill_text(int pfd, px_ident_t *id)
 /* Fills id from process pid, then checks that this very process (the
  * directory fd pins it: a recycled pid does not match) still holds the
  * socket. */
-static int fill_ident(px_ident_cache_t *c, int procfd, int pid, scan_t *s, px_ident_t *id,
+static int fill_ident(px_ident_cache_t *c, int procfd, int pid, uint64_t ino, px_ident_t *id,
                       char *reason, size_t reasonlen)
 {
     char name[16];
@@ -654,9 +526,7 @@ static int fill_ident(px_ident_cache_t *c, int procfd, int pid, scan_t *s, px_id
     fill_exe(c, pfd, id);
     fill_text(pfd, id);
     fill_ancestors(procfd, pfd, id);
-    s->capped = false;
-    s->fds = 0;
-    bool held = holds_target(pfd, "fd", s);
+    bool held = px__ident_pid_holds(pfd, ino);
     close(pfd);
     if (!held) {
         reasonf(reason, reasonlen, "process %d let go of the client socket during the lookup", pid);
@@ -674,26 +544,29 @@ static void ident_reset(px_ident_t *id)
 }
 
 /* Turns the scan's outcome into the answer. */
-static int scan_verdict(const scan_t *s, char *reason, size_t reasonlen)
+static int scan_verdict(const px__holders_t *h, char *reason, size_t reasonlen)
 {
-    if (s->other_pid != 0) {
+    char eb[128];
+    if (h->err != 0) {
+        reasonf(reason, reasonlen, "cannot list /proc: %s", errtext(h->err, eb, sizeof eb));
+        return -ENOENT;
+    }
+    if (h->other_pid != 0) {
         reasonf(reason, reasonlen,
                 "socket shared by processes with different binaries: %s (pid %d) and %s "
                 "(pid %d)",
-                s->exe[0] ? s->exe : "?", s->pid, s->other_exe[0] ? s->other_exe : "?",
-                s->other_pid);
+                h->exe[0] ? h->exe : "?", h->pid, h->other_exe[0] ? h->other_exe : "?",
+                h->other_pid);
         return -EEXIST;
     }
-    if (s->capped) { /* a holder past the limit could make it ambiguous */
-        reasonf(reason, reasonlen,
-                "the /proc scan stopped at its limit (%u processes, %u fds) before it "
-                "finished",
-                ID__MAX_PROCS, ID__MAX_FDS);
+    if (h->capped) { /* a holder past the limit could make it ambiguous */
+        reasonf(reason, reasonlen, "%s",
+                "the /proc scan stopped at its limit (processes or fds) before it finished");
         return -ENOENT;
     }
-    if (s->pid == 0) {
+    if (h->pid == 0) {
         reasonf(reason, reasonlen, "no process holds the client socket (it may have exited)%s",
-                s->unreadable != 0 ? "; the fds of some processes could not be read" : "");
+                h->unreadable != 0 ? "; the fds of some processes could not be read" : "");
         return -ENOENT;
     }
     return 0;
@@ -711,31 +584,22 @@ int px_ident_lookup(px_ident_cache_t *c, const struct sockaddr *peer, const stru
     int rc = px_ident_socket_inode(peer, local, PX_IDENT_VIA_AUTO, &ino, reason, reasonlen);
     if (rc != 0)
         return rc == -EINVAL ? rc : -ENOENT;
-    char eb[128], target[48];
-    int tlen = snprintf(target, sizeof target, "socket:[%" PRIu64 "]", ino);
+    char eb[128];
     int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (procfd < 0) {
         reasonf(reason, reasonlen, "cannot read /proc: %s", errtext(errno, eb, sizeof eb));
         return -ENOENT;
     }
-    scan_t *s = malloc(sizeof *s); /* ~12 KiB: off the caller's stack */
-    if (s == NULL)
+    px__holders_t *h = malloc(sizeof *h); /* ~8 KiB: off the caller's stack */
+    if (h == NULL)
         abort(); /* the project's OOM policy for fixed-size allocations */
-    memset(s, 0, sizeof *s);
-    s->target = target;
-    s->tlen = (size_t)tlen;
-    rc = scan_procs(procfd, s);
-    if (rc != 0) {
-        reasonf(reason, reasonlen, "cannot list /proc: %s", errtext(rc, eb, sizeof eb));
-        rc = -ENOENT;
-    } else {
-        rc = scan_verdict(s, reason, reasonlen);
-    }
+    px__ident_find_holders(px__ident_cache_scan(c), ino, h);
+    rc = scan_verdict(h, reason, reasonlen);
     if (rc == 0)
-        rc = fill_ident(c, procfd, s->pid, s, id, reason, reasonlen);
+        rc = fill_ident(c, procfd, h->pid, ino, id, reason, reasonlen);
     if (rc != 0)
         ident_reset(id);
-    free(s);
+    free(h);
     close(procfd);
     return rc;
 }

@@ -12,6 +12,7 @@
  * One mutex guards the table and the counters; it is not held while a file
  * is hashed (two threads may hash one cold file twice, harmlessly). Hashing
  * reads 64 KiB chunks through EVP with the SHA-256 fetched once per cache.
+ * The cache also owns the lookups' shared /proc scan state (ident_scan.c).
  *
  * Threads: any; everything here blocks on file I/O (not the loop thread).
  */
@@ -57,6 +58,7 @@ struct px_ident_cache {
     uint64_t tick, hits, misses, evictions;
     size_t entries;
     int64_t fresh_ns;                   /* younger files are not cached */
+    px__ident_scan_t *scan;             /* ident_scan.c: shared /proc scans */
     centry_t e[PX_IDENT_CACHE_ENTRIES]; /* set s holds e[s * ID__WAYS ...] */
 };
 
@@ -70,6 +72,7 @@ px_ident_cache_t *px_ident_cache_create(void)
         free(c);
         return NULL;
     }
+    c->scan = px__ident_scan_create();
     return c;
 }
 
@@ -77,9 +80,15 @@ void px_ident_cache_destroy(px_ident_cache_t *c)
 {
     if (c == NULL)
         return;
+    px__ident_scan_destroy(c->scan);
     pthread_mutex_destroy(&c->mu);
     EVP_MD_free(c->md);
     free(c);
+}
+
+px__ident_scan_t *px__ident_cache_scan(px_ident_cache_t *c)
+{
+    return c->scan;
 }
 
 void px_ident_cache_stats(px_ident_cache_t *c, px_ident_cache_stats_t *out)
@@ -90,6 +99,7 @@ void px_ident_cache_stats(px_ident_cache_t *c, px_ident_cache_stats_t *out)
     out->evictions = c->evictions;
     out->entries = c->entries;
     pthread_mutex_unlock(&c->mu);
+    px__ident_scan_stats(c->scan, &out->scans, &out->scanned);
 }
 
 void px_ident_cache_set_fresh_ns(px_ident_cache_t *c, int64_t ns)

@@ -126,10 +126,13 @@ void px_ident_cache_destroy(px_ident_cache_t *c);
 /* Sets that window (tests: 0 caches everything). Any thread. */
 void px_ident_cache_set_fresh_ns(px_ident_cache_t *c, int64_t ns);
 
-/* Counters of the cache (any thread). A miss is one file read and hashed. */
+/* Counters of the cache (any thread). A miss is one file read and hashed.
+ * scans: /proc scans run; scanned: lookups they served (concurrent lookups
+ * share a scan, so scanned >= scans). */
 typedef struct {
     uint64_t hits, misses, evictions;
     size_t entries;
+    uint64_t scans, scanned;
 } px_ident_cache_stats_t;
 void px_ident_cache_stats(px_ident_cache_t *c, px_ident_cache_stats_t *out);
 
@@ -146,7 +149,9 @@ void px_ident_cache_stats(px_ident_cache_t *c, px_ident_cache_stats_t *out);
  * like any other (it holds the proxy's end, another inode). peer, local
  * and c are borrowed; *id is caller storage, reset on failure. reason holds
  * raw paths: escape it before logging. Blocking (reads /proc, hashes
- * files): any thread but the loop thread. */
+ * files): any thread but the loop thread. Concurrent calls on one cache
+ * share /proc scans (each scan starts after every lookup it serves began),
+ * so the answer is the same as that of a lookup alone. */
 int px_ident_lookup(px_ident_cache_t *c, const struct sockaddr *peer, const struct sockaddr *local,
                     px_ident_t *id, char *reason, size_t reasonlen);
 
@@ -160,6 +165,38 @@ int px_file_sha256(px_ident_cache_t *c, const char *path, char out[65]);
 /* ident_cache.c for ident.c: the SHA-256 of an open file through the cache
  * (pread: fd's offset is untouched). Returns as px_file_sha256. */
 int px__ident_hash_fd(px_ident_cache_t *c, int fd, char out[65]);
+
+/* ident_scan.c for ident.c: who holds a socket inode. One scan object per
+ * cache (px__ident_cache_scan); concurrent lookups queue there and share
+ * one /proc scan that starts after each of them queued (ident_scan.c). */
+typedef struct px__ident_scan px__ident_scan_t;
+px__ident_scan_t *px__ident_scan_create(void); /* aborts on OOM */
+void px__ident_scan_destroy(px__ident_scan_t *s);    /* accepts NULL */
+void px__ident_scan_stats(px__ident_scan_t *s, uint64_t *scans, uint64_t *served);
+px__ident_scan_t *px__ident_cache_scan(px_ident_cache_t *c); /* borrowed */
+
+/* The holders of one inode, as a scan saw them (caller storage, ~8 KiB). */
+typedef struct {
+    int pid;             /* the lowest holder with exe; 0 = none */
+    int other_pid;       /* a holder with another exe (ambiguous); 0 = none */
+    char exe[4096];      /* /proc/<pid>/exe links as read ("" unreadable) */
+    char other_exe[4096];
+    unsigned unreadable; /* processes whose fds could not be read */
+    bool capped;         /* the scan stopped at its limit before the end */
+    int err;             /* 0, or -errno when /proc could not be listed */
+} px__holders_t;
+
+/* Fills *out from a /proc scan that starts after the call; returns out->err.
+ * Blocks (waits for a running scan, then its own or a shared one). */
+int px__ident_find_holders(px__ident_scan_t *s, uint64_t ino, px__holders_t *out);
+
+/* Tests: while paused no scan starts (lookups queue); queued counts them. */
+void px__ident_scan_pause(px__ident_scan_t *s, bool paused);
+size_t px__ident_scan_queued(px__ident_scan_t *s);
+
+/* True when the process whose /proc directory is pfd has a socket:[ino] fd
+ * (false when its fds cannot be read). */
+bool px__ident_pid_holds(int pfd, uint64_t ino);
 
 /* The steps of px_ident_lookup, for tests and fuzzers. */
 

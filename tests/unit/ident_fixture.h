@@ -1,6 +1,8 @@
 /*
- * ident_fixture.h: helpers shared by test_ident.c and test_ident_cache.c
- * (header-only, like unit.h; each test file is its own binary).
+ * ident_fixture.h: helpers shared by test_ident.c, test_ident_cache.c and
+ * test_ident_scan.c (header-only, like unit.h; each test file is its own
+ * binary): files and hashes; connections on loopback made in this process;
+ * children that exec a binary keeping one of its sockets.
  */
 #ifndef TOLLGATE_IDENT_FIXTURE_H
 #define TOLLGATE_IDENT_FIXTURE_H
@@ -20,6 +22,11 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <openssl/evp.h>
 
@@ -77,6 +84,146 @@ static inline void write_file(const char *path, const void *data, size_t n, mode
     assert_true(fd >= 0);
     assert_int_equal(write(fd, data, n), (ssize_t)n);
     close(fd);
+}
+
+/* ---- connections and children ------------------------------------------------- */
+
+/* One connection made in this process: listener, client, accepted end. */
+typedef struct {
+    int lfd, cfd, afd;
+    struct sockaddr_storage peer, local; /* getpeername / getsockname of afd */
+} conn_t;
+
+static inline void sa_set(struct sockaddr_storage *ss, socklen_t *len, int family, const char *addr,
+                          uint16_t port)
+{
+    memset(ss, 0, sizeof *ss);
+    if (family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)ss;
+        in->sin_family = AF_INET;
+        in->sin_port = htons(port);
+        assert_int_equal(inet_pton(AF_INET, addr, &in->sin_addr), 1);
+        *len = sizeof *in;
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        assert_int_equal(inet_pton(AF_INET6, addr, &in6->sin6_addr), 1);
+        *len = sizeof *in6;
+    }
+}
+
+static inline uint16_t sa_port(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+/* Listens on laddr:0 (lfam), connects from a cfam socket to caddr:<port>.
+ * Returns -1 when the listener cannot bind (no such address here). All fds
+ * are close-on-exec. */
+static inline int conn_open(conn_t *c, int lfam, const char *laddr, int cfam, const char *caddr)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int zero = 0;
+    c->lfd = socket(lfam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(c->lfd >= 0);
+    if (lfam == AF_INET6)
+        setsockopt(c->lfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    sa_set(&ss, &len, lfam, laddr, 0);
+    if (bind(c->lfd, (struct sockaddr *)&ss, len) != 0) {
+        close(c->lfd);
+        return -1;
+    }
+    assert_int_equal(listen(c->lfd, 8), 0);
+    len = sizeof ss;
+    assert_int_equal(getsockname(c->lfd, (struct sockaddr *)&ss, &len), 0);
+    uint16_t port = sa_port(&ss);
+    c->cfd = socket(cfam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(c->cfd >= 0);
+    sa_set(&ss, &len, cfam, caddr, port);
+    assert_int_equal(connect(c->cfd, (struct sockaddr *)&ss, len), 0);
+    c->afd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC);
+    assert_true(c->afd >= 0);
+    len = sizeof c->peer;
+    assert_int_equal(getpeername(c->afd, (struct sockaddr *)&c->peer, &len), 0);
+    len = sizeof c->local;
+    assert_int_equal(getsockname(c->afd, (struct sockaddr *)&c->local, &len), 0);
+    return 0;
+}
+
+static inline void conn_close(conn_t *c)
+{
+    if (c->cfd >= 0)
+        close(c->cfd);
+    close(c->afd);
+    close(c->lfd);
+}
+
+static inline int ident_lookup(px_ident_cache_t *cache, const conn_t *c, px_ident_t *id,
+                               char *reason, size_t n)
+{
+    return px_ident_lookup(cache, (const struct sockaddr *)&c->peer,
+                           (const struct sockaddr *)&c->local, id, reason, n);
+}
+
+/* Forks; the child keeps `keep` open as fd 9 and execs exe with argv.
+ * Returns once the exec happened (a close-on-exec pipe reads EOF). */
+static inline pid_t spawn_argv(int keep, const char *exe, char *const argv[])
+{
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    /* the write end must not be fd 9, which the child's dup2 replaces (the
+     * parent would see EOF before the exec) */
+    int w = fcntl(p[1], F_DUPFD_CLOEXEC, 10);
+    assert_true(w >= 10);
+    close(p[1]);
+    p[1] = w;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        if (keep == 9)
+            fcntl(keep, F_SETFD, 0);
+        else
+            dup2(keep, 9); /* the copy is not close-on-exec */
+        execv(exe, argv);
+        int e = errno;
+        (void)!write(p[1], &e, sizeof e);
+        _exit(127);
+    }
+    close(p[1]);
+    int e = 0;
+    ssize_t n = read(p[0], &e, sizeof e);
+    close(p[0]);
+    assert_int_equal(n, 0); /* exec succeeded */
+    return pid;
+}
+
+/* exe run as "sleep 30", keeping `keep`. */
+static inline pid_t spawn_keeping(int keep, const char *exe)
+{
+    char *const argv[] = {"sleep", "30", NULL};
+    return spawn_argv(keep, exe, argv);
+}
+
+static inline void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb");
+    assert_non_null(in);
+    static char bin[4 << 20];
+    size_t n = fread(bin, 1, sizeof bin, in);
+    assert_true(n < sizeof bin);
+    fclose(in);
+    write_file(to, bin, n, 0755);
+}
+
+static inline void reap(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
 }
 
 #endif

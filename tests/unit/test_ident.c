@@ -10,143 +10,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 static const char *g_argv0;
-
-/* ---- helpers ---------------------------------------------------------------- */
-
-/* One connection made in this process: listener, client, accepted end. */
-typedef struct {
-    int lfd, cfd, afd;
-    struct sockaddr_storage peer, local; /* getpeername / getsockname of afd */
-} conn_t;
-
-static void sa_set(struct sockaddr_storage *ss, socklen_t *len, int family, const char *addr,
-                   uint16_t port)
-{
-    memset(ss, 0, sizeof *ss);
-    if (family == AF_INET) {
-        struct sockaddr_in *in = (struct sockaddr_in *)ss;
-        in->sin_family = AF_INET;
-        in->sin_port = htons(port);
-        assert_int_equal(inet_pton(AF_INET, addr, &in->sin_addr), 1);
-        *len = sizeof *in;
-    } else {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(port);
-        assert_int_equal(inet_pton(AF_INET6, addr, &in6->sin6_addr), 1);
-        *len = sizeof *in6;
-    }
-}
-
-static uint16_t sa_port(const struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET)
-        return ntohs(((const struct sockaddr_in *)ss)->sin_port);
-    return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
-}
-
-/* Listens on laddr:0 (lfam), connects from a cfam socket to caddr:<port>.
- * Returns -1 when the listener cannot bind (no such address here). All fds
- * are close-on-exec. */
-static int conn_open(conn_t *c, int lfam, const char *laddr, int cfam, const char *caddr)
-{
-    struct sockaddr_storage ss;
-    socklen_t len;
-    int zero = 0;
-    c->lfd = socket(lfam, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(c->lfd >= 0);
-    if (lfam == AF_INET6)
-        setsockopt(c->lfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-    sa_set(&ss, &len, lfam, laddr, 0);
-    if (bind(c->lfd, (struct sockaddr *)&ss, len) != 0) {
-        close(c->lfd);
-        return -1;
-    }
-    assert_int_equal(listen(c->lfd, 8), 0);
-    len = sizeof ss;
-    assert_int_equal(getsockname(c->lfd, (struct sockaddr *)&ss, &len), 0);
-    uint16_t port = sa_port(&ss);
-    c->cfd = socket(cfam, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(c->cfd >= 0);
-    sa_set(&ss, &len, cfam, caddr, port);
-    assert_int_equal(connect(c->cfd, (struct sockaddr *)&ss, len), 0);
-    c->afd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC);
-    assert_true(c->afd >= 0);
-    len = sizeof c->peer;
-    assert_int_equal(getpeername(c->afd, (struct sockaddr *)&c->peer, &len), 0);
-    len = sizeof c->local;
-    assert_int_equal(getsockname(c->afd, (struct sockaddr *)&c->local, &len), 0);
-    return 0;
-}
-
-static void conn_close(conn_t *c)
-{
-    if (c->cfd >= 0)
-        close(c->cfd);
-    close(c->afd);
-    close(c->lfd);
-}
-
-static int ident_lookup(px_ident_cache_t *cache, const conn_t *c, px_ident_t *id, char *reason,
-                        size_t n)
-{
-    return px_ident_lookup(cache, (const struct sockaddr *)&c->peer,
-                           (const struct sockaddr *)&c->local, id, reason, n);
-}
-
-/* Forks; the child keeps `keep` open as fd 9 and execs exe with argv.
- * Returns once the exec happened (a close-on-exec pipe reads EOF). */
-static pid_t spawn_argv(int keep, const char *exe, char *const argv[])
-{
-    int p[2];
-    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(p[0]);
-        if (keep == 9)
-            fcntl(keep, F_SETFD, 0);
-        else
-            dup2(keep, 9); /* the copy is not close-on-exec */
-        execv(exe, argv);
-        int e = errno;
-        (void)!write(p[1], &e, sizeof e);
-        _exit(127);
-    }
-    close(p[1]);
-    int e = 0;
-    ssize_t n = read(p[0], &e, sizeof e);
-    close(p[0]);
-    assert_int_equal(n, 0); /* exec succeeded */
-    return pid;
-}
-
-/* exe run as "sleep 30", keeping `keep`. */
-static pid_t spawn_keeping(int keep, const char *exe)
-{
-    char *const argv[] = {"sleep", "30", NULL};
-    return spawn_argv(keep, exe, argv);
-}
-
-static void copy_file(const char *from, const char *to)
-{
-    FILE *in = fopen(from, "rb");
-    assert_non_null(in);
-    static char bin[4 << 20];
-    size_t n = fread(bin, 1, sizeof bin, in);
-    assert_true(n < sizeof bin);
-    fclose(in);
-    write_file(to, bin, n, 0755);
-}
-
-static void reap(pid_t pid)
-{
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-}
 
 /* ---- /proc/net/tcp rows --------------------------------------------------------- */
 
@@ -614,6 +481,59 @@ static void lookup_deleted_ancestor(void **state)
     conn_close(&c);
 }
 
+/* An ancestor whose name holds ") 9 (": the parent pid is read after the
+ * last ')' of /proc/<pid>/stat, not from inside the name. */
+static void lookup_ancestor_odd_name(void **state)
+{
+    (void)state;
+    conn_t c;
+    assert_int_equal(conn_open(&c, AF_INET, "127.0.0.1", AF_INET, "127.0.0.1"), 0);
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    pid_t mid = fork();
+    assert_true(mid >= 0);
+    if (mid == 0) {
+        close(p[0]);
+        prctl(PR_SET_NAME, "x) 9 (y", 0, 0, 0);
+        pid_t k = fork();
+        if (k == 0) {
+            dup2(c.cfd, 9); /* not close-on-exec */
+            execl("/bin/sleep", "sleep", "30", (char *)NULL);
+            _exit(127);
+        }
+        close(c.cfd); /* the grandchild holds it alone */
+        (void)!write(p[1], &k, sizeof k);
+        waitpid(k, NULL, 0);
+        _exit(0);
+    }
+    close(p[1]);
+    pid_t kid = 0;
+    assert_int_equal(read(p[0], &kid, sizeof kid), (ssize_t)sizeof kid);
+    close(p[0]);
+    close(c.cfd);
+    c.cfd = -1;
+    px_ident_cache_t *cache = px_ident_cache_create();
+    px_ident_t *id = calloc(1, sizeof *id);
+    char reason[512];
+    int rc = -1;
+    for (int i = 0; i < 300 && (rc != 0 || strcmp(id->name, "sleep") != 0); i++) {
+        struct timespec ms10 = {0, 10 * 1000 * 1000};
+        nanosleep(&ms10, NULL); /* until the grandchild runs sleep */
+        rc = ident_lookup(cache, &c, id, reason, sizeof reason);
+    }
+    if (rc != 0)
+        fail_msg("me %d, middle %d: lookup: %d %s", (int)getpid(), (int)mid, rc, reason);
+    assert_int_equal(id->pid, kid);
+    assert_true(id->nancestors >= 2);
+    assert_int_equal(id->ancestor_pids[0], mid);
+    assert_int_equal(id->ancestor_pids[1], getpid());
+    reap(kid);
+    waitpid(mid, NULL, 0);
+    free(id);
+    px_ident_cache_destroy(cache);
+    conn_close(&c);
+}
+
 static void lookup_bad_args(void **state)
 {
     (void)state;
@@ -720,6 +640,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(lookup_no_holder),
         cmocka_unit_test(lookup_deleted_exe),
         cmocka_unit_test(lookup_deleted_ancestor),
+        cmocka_unit_test(lookup_ancestor_odd_name),
         cmocka_unit_test(lookup_bad_args),
         cmocka_unit_test(timings),
     };

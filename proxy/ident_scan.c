@@ -1,0 +1,347 @@
+/*
+ * ident_scan.c: which processes hold a socket inode (see px_internal.h,
+ * ident.c). The only exact way procfs offers: read every /proc/<pid>/fd/<n>
+ * link of every process and keep those that say "socket:[<inode>]"
+ * (processes only, not threads; bounded by ID__MAX_PROCS and ID__MAX_FDS;
+ * links read, never followed). That costs a readlinkat per fd on the host,
+ * so concurrent lookups share scans:
+ *
+ *   a lookup queues its inode and waits; when no scan runs, one waiting
+ *   thread (the leader) takes every queued inode (up to ID__BATCH) and runs
+ *   one scan that matches each link against all of them, then wakes the
+ *   others; inodes queued during a scan wait for the next one.
+ *
+ * A scan serving a lookup starts after that lookup queued its inode, so the
+ * answer is the one a scan of its own would give: every process that holds
+ * the socket for the whole scan is seen (the fd directory is listed in fd
+ * order under the kernel's fd table lock, the /proc root in pid order).
+ * Nothing is remembered between scans, on purpose: no cheap signal says
+ * that a process did not take a socket since the last look (fork, exec of
+ * an inherited fd, SCM_RIGHTS, pidfd_getfd), so a remembered "hot" pid could
+ * prove who holds the socket but never that no one else does.
+ *
+ * Threads: any but the loop thread; every function blocks. One mutex guards
+ * the queue; the leader owns the scan buffers while `scanning` is set.
+ */
+#include "proxy/px_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ID__MAX_PROCS 65536u     /* processes whose fds one scan reads */
+#define ID__MAX_FDS   (1u << 21) /* fd links one scan reads, all together */
+#define ID__BATCH     64u        /* inodes one scan looks for */
+#define ID__SOCK      "socket:["
+
+/* One lookup's inode in the queue; lives on the waiting thread's stack. */
+typedef struct id_req {
+    uint64_t ino;
+    px__holders_t *out;
+    dev_t exe_dev; /* the file out->exe names (one path in two mount */
+    ino_t exe_ino; /* namespaces can be two binaries) */
+    int last_pid;  /* the process last noted (a socket dup()ed twice) */
+    bool done;
+    struct id_req *next;
+} id_req_t;
+
+struct px__ident_scan {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool scanning;
+    bool paused;     /* tests: no scan starts (px__ident_scan_pause) */
+    id_req_t *queue; /* oldest first */
+    uint64_t scans, served;
+    /* the leader's, while scanning */
+    id_req_t *batch[ID__BATCH];
+    size_t nbatch;
+    unsigned procs, fds, unreadable;
+    bool capped;
+    _Alignas(8) char pids[16384]; /* getdents64 of /proc */
+    _Alignas(8) char dents[8192]; /* getdents64 of one fd directory */
+};
+
+px__ident_scan_t *px__ident_scan_create(void)
+{
+    px__ident_scan_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        abort(); /* the project's OOM policy for fixed-size allocations */
+    if (pthread_mutex_init(&s->mu, NULL) != 0 || pthread_cond_init(&s->cv, NULL) != 0)
+        abort();
+    return s;
+}
+
+void px__ident_scan_destroy(px__ident_scan_t *s)
+{
+    if (s == NULL)
+        return;
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+void px__ident_scan_stats(px__ident_scan_t *s, uint64_t *scans, uint64_t *served)
+{
+    pthread_mutex_lock(&s->mu);
+    *scans = s->scans;
+    *served = s->served;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void px__ident_scan_pause(px__ident_scan_t *s, bool paused)
+{
+    pthread_mutex_lock(&s->mu);
+    s->paused = paused;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+size_t px__ident_scan_queued(px__ident_scan_t *s)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&s->mu);
+    for (const id_req_t *r = s->queue; r != NULL; r = r->next)
+        n++;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+/* ---- matching links ---------------------------------------------------------- */
+
+static int parse_pid(const char *s)
+{
+    long v = 0;
+    if (*s == '\0')
+        return 0;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9' || v > 4194304) /* PID_MAX_LIMIT */
+            return 0;
+        v = v * 10 + (*s - '0');
+    }
+    return (int)v;
+}
+
+/* The inode of a "socket:[<n>]" link text of length len, or 0. */
+static uint64_t socket_ino(const char *link, ssize_t len)
+{
+    const ssize_t pl = (ssize_t)sizeof ID__SOCK - 1;
+    if (len < pl + 2 || len > pl + 21 || memcmp(link, ID__SOCK, (size_t)pl) != 0 ||
+        link[len - 1] != ']')
+        return 0;
+    uint64_t v = 0;
+    for (ssize_t i = pl; i < len - 1; i++) {
+        if (link[i] < '0' || link[i] > '9' || v > (UINT64_MAX - 9) / 10)
+            return 0;
+        v = v * 10 + (uint64_t)(link[i] - '0');
+    }
+    return v;
+}
+
+/* Calls hit(ctx, ino) for each socket link of the fd directory fdd; stops
+ * when hit returns false. Returns 0, or -1 when the links cannot be read
+ * (EACCES: a process we may not inspect), or 1 when *fds passed max. */
+static int each_socket(int fdd, char *dents, size_t dlen, unsigned *fds, unsigned max,
+                       bool (*hit)(void *, uint64_t), void *ctx)
+{
+    char link[64];
+    ssize_t n = (ssize_t)dlen;
+    /* an fd's record is at most 32 bytes (19 + 10 digits + NUL, 8-aligned):
+     * a batch that left room for one more was the last (saves a syscall) */
+    while (n > (ssize_t)dlen - 32 && (n = getdents64(fdd, dents, dlen)) > 0) {
+        for (ssize_t off = 0; off < n;) {
+            const struct dirent64 *d = (const struct dirent64 *)(dents + off);
+            off += d->d_reclen;
+            if (d->d_name[0] == '.')
+                continue;
+            if (++*fds > max)
+                return 1;
+            ssize_t l = readlinkat(fdd, d->d_name, link, sizeof link);
+            if (l < 0 && (errno == EACCES || errno == EPERM))
+                return -1;
+            uint64_t ino = socket_ino(link, l);
+            if (ino != 0 && !hit(ctx, ino))
+                return 0;
+        }
+    }
+    return 0;
+}
+
+typedef struct {
+    uint64_t want;
+    bool held;
+} one_t;
+
+static bool one_hit(void *ctx, uint64_t ino)
+{
+    one_t *o = ctx;
+    o->held = ino == o->want;
+    return !o->held; /* stop at the target */
+}
+
+bool px__ident_pid_holds(int pfd, uint64_t ino)
+{
+    _Alignas(8) char dents[4096];
+    int fdd = openat(pfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fdd < 0)
+        return false;
+    unsigned fds = 0;
+    one_t o = {ino, false};
+    each_socket(fdd, dents, sizeof dents, &fds, ID__MAX_FDS, one_hit, &o);
+    close(fdd);
+    return o.held;
+}
+
+/* ---- one scan for a batch ------------------------------------------------------ */
+
+/* Records holder pid for r: the same exe (same link text and same file)
+ * keeps the lowest pid, another exe makes the result ambiguous. */
+static void note_holder(int procfd, int pid, id_req_t *r)
+{
+    char path[32];
+    struct stat st;
+    px__holders_t *h = r->out;
+    snprintf(path, sizeof path, "%d/exe", pid);
+    char *exe = h->pid == 0 ? h->exe : h->other_exe;
+    ssize_t n = readlinkat(procfd, path, exe, sizeof h->exe - 1);
+    exe[n < 0 ? 0 : n] = '\0';
+    if (fstatat(procfd, path, &st, 0) != 0) /* the file, not the link */
+        st.st_dev = 0, st.st_ino = 0;
+    if (h->pid == 0) {
+        h->pid = pid;
+        r->exe_dev = st.st_dev;
+        r->exe_ino = st.st_ino;
+    } else if (strcmp(exe, h->exe) != 0 || st.st_dev != r->exe_dev || st.st_ino != r->exe_ino) {
+        h->other_pid = pid;
+    } else if (pid < h->pid) {
+        h->pid = pid;
+    }
+}
+
+typedef struct {
+    px__ident_scan_t *s;
+    int procfd, pid;
+} proc_t;
+
+static bool batch_hit(void *ctx, uint64_t ino)
+{
+    proc_t *p = ctx;
+    for (size_t i = 0; i < p->s->nbatch; i++) {
+        id_req_t *r = p->s->batch[i];
+        if (r->ino == ino && r->last_pid != p->pid && r->out->other_pid == 0) {
+            r->last_pid = p->pid;
+            note_holder(p->procfd, p->pid, r);
+        }
+    }
+    return true;
+}
+
+/* True when every inode of the batch is already ambiguous. */
+static bool batch_settled(const px__ident_scan_t *s)
+{
+    for (size_t i = 0; i < s->nbatch; i++)
+        if (s->batch[i]->out->other_pid == 0)
+            return false;
+    return true;
+}
+
+/* Walks /proc (procfd) until done, settled, or capped; -errno when /proc
+ * cannot be listed. */
+static int scan_procs(px__ident_scan_t *s, int procfd)
+{
+    char path[24];
+    ssize_t n;
+    while ((n = getdents64(procfd, s->pids, sizeof s->pids)) > 0) {
+        for (ssize_t off = 0; off < n;) {
+            const struct dirent64 *d = (const struct dirent64 *)(s->pids + off);
+            off += d->d_reclen;
+            proc_t p = {s, procfd, parse_pid(d->d_name)};
+            if (p.pid <= 0)
+                continue; /* "self", "net", ...: not processes */
+            if (++s->procs > ID__MAX_PROCS) {
+                s->capped = true;
+                return 0;
+            }
+            size_t len = strlen(d->d_name); /* at most 7 digits (parse_pid) */
+            memcpy(path, d->d_name, len);
+            memcpy(path + len, "/fd", 4);
+            int fdd = openat(procfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+            if (fdd < 0) {
+                if (errno == EACCES || errno == EPERM)
+                    s->unreadable++;
+                continue;
+            }
+            int rc =
+                each_socket(fdd, s->dents, sizeof s->dents, &s->fds, ID__MAX_FDS, batch_hit, &p);
+            close(fdd);
+            if (rc < 0)
+                s->unreadable++;
+            if (rc > 0)
+                s->capped = true;
+            if (s->capped || batch_settled(s))
+                return 0;
+        }
+    }
+    return n < 0 ? -errno : 0;
+}
+
+/* The leader's scan for s->batch (s->mu not held). */
+static void run_batch(px__ident_scan_t *s)
+{
+    s->procs = s->fds = s->unreadable = 0;
+    s->capped = false;
+    int rc, procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (procfd < 0) {
+        rc = -errno;
+    } else {
+        rc = scan_procs(s, procfd);
+        close(procfd);
+    }
+    for (size_t i = 0; i < s->nbatch; i++) {
+        px__holders_t *h = s->batch[i]->out;
+        h->err = rc;
+        h->capped = s->capped;
+        h->unreadable = s->unreadable;
+    }
+}
+
+int px__ident_find_holders(px__ident_scan_t *s, uint64_t ino, px__holders_t *out)
+{
+    memset(out, 0, sizeof *out);
+    id_req_t r = {.ino = ino, .out = out};
+    pthread_mutex_lock(&s->mu);
+    id_req_t **tail = &s->queue;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = &r; /* oldest first: a leader serves the oldest ID__BATCH */
+    while (!r.done) {
+        if (s->scanning || s->paused) {
+            pthread_cond_wait(&s->cv, &s->mu);
+            continue;
+        }
+        s->nbatch = 0;
+        while (s->queue != NULL && s->nbatch < ID__BATCH) {
+            s->batch[s->nbatch] = s->queue;
+            s->batch[s->nbatch]->last_pid = 0;
+            s->nbatch++;
+            s->queue = s->queue->next;
+        }
+        s->scanning = true;
+        pthread_mutex_unlock(&s->mu);
+        run_batch(s);
+        pthread_mutex_lock(&s->mu);
+        for (size_t i = 0; i < s->nbatch; i++)
+            s->batch[i]->done = true;
+        s->scans++;
+        s->served += s->nbatch;
+        s->scanning = false;
+        pthread_cond_broadcast(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return out->err;
+}
