@@ -26,7 +26,7 @@ CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-LIB_SRC  := $(wildcard ocsf/*.c collector/*.c conf/*.c gateway/*.c policy/*.c proxy/*.c exporters/*.c report/*.c) \
+LIB_SRC  := $(wildcard ocsf/*.c collector/*.c conf/*.c gateway/*.c policy/*.c proxy/*.c exporters/*.c exporters/*/*.c report/*.c) \
             $(filter-out cli/main.c,$(wildcard cli/*.c))
 GEN_SRC  := $(BUILD)/gen/ocsf_tables.c $(BUILD)/gen/providers.c \
             $(BUILD)/gen/ocsf_downgrade_tables.c
