@@ -30,7 +30,7 @@
 
 #include "cli/cli.h"
 
-#define MAX_ENV 64
+#define MAX_ENV      64
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 extern char **environ;
@@ -137,8 +137,7 @@ static int post(const cli_client_t *c, const char *what, const char *path, json_
     ocsf_buf_t resp;
     long status = 0;
     ocsf_buf_init(&resp);
-    int rc = b ? cli_request(c, "POST", path, "application/json", b, strlen(b), 120, &status,
-                             &resp)
+    int rc = b ? cli_request(c, "POST", path, "application/json", b, strlen(b), 120, &status, &resp)
                : -1;
     free(b);
     if (rc == 0 && status != 200) {
@@ -161,8 +160,7 @@ typedef struct {
     int err;
 } child_err_t;
 
-static void build_env(const exec_args_t *a, const char *proxy, char **env, char *buf,
-                      size_t buflen)
+static void build_env(const exec_args_t *a, const char *proxy, char **env, char *buf, size_t buflen)
 {
     size_t n = 0, o = 0;
     const char *keep[] = {"HOME", "TERM", "LANG"};
@@ -191,16 +189,15 @@ static void build_env(const exec_args_t *a, const char *proxy, char **env, char 
     env[n] = NULL;
 }
 
-static void child(const exec_args_t *a, int nsfd, const char *resolv, char **env, int go,
-                  int errfd)
+static void child(const exec_args_t *a, int nsfd, const char *resolv, char **env, int go, int errfd)
 {
     child_err_t ce = {1, 0};
     char b;
     signal(SIGINT, SIG_DFL);
     signal(SIGQUIT, SIG_DFL);
     if (setns(nsfd, CLONE_NEWNET) != 0 ||
-        (ce.step = 2, unshare(CLONE_NEWNS) != 0 ||
-                          mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) ||
+        (ce.step = 2,
+         unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) ||
         (ce.step = 3, mount(resolv, "/etc/resolv.conf", NULL, MS_BIND, NULL) != 0) ||
         (ce.step = 4, a->cwd && chdir(a->cwd) != 0))
         goto fail;
@@ -214,9 +211,7 @@ fail:
     ce.err = errno;
     if (write(errfd, &ce, sizeof ce) < 0)
         _exit(1);
-    _exit(ce.step == 0 && (ce.err == ENOENT || ce.err == ENOTDIR) ? 127
-          : ce.step == 0                                        ? 126
-                                                                : 1);
+    _exit(ce.step == 0 && (ce.err == ENOENT || ce.err == ENOTDIR) ? 127 : ce.step == 0 ? 126 : 1);
 }
 
 /* ---- the parent ---------------------------------------------------------------------- */
@@ -229,15 +224,15 @@ static void forward(int sig)
         kill(child_pid, sig);
 }
 
-static int process_event(const cli_client_t *c, const exec_args_t *a, char **argv,
-                         const char *path, pid_t pid, const char *what, int code)
+static int process_event(const cli_client_t *c, const exec_args_t *a, char **argv, const char *path,
+                         pid_t pid, const char *what, int code)
 {
     char self[4096], url[256];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     self[n > 0 ? n : 0] = '\0';
     json_t *o = json_pack("{s:s,s:I,s:o,s:s,s:{s:I,s:s,s:o}}", "activity", what, "pid",
-                          (json_int_t)pid, "argv", argv_json(a->cmd), "path", path, "actor",
-                          "pid", (json_int_t)getpid(), "path", self, "argv", argv_json(argv));
+                          (json_int_t)pid, "argv", argv_json(a->cmd), "path", path, "actor", "pid",
+                          (json_int_t)getpid(), "path", self, "argv", argv_json(argv));
     if (strcmp(what, "terminate") == 0)
         json_object_set_new(o, "exit_code", json_integer(code));
     snprintf(url, sizeof url, "/v1/sandboxes/%s/process", a->name);
@@ -246,9 +241,8 @@ static int process_event(const cli_client_t *c, const exec_args_t *a, char **arg
     return rc;
 }
 
-static const char *const steps[] = {"exec", "enter the network namespace",
-                                    "make a mount namespace", "mount the sandbox's resolv.conf",
-                                    "chdir"};
+static const char *const steps[] = {"exec", "enter the network namespace", "make a mount namespace",
+                                    "mount the sandbox's resolv.conf", "chdir"};
 
 /* Runs the child to its end; the exit status tollgate returns. */
 static int run(const cli_client_t *c, const exec_args_t *a, char **argv, json_t *net)

@@ -119,7 +119,8 @@ static int runv(char *err, size_t errlen, const char *input, const char *const a
     return rc == 0 ? 0 : -EIO;
 }
 
-#define RUN(err, errlen, input, ...) runv(err, errlen, input, (const char *const[]){__VA_ARGS__, NULL})
+#define RUN(err, errlen, input, ...)                                                               \
+    runv(err, errlen, input, (const char *const[]){__VA_ARGS__, NULL})
 
 /* ---- names and addresses ------------------------------------------------------------ */
 

@@ -116,8 +116,8 @@ static void build_work(uv_work_t *w)
         snprintf(n->err, sizeof n->err, "open %s: %s", n->spec.ns_path, strerror(errno));
         return;
     }
-    n->catcher_fd = px_netns_socket(n->netns_fd, SOCK_STREAM, "127.0.0.1", GW__CATCHER_PORT,
-                                    n->err, sizeof n->err);
+    n->catcher_fd = px_netns_socket(n->netns_fd, SOCK_STREAM, "127.0.0.1", GW__CATCHER_PORT, n->err,
+                                    sizeof n->err);
     n->dns_fd = px_netns_socket(n->netns_fd, SOCK_DGRAM, "127.0.0.1", 53, n->err, sizeof n->err);
     if (n->catcher_fd < 0 || n->dns_fd < 0)
         n->build_rc = n->catcher_fd < 0 ? n->catcher_fd : n->dns_fd;

@@ -22,9 +22,9 @@
 
 #include "proxy/bypass.h"
 
-#define NBUCKETS 8192 /* a power of two, >= 2 * PX_DNS_MAX_NAMES */
+#define NBUCKETS      8192 /* a power of two, >= 2 * PX_DNS_MAX_NAMES */
 #define NAME_MAX_TEXT 253
-#define TTL 60
+#define TTL           60
 
 typedef struct {
     char name[NAME_MAX_TEXT + 1];
@@ -187,7 +187,7 @@ int px_dns_reply(px_dns_t *d, const uint8_t *q, size_t n, uint8_t *out, size_t c
     uint16_t flags = (uint16_t)(q[2] << 8 | q[3]);
     unsigned opcode = (flags >> 11) & 0xf;
     uint16_t qd = (uint16_t)(q[4] << 8 | q[5]);
-    memcpy(out, q, 2);                                        /* id */
+    memcpy(out, q, 2);                                              /* id */
     put16(out + 2, (uint16_t)(0x8000 | (flags & 0x0100) | 0x0080)); /* QR, RD as asked, RA */
     memset(out + 4, 0, 8);
     if (opcode != 0) {

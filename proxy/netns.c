@@ -58,8 +58,8 @@ static int make_socket(void *arg)
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)a->port),
-                              .sin_addr = a->ip};
+    struct sockaddr_in sin = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)a->port), .sin_addr = a->ip};
     const char *step = "bind";
     if (bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0 ||
         (a->type == SOCK_STREAM && (step = "listen", listen(fd, 128) != 0))) {
