@@ -1,6 +1,6 @@
 /*
  * sink.h: the contract between the export engine (collector/export.c) and
- * one kind of destination (exporters/file.c, kafka.c, hec.c).
+ * one kind of destination (exporters/file/, kafka/, hec/).
  *
  * The engine owns everything that is the same for every destination: the
  * exporter's cursor into the spool, batching by count, bytes and time, the
@@ -30,14 +30,14 @@
 
 /* One event of a batch. Borrowed for the send call only. */
 typedef struct {
-    uint64_t seq;            /* metadata.sequence in the spool */
-    const char *json;        /* the OCSF event at the exporter's version, one line */
-    size_t json_len;         /* (not NUL-terminated; no newline) */
-    const char *sandbox;     /* device.container.name, "" when none */
-    size_t sandbox_len;      /* (not NUL-terminated) */
-    int class_uid;           /* 4001, 4002, ... */
-    const char *class_name;  /* "Network Activity" (static) */
-    int64_t time_ms;         /* OCSF time, ms since the epoch */
+    uint64_t seq;           /* metadata.sequence in the spool */
+    const char *json;       /* the OCSF event at the exporter's version, one line */
+    size_t json_len;        /* (not NUL-terminated; no newline) */
+    const char *sandbox;    /* device.container.name, "" when none */
+    size_t sandbox_len;     /* (not NUL-terminated) */
+    int class_uid;          /* 4001, 4002, ... */
+    const char *class_name; /* "Network Activity" (static) */
+    int64_t time_ms;        /* OCSF time, ms since the epoch */
 } exp_event_t;
 
 typedef enum {
@@ -49,9 +49,9 @@ typedef enum {
 typedef struct exp_batch {
     const exp_event_t *ev;
     size_t n;
-    size_t bytes;      /* sum of json_len */
-    uint8_t *verdict;  /* [n] exp_verdict_t; EXP_RETRY on entry to send */
-    char **reason;     /* [n] set through exp_batch_set; engine-owned */
+    size_t bytes;             /* sum of json_len */
+    uint8_t *verdict;         /* [n] exp_verdict_t; EXP_RETRY on entry to send */
+    char **reason;            /* [n] set through exp_batch_set; engine-owned */
     const char *ocsf_version; /* "1.7.0", "1.3.0" or "1.1.0": what json is */
 } exp_batch_t;
 
@@ -63,10 +63,10 @@ void exp_batch_set(exp_batch_t *b, size_t i, exp_verdict_t v, const char *reason
 /* What send returns for the batch as a whole. */
 typedef enum {
     EXP_SEND_DONE = 0, /* see the verdicts; events still EXP_RETRY are sent again after a backoff */
-    EXP_SEND_RETRY = 1,  /* transient failure of the whole batch (err says what): back off, resend */
-    EXP_SEND_PAUSE = 2,  /* auth or configuration refused by the destination (401/403, unknown
-                          * topic, ...): the exporter pauses, logs err once, keeps the data and
-                          * tries again after the longest backoff */
+    EXP_SEND_RETRY = 1, /* transient failure of the whole batch (err says what): back off, resend */
+    EXP_SEND_PAUSE = 2, /* auth or configuration refused by the destination (401/403, unknown
+                         * topic, ...): the exporter pauses, logs err once, keeps the data and
+                         * tries again after the longest backoff */
 } exp_send_rc_t;
 
 /* What every exporter has, whatever its type (filled by the engine). */
@@ -85,9 +85,9 @@ typedef struct {
 
 /* One kind of destination. */
 typedef struct {
-    const char *type;              /* "file", "kafka", "hec" */
-    const conf_option_t *options;  /* its keys (relative: "dir", "brokers", "rdkafka" ...) */
-    size_t config_size;            /* the struct those options fill */
+    const char *type;             /* "file", "kafka", "hec" */
+    const conf_option_t *options; /* its keys (relative: "dir", "brokers", "rdkafka" ...) */
+    size_t config_size;           /* the struct those options fill */
     /* Optional: keys the table does not know (e.g. "rdkafka.linger.ms").
      * Return 0 when taken, -ENOENT when unknown too, other -errno with err. */
     int (*set_extra)(void *config, const char *key, const char *value, char *err, size_t errlen);
@@ -109,8 +109,8 @@ typedef struct {
     void (*dispose)(void *config);
 } exp_sink_type_t;
 
-extern const exp_sink_type_t exp_sink_file; /* exporters/file.c */
-extern const exp_sink_type_t exp_sink_kafka; /* exporters/kafka.c */
-extern const exp_sink_type_t exp_sink_hec;   /* exporters/hec.c */
+extern const exp_sink_type_t exp_sink_file;  /* exporters/file/file.c */
+extern const exp_sink_type_t exp_sink_kafka; /* exporters/kafka/kafka.c */
+extern const exp_sink_type_t exp_sink_hec;   /* exporters/hec/hec.c */
 
 #endif

@@ -15,6 +15,10 @@
  * pause the exporter. /services/collector/health is asked before the first
  * batch and after every pause or retry.
  *
+ * Files: this one holds the protocol (envelopes, reply verdicts, acks,
+ * health, open and close); hec_io.c the libcurl / libuv driver;
+ * hec_conf.c the options; hec_internal.h what they share.
+ *
  * Threads: everything runs on the exporter's thread. The sink owns a private
  * uv_loop that drives one libcurl multi handle (curl_multi_socket_action
  * with a uv_poll per socket and one uv_timer); send runs that loop until its
@@ -38,314 +42,18 @@
 #include <uv.h>
 #include <zlib.h>
 
+#include "exporters/hec/hec_internal.h"
 #include "exporters/sink.h"
 #include "ocsf/ocsf.h"
 
-#define HEC_RESP_MAX (64 * 1024) /* reply bytes kept; the rest are read and dropped */
-#define HEC_STOP_POLL_MS 50
 #define HEC_TEXT_MAX 120 /* Splunk's text, escaped, in a reason or err */
-#define HEC_ST_CACHE 16  /* sourcetypes derived from class names */
-
-/* ---- configuration ------------------------------------------------------ */
-
-typedef struct {
-    char *url, *token, *index, *source, *sourcetype, *host, *ca_file, *channel;
-    int gzip, ack, insecure; /* "off|on": 1 is on */
-    int64_t ack_timeout_ms, timeout_ms;
-} hec_config_t;
-
-#define O(f) offsetof(hec_config_t, f)
-static const conf_option_t hec_options[] = {
-    {"url", CONF_STRING, NULL, 0, 0, NULL, O(url),
-     "HEC base URL, https://splunk:8088 (required; /services/collector/... is appended)"},
-    {"token", CONF_STRING, NULL, 0, 0, NULL, O(token), "HEC token (required; never logged)"},
-    {"index", CONF_STRING, "", 0, 0, NULL, O(index), "Splunk index (empty: the token's default)"},
-    {"source", CONF_STRING, "tollgate", 0, 0, NULL, O(source), "envelope source"},
-    {"sourcetype", CONF_STRING, "", 0, 0, NULL, O(sourcetype),
-     "envelope sourcetype (empty: ocsf:<class name>, e.g. ocsf:network_activity)"},
-    {"host", CONF_STRING, "", 0, 0, NULL, O(host), "envelope host (empty: this host's name)"},
-    {"gzip", CONF_ENUM, "on", 0, 0, "off|on", O(gzip), "gzip request bodies"},
-    {"ack", CONF_ENUM, "off", 0, 0, "off|on", O(ack),
-     "wait for the indexer ack of every batch (the token must have acks on)"},
-    {"ack_timeout", CONF_DURATION, "60s", 100, 3600000, NULL, O(ack_timeout_ms),
-     "resend a batch whose ack has not come by then"},
-    {"ca_file", CONF_STRING, "", 0, 0, NULL, O(ca_file), "CA bundle for the HEC certificate"},
-    {"insecure_skip_verify", CONF_ENUM, "off", 0, 0, "off|on", O(insecure),
-     "do not verify the HEC certificate (logged as a warning)"},
-    {"timeout", CONF_DURATION, "30s", 100, 600000, NULL, O(timeout_ms), "per request"},
-    {"channel", CONF_STRING, "", 0, 0, NULL, O(channel),
-     "X-Splunk-Request-Channel (empty: a UUID derived from the exporter name and host)"},
-    {NULL, 0, NULL, 0, 0, NULL, 0, NULL},
-};
-#undef O
-
-static bool hec__set(const char *s)
-{
-    return s && *s;
-}
-
-/* True when s has no byte a header or URL must not carry. */
-static bool hec__clean(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s <= 0x20 || *s == 0x7f)
-            return false;
-    return true;
-}
-
-static int hec__check(const void *config, char *err, size_t errlen)
-{
-    const hec_config_t *c = config;
-    if (!hec__set(c->url) || !hec__set(c->token)) {
-        snprintf(err, errlen, "hec: %s is required", hec__set(c->url) ? "token" : "url");
-        return -EINVAL;
-    }
-    if ((strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0) ||
-        !hec__clean(c->url)) {
-        snprintf(err, errlen, "hec: url must be http:// or https:// without spaces or controls");
-        return -EINVAL;
-    }
-    if (!hec__clean(c->token)) {
-        snprintf(err, errlen, "hec: token has a space or a control character");
-        return -EINVAL;
-    }
-    if (hec__set(c->channel) && !hec__clean(c->channel)) {
-        snprintf(err, errlen, "hec: channel has a space or a control character");
-        return -EINVAL;
-    }
-    return 0;
-}
-
-static void hec__dispose(void *config)
-{
-    conf_dispose(hec_options, config);
-}
-
-/* ---- the sink ----------------------------------------------------------- */
-
-typedef struct {
-    exp_common_t common; /* borrowed strings, until close */
-    const hec_config_t *cfg;
-    char channel[64];
-    char *url_event, *url_ack, *url_health;
-    struct curl_slist *hdr_plain, *hdr_gzip;
-    ocsf_buf_t meta; /* ,"host":..,"source":..[,"index":..] */
-    struct {
-        int class_uid;
-        ocsf_buf_t st; /* ,"sourcetype":".." */
-    } st[HEC_ST_CACHE];
-    size_t n_st;
-
-    uv_loop_t loop;
-    uv_timer_t curl_timer, tick, wait;
-    CURLM *multi;
-    CURL *easy;
-    char curl_err[CURL_ERROR_SIZE];
-    bool done, waited;
-    CURLcode result;
-    long status;
-    ocsf_buf_t resp, body, zbody;
-    z_stream z;
-    bool need_health, warned_no_ack;
-
-    uint64_t m_requests, m_errors, m_bytes, m_ack_timeouts, m_splits;
-} hec_t;
-
-typedef struct {
-    uv_poll_t poll;
-    curl_socket_t fd;
-    hec_t *h;
-} hec_sock_t;
-
-static const atomic_bool hec__never;
-
-static bool hec__stopping(const hec_t *h)
-{
-    return atomic_load(h->common.stop ? h->common.stop : &hec__never);
-}
-
-/* ---- libcurl multi on the private uv loop -------------------------------- */
-
-static void hec__check_done(hec_t *h)
-{
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(h->multi, &left)))
-        if (m->msg == CURLMSG_DONE) {
-            h->result = m->data.result;
-            h->done = true;
-        }
-}
-
-static void hec__on_poll(uv_poll_t *p, int status, int events)
-{
-    hec_sock_t *c = p->data;
-    hec_t *h = c->h;
-    int flags = 0, running;
-    if (status < 0)
-        flags = CURL_CSELECT_ERR;
-    if (events & UV_READABLE)
-        flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE)
-        flags |= CURL_CSELECT_OUT;
-    curl_multi_socket_action(h->multi, c->fd, flags, &running); /* may free c */
-    hec__check_done(h);
-}
-
-static void hec__free_handle(uv_handle_t *handle)
-{
-    free(handle->data);
-}
-
-static int hec__on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
-{
-    (void)e;
-    hec_t *h = userp;
-    hec_sock_t *c = socketp;
-    if (what == CURL_POLL_REMOVE) {
-        if (c) {
-            uv_poll_stop(&c->poll);
-            uv_close((uv_handle_t *)&c->poll, hec__free_handle);
-            curl_multi_assign(h->multi, s, NULL);
-        }
-        return 0;
-    }
-    if (!c) {
-        c = calloc(1, sizeof *c);
-        if (!c)
-            abort();
-        c->fd = s;
-        c->h = h;
-        if (uv_poll_init_socket(&h->loop, &c->poll, s) != 0) {
-            free(c);
-            return -1;
-        }
-        c->poll.data = c;
-        curl_multi_assign(h->multi, s, c);
-    }
-    int ev = ((what & CURL_POLL_IN) ? UV_READABLE : 0) | ((what & CURL_POLL_OUT) ? UV_WRITABLE : 0);
-    return uv_poll_start(&c->poll, ev, hec__on_poll) == 0 ? 0 : -1;
-}
-
-static void hec__on_curl_timer(uv_timer_t *t)
-{
-    hec_t *h = t->data;
-    int running;
-    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    hec__check_done(h);
-}
-
-static int hec__set_timer(CURLM *m, long ms, void *userp)
-{
-    (void)m;
-    hec_t *h = userp;
-    if (ms < 0)
-        uv_timer_stop(&h->curl_timer);
-    else
-        uv_timer_start(&h->curl_timer, hec__on_curl_timer, (uint64_t)ms, 0);
-    return 0;
-}
-
-/* The tick only wakes uv_run so the callers see *stop. */
-static void hec__on_tick(uv_timer_t *t)
-{
-    (void)t;
-}
-
-static void hec__on_wait(uv_timer_t *t)
-{
-    ((hec_t *)t->data)->waited = true;
-}
-
-/* Sleeps ms on the loop; false when stopping. */
-static bool hec__sleep(hec_t *h, uint64_t ms)
-{
-    h->waited = false;
-    uv_timer_start(&h->wait, hec__on_wait, ms, 0);
-    uv_timer_start(&h->tick, hec__on_tick, HEC_STOP_POLL_MS, HEC_STOP_POLL_MS);
-    while (!h->waited && !hec__stopping(h))
-        uv_run(&h->loop, UV_RUN_ONCE);
-    uv_timer_stop(&h->wait);
-    uv_timer_stop(&h->tick);
-    return h->waited;
-}
-
-static size_t hec__on_body(char *p, size_t size, size_t n, void *userp)
-{
-    hec_t *h = userp;
-    size_t len = size * n;
-    if (h->resp.len < HEC_RESP_MAX)
-        ocsf_buf_put(&h->resp, p, len < HEC_RESP_MAX - h->resp.len ? len : HEC_RESP_MAX - h->resp.len);
-    return len;
-}
-
-/* One request on the loop: GET url when body is NULL, else POST body.
- * Fills h->status and h->resp. CURLE_ABORTED_BY_CALLBACK when stopping. */
-static CURLcode hec__perform(hec_t *h, const char *url, const ocsf_buf_t *body, bool gz)
-{
-    CURL *e = h->easy;
-    const hec_config_t *c = h->cfg;
-    curl_easy_reset(e);
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->curl_err);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, hec__on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, gz ? h->hdr_gzip : h->hdr_plain);
-    if (hec__set(c->ca_file))
-        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
-    if (c->insecure) {
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-    if (body) {
-        curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body->p);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
-        h->m_bytes += body->len;
-    }
-    h->curl_err[0] = 0;
-    h->resp.len = 0;
-    h->status = 0;
-    h->done = false;
-    h->m_requests++;
-    uv_timer_start(&h->tick, hec__on_tick, HEC_STOP_POLL_MS, HEC_STOP_POLL_MS);
-    if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
-        uv_timer_stop(&h->tick);
-        return CURLE_FAILED_INIT;
-    }
-    while (!h->done && !hec__stopping(h))
-        uv_run(&h->loop, UV_RUN_ONCE);
-    curl_multi_remove_handle(h->multi, e);
-    uv_timer_stop(&h->tick);
-    if (!h->done)
-        return CURLE_ABORTED_BY_CALLBACK;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &h->status);
-    if (h->result != CURLE_OK)
-        h->m_errors++;
-    return h->result;
-}
-
-/* err = what + curl's reason (curl's text names our own host and port). */
-static void hec__curl_err(hec_t *h, CURLcode rc, const char *what, char *err, size_t errlen)
-{
-    ocsf_buf_t b;
-    ocsf_buf_init(&b);
-    const char *why = h->curl_err[0] ? h->curl_err : curl_easy_strerror(rc);
-    ocsf_text_escape(&b, why, strlen(why), 200, OCSF_ESC_MSG);
-    snprintf(err, errlen, "%s: %s", what, ocsf_buf_cstr(&b));
-    ocsf_buf_dispose(&b);
-}
 
 /* ---- replies ------------------------------------------------------------ */
 
 typedef struct {
-    int code;            /* -1: none */
-    long long bad;       /* invalid-event-number, -1: none */
-    long long ack_id;    /* -1: none */
+    int code;                        /* -1: none */
+    long long bad;                   /* invalid-event-number, -1: none */
+    long long ack_id;                /* -1: none */
     char text[HEC_TEXT_MAX * 4 + 8]; /* escaped */
 } hec_reply_t;
 
@@ -370,7 +78,8 @@ static void hec__parse_reply(const ocsf_buf_t *resp, hec_reply_t *r)
     if (json_is_string(v = json_object_get(j, "text"))) {
         ocsf_buf_t b;
         ocsf_buf_init(&b);
-        ocsf_text_escape(&b, json_string_value(v), json_string_length(v), HEC_TEXT_MAX, OCSF_ESC_MSG);
+        ocsf_text_escape(&b, json_string_value(v), json_string_length(v), HEC_TEXT_MAX,
+                         OCSF_ESC_MSG);
         snprintf(r->text, sizeof r->text, "%s", ocsf_buf_cstr(&b));
         ocsf_buf_dispose(&b);
     }
@@ -575,8 +284,7 @@ static int hec__accepted(hec_t *h, exp_batch_t *b, size_t lo, size_t hi, const h
 }
 
 /* Sends events [lo, hi) as one request and sets their verdicts. */
-static int hec__send_range(hec_t *h, exp_batch_t *b, size_t lo, size_t hi, char *err,
-                           size_t errlen)
+static int hec__send_range(hec_t *h, exp_batch_t *b, size_t lo, size_t hi, char *err, size_t errlen)
 {
     const ocsf_buf_t *body = hec__build(h, b, lo, hi);
     CURLcode crc = hec__perform(h, h->url_event, body, h->cfg->gzip);
@@ -653,7 +361,7 @@ static void hec__channel(const exp_common_t *c, char out[37])
         abort();
     ocsf_buf_dispose(&b);
     ocsf_uuid_v4(md, out); /* sets the variant bits */
-    out[14] = '5'; /* ocsf_uuid_v4 writes the version nibble as 4 */
+    out[14] = '5';         /* ocsf_uuid_v4 writes the version nibble as 4 */
 }
 
 static char *hec__url(const char *base, const char *path)
@@ -725,25 +433,10 @@ static void hec__meta(hec_t *h)
     }
 }
 
-static void hec__close_walk(uv_handle_t *handle, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(handle))
-        uv_close(handle, handle->type == UV_POLL ? hec__free_handle : NULL);
-}
-
 /* Frees h after whatever open got to (NULL members are skipped). */
 static void hec__free(hec_t *h, bool loop_up)
 {
-    if (h->easy)
-        curl_easy_cleanup(h->easy);
-    if (h->multi)
-        curl_multi_cleanup(h->multi); /* closes the kept-alive connections */
-    if (loop_up) {
-        uv_walk(&h->loop, hec__close_walk, NULL);
-        uv_run(&h->loop, UV_RUN_DEFAULT);
-        uv_loop_close(&h->loop);
-    }
+    hec__io_free(h, loop_up);
     curl_slist_free_all(h->hdr_plain);
     curl_slist_free_all(h->hdr_gzip);
     free(h->url_event);
@@ -756,21 +449,6 @@ static void hec__free(hec_t *h, bool loop_up)
     ocsf_buf_dispose(&h->body);
     ocsf_buf_dispose(&h->zbody);
     free(h);
-}
-
-static int hec__start_io(hec_t *h)
-{
-    uv_timer_init(&h->loop, &h->curl_timer);
-    uv_timer_init(&h->loop, &h->tick);
-    uv_timer_init(&h->loop, &h->wait);
-    h->curl_timer.data = h->tick.data = h->wait.data = h;
-    if (!(h->multi = curl_multi_init()) || !(h->easy = curl_easy_init()))
-        return -ENOMEM;
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, hec__on_socket);
-    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, hec__set_timer);
-    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-    return 0;
 }
 
 static int hec__open(const exp_common_t *common, const void *config, void **sink, char *err,
@@ -866,7 +544,7 @@ static void hec__metrics(void *sink, void (*emit)(void *ctx, const char *line), 
 
 const exp_sink_type_t exp_sink_hec = {
     .type = "hec",
-    .options = hec_options,
+    .options = hec__options,
     .config_size = sizeof(hec_config_t),
     .set_extra = NULL,
     .check = hec__check,

@@ -1,7 +1,7 @@
 /*
  * kafka.c: the Kafka sink (exporter type "kafka"), on librdkafka.
  *
- * Config (keys relative to the exporter):
+ * Config (keys relative to the exporter; parsed in kafka_conf.c):
  *   brokers     bootstrap.servers (required)
  *   topic       the topic every event goes to (required)
  *   key         sandbox | class | none: the message key is the sandbox name
@@ -52,63 +52,25 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "exporters/kafka/kafka_internal.h"
 #include "exporters/sink.h"
 #include "ocsf/ocsf.h"
 
-enum { KAFKA_KEY_SANDBOX = 0, KAFKA_KEY_CLASS = 1, KAFKA_KEY_NONE = 2 };
-
-#define KAFKA_PREFIX      "rdkafka."
-#define KAFKA_POLL_MS     100
-#define KAFKA_PURGE_MS    5000  /* how long to wait for the DRs of purged messages */
+#define KAFKA_POLL_MS      100
+#define KAFKA_PURGE_MS     5000  /* how long to wait for the DRs of purged messages */
 #define KAFKA_LOG_EVERY_MS 30000 /* the same librdkafka error at most this often */
-#define KAFKA_MAX_PROPS   256
 
 typedef struct {
-    char *name;  /* librdkafka property, without "rdkafka." */
-    char *value;
-} kafka_prop_t;
-
-typedef struct {
-    char *brokers;
-    char *topic;
-    int key;
-    int64_t timeout_ms;
-    kafka_prop_t *props; /* set_extra, in order; owned, freed by dispose */
-    size_t nprops;
-} kafka_config_t;
-
-#define O(f) offsetof(kafka_config_t, f)
-static const conf_option_t kafka_options[] = {
-    {"brokers", CONF_STRING, NULL, 0, 0, NULL, O(brokers),
-     "bootstrap brokers, host:port[,host:port...] (required)"},
-    {"topic", CONF_STRING, NULL, 0, 0, NULL, O(topic), "the topic events go to (required)"},
-    {"key", CONF_ENUM, "sandbox", 0, 0, "sandbox|class|none", O(key),
-     "message key: the sandbox name, the class_uid, or none"},
-    {"timeout", CONF_DURATION, "30s", 100, 3600000, NULL, O(timeout_ms),
-     "how long a send waits for delivery reports; events not acknowledged by then are retried"},
-    {NULL, 0, NULL, 0, 0, NULL, 0, NULL},
-};
-#undef O
-
-/* Producer defaults, before the user's rdkafka.* properties. */
-static const char *const kafka_defaults[][2] = {
-    {"enable.idempotence", "true"},
-    {"acks", "all"},
-    {"compression.codec", "zstd"},
-    {"linger.ms", "20"},
-};
-
-typedef struct {
-    exp_common_t common; /* a copy; its strings are the engine's, alive until close */
+    exp_common_t common;       /* a copy; its strings are the engine's, alive until close */
     const kafka_config_t *cfg; /* borrowed: dispose runs after close */
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
 
     /* the batch being sent (only during send) */
     exp_batch_t *batch;
-    size_t outstanding;          /* produced, DR not served yet */
-    bool pause;                  /* an auth / unknown topic error was seen */
-    char pause_why[256];         /* escaped */
+    size_t outstanding;            /* produced, DR not served yet */
+    bool pause;                    /* an auth / unknown topic error was seen */
+    char pause_why[256];           /* escaped */
     rd_kafka_resp_err_t retry_err; /* the last retriable DR error */
 
     /* log rate limit: error code and when it was logged */
@@ -127,8 +89,8 @@ static int64_t now_ms(void)
 
 /* Writes prefix + text escaped (from librdkafka or a broker: untrusted) +
  * suffix into out, cut to outlen. prefix and suffix are ours. */
-static void escape_into3(char *out, size_t outlen, const char *prefix, const char *text,
-                         const char *suffix)
+void kafka__escape(char *out, size_t outlen, const char *prefix, const char *text,
+                   const char *suffix)
 {
     ocsf_buf_t b;
     ocsf_buf_init(&b);
@@ -143,7 +105,7 @@ static void escape_into3(char *out, size_t outlen, const char *prefix, const cha
 
 static void escape_into(char *out, size_t outlen, const char *text)
 {
-    escape_into3(out, outlen, "", text, "");
+    kafka__escape(out, outlen, "", text, "");
 }
 
 /* One log line; every %s argument must already be escaped. */
@@ -159,71 +121,6 @@ __attribute__((format(printf, 2, 3))) static void kafka_log(kafka_sink_t *s, con
     s->common.log(s->common.log_ctx, line);
 }
 
-/* ---- config --------------------------------------------------------------- */
-
-static int kafka_set_extra(void *config, const char *key, const char *value, char *err,
-                           size_t errlen)
-{
-    kafka_config_t *cfg = config;
-    size_t plen = strlen(KAFKA_PREFIX);
-    char errstr[512];
-
-    if (strncmp(key, KAFKA_PREFIX, plen) != 0 || !key[plen])
-        return -ENOENT;
-    if (cfg->nprops >= KAFKA_MAX_PROPS) {
-        snprintf(err, errlen, "more than %d rdkafka.* properties", KAFKA_MAX_PROPS);
-        return -E2BIG;
-    }
-    /* librdkafka checks name and value; a scratch conf keeps ours clean. */
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_res_t r = rd_kafka_conf_set(conf, key + plen, value, errstr, sizeof errstr);
-    rd_kafka_conf_destroy(conf);
-    if (r != RD_KAFKA_CONF_OK) {
-        /* an unknown property is still our key: say what librdkafka said */
-        escape_into(err, errlen, errstr);
-        return -EINVAL;
-    }
-    kafka_prop_t *p = realloc(cfg->props, (cfg->nprops + 1) * sizeof *p);
-    if (!p)
-        abort();
-    cfg->props = p;
-    p[cfg->nprops].name = strdup(key + plen);
-    p[cfg->nprops].value = strdup(value);
-    if (!p[cfg->nprops].name || !p[cfg->nprops].value)
-        abort();
-    cfg->nprops++;
-    return 0;
-}
-
-static int kafka_check(const void *config, char *err, size_t errlen)
-{
-    const kafka_config_t *cfg = config;
-    if (!cfg->brokers || !*cfg->brokers) {
-        snprintf(err, errlen, "brokers: required (host:port[,host:port...])");
-        return -EINVAL;
-    }
-    if (!cfg->topic || !*cfg->topic) {
-        snprintf(err, errlen, "topic: required");
-        return -EINVAL;
-    }
-    return 0;
-}
-
-static void kafka_dispose(void *config)
-{
-    kafka_config_t *cfg = config;
-    if (!cfg)
-        return;
-    for (size_t i = 0; i < cfg->nprops; i++) {
-        free(cfg->props[i].name);
-        free(cfg->props[i].value);
-    }
-    free(cfg->props);
-    cfg->props = NULL;
-    cfg->nprops = 0;
-    conf_dispose(kafka_options, cfg);
-}
-
 /* ---- librdkafka callbacks (exporter thread, from rd_kafka_poll) ---------- */
 
 static bool err_is_pause(rd_kafka_resp_err_t e)
@@ -235,10 +132,8 @@ static bool err_is_pause(rd_kafka_resp_err_t e)
     case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR__AUTHENTICATION:
-    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
-        return true;
-    default:
-        return false;
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED: return true;
+    default: return false;
     }
 }
 
@@ -251,10 +146,8 @@ static bool err_is_permanent(rd_kafka_resp_err_t e)
     case RD_KAFKA_RESP_ERR_INVALID_RECORD:
     case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
     case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
-    case RD_KAFKA_RESP_ERR__INVALID_ARG:
-        return true;
-    default:
-        return false;
+    case RD_KAFKA_RESP_ERR__INVALID_ARG: return true;
+    default: return false;
     }
 }
 
@@ -265,8 +158,7 @@ static void set_pause(kafka_sink_t *s, rd_kafka_resp_err_t e, const char *text)
         return;
     snprintf(suffix, sizeof suffix, " (%s)", rd_kafka_err2name(e));
     s->pause = true;
-    escape_into3(s->pause_why, sizeof s->pause_why, "", text ? text : rd_kafka_err2str(e),
-                 suffix);
+    kafka__escape(s->pause_why, sizeof s->pause_why, "", text ? text : rd_kafka_err2str(e), suffix);
 }
 
 static void kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -298,8 +190,7 @@ static void kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 }
 
 /* Logs at most once per KAFKA_LOG_EVERY_MS per error code. */
-static void log_limited(kafka_sink_t *s, rd_kafka_resp_err_t e, const char *what,
-                        const char *text)
+static void log_limited(kafka_sink_t *s, rd_kafka_resp_err_t e, const char *what, const char *text)
 {
     int64_t t = now_ms();
     char shown[512];
@@ -356,8 +247,8 @@ static int producer_create(kafka_sink_t *s, char *err, size_t errlen)
     if (conf_put(conf, "bootstrap.servers", cfg->brokers, err, errlen) ||
         conf_put(conf, "client.id", client_id, err, errlen))
         goto fail_conf;
-    for (size_t i = 0; i < sizeof kafka_defaults / sizeof kafka_defaults[0]; i++)
-        if (conf_put(conf, kafka_defaults[i][0], kafka_defaults[i][1], err, errlen))
+    for (size_t i = 0; i < kafka__n_defaults; i++)
+        if (conf_put(conf, kafka__defaults[i][0], kafka__defaults[i][1], err, errlen))
             goto fail_conf;
     for (size_t i = 0; i < cfg->nprops; i++)
         if (conf_put(conf, cfg->props[i].name, cfg->props[i].value, err, errlen))
@@ -419,7 +310,7 @@ static int kafka_open(const exp_common_t *common, const void *config, void **sin
                       size_t errlen)
 {
     const kafka_config_t *cfg = config;
-    if (kafka_check(cfg, err, errlen) != 0)
+    if (kafka__check(cfg, err, errlen) != 0)
         return -EINVAL;
     kafka_sink_t *s = calloc(1, sizeof *s);
     if (!s)
@@ -457,7 +348,7 @@ static rd_kafka_resp_err_t produce_one(kafka_sink_t *s, const exp_batch_t *b, si
     const char *key = NULL;
     size_t key_len = 0;
     int cls_len = snprintf(cls, sizeof cls, "%d", ev->class_uid);
-    const char *ver = b->ocsf_version ? b->ocsf_version
+    const char *ver = b->ocsf_version          ? b->ocsf_version
                       : s->common.ocsf_version ? s->common.ocsf_version
                                                : "1.7.0";
 
@@ -468,13 +359,12 @@ static rd_kafka_resp_err_t produce_one(kafka_sink_t *s, const exp_batch_t *b, si
         key = cls;
         key_len = (size_t)cls_len;
     }
-    return rd_kafka_producev(s->rk, RD_KAFKA_V_RKT(s->rkt),
-                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                             RD_KAFKA_V_VALUE((void *)ev->json, ev->json_len),
-                             RD_KAFKA_V_KEY(key, key_len),
-                             RD_KAFKA_V_HEADER("ocsf_class_uid", cls, (ssize_t)cls_len),
-                             RD_KAFKA_V_HEADER("ocsf_version", ver, -1),
-                             RD_KAFKA_V_OPAQUE((void *)(uintptr_t)i), RD_KAFKA_V_END);
+    return rd_kafka_producev(
+        s->rk, RD_KAFKA_V_RKT(s->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_VALUE((void *)ev->json, ev->json_len), RD_KAFKA_V_KEY(key, key_len),
+        RD_KAFKA_V_HEADER("ocsf_class_uid", cls, (ssize_t)cls_len),
+        RD_KAFKA_V_HEADER("ocsf_version", ver, -1), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)i),
+        RD_KAFKA_V_END);
 }
 
 static bool must_stop(const kafka_sink_t *s, int64_t deadline)
@@ -530,8 +420,9 @@ static void purge_rest(kafka_sink_t *s)
     while (s->outstanding > 0 && now_ms() < end)
         rd_kafka_poll(s->rk, KAFKA_POLL_MS);
     if (s->outstanding > 0) {
-        kafka_log(s, "[exporter:kafka] %zu purged messages without a delivery report; "
-                     "creating a new producer",
+        kafka_log(s,
+                  "[exporter:kafka] %zu purged messages without a delivery report; "
+                  "creating a new producer",
                   s->outstanding);
         producer_recreate(s, "purge did not complete");
         s->outstanding = 0;
@@ -558,8 +449,8 @@ static int summarize(kafka_sink_t *s, const exp_batch_t *b, bool fatal, char *er
         snprintf(err, errlen, "%zu of %zu events not acknowledged: %s", retry, b->n,
                  fatal ? "fatal producer error, producer recreated" : "stopping");
     else
-        snprintf(err, errlen, "%zu of %zu events not acknowledged within %" PRId64 " ms: %s",
-                 retry, b->n, s->cfg->timeout_ms,
+        snprintf(err, errlen, "%zu of %zu events not acknowledged within %" PRId64 " ms: %s", retry,
+                 b->n, s->cfg->timeout_ms,
                  s->retry_err ? rd_kafka_err2str(s->retry_err) : "no delivery report");
     return ok + perm == 0 ? EXP_SEND_RETRY : EXP_SEND_DONE;
 }
@@ -639,13 +530,13 @@ static void kafka_metrics(void *sink, void (*emit)(void *ctx, const char *line),
 
 const exp_sink_type_t exp_sink_kafka = {
     .type = "kafka",
-    .options = kafka_options,
+    .options = kafka__options,
     .config_size = sizeof(kafka_config_t),
-    .set_extra = kafka_set_extra,
-    .check = kafka_check,
+    .set_extra = kafka__set_extra,
+    .check = kafka__check,
     .open = kafka_open,
     .send = kafka_send,
     .metrics = kafka_metrics,
     .close = kafka_close,
-    .dispose = kafka_dispose,
+    .dispose = kafka__dispose,
 };
