@@ -124,6 +124,7 @@ bench: $(BENCH_C) $(BIN) $(TOOL_BIN)
 	$(BUILD)/bench/bench_file_sink
 	$(PY) bench/bench_hec.py --build $(BUILD)
 	$(BUILD)/bench/bench_kafka 500000 10000 2
+	$(PY) bench/bench_kafka_peer.py --build $(BUILD)
 	$(BUILD)/bench/bench_report 2000000 4
 	$(PY) bench/bench_export_rss.py --build $(BUILD) --seconds 60
 

@@ -1,5 +1,5 @@
 /*
- * bench_file_sink.c: throughput of the file sink (exporters/file.c) against
+ * bench_file_sink.c: throughput of the file sink (exporters/file/) against
  * dd writing the same bytes with the same block size and the same syncing.
  *
  *   bench_file_sink [events [batch [zstd level]]]
@@ -141,10 +141,10 @@ static int fill_batch(batch_t *b, size_t n, size_t k)
 }
 
 typedef struct {
-    double secs, cpu;      /* in send only */
-    uint64_t sent;         /* bytes of the lines sent */
-    uint64_t file_bytes;   /* bytes the files hold (uncompressed) */
-    uint64_t disk_bytes;   /* bytes on disk (compressed where compressed) */
+    double secs, cpu;    /* in send only */
+    uint64_t sent;       /* bytes of the lines sent */
+    uint64_t file_bytes; /* bytes the files hold (uncompressed) */
+    uint64_t disk_bytes; /* bytes on disk (compressed where compressed) */
     unsigned files;
 } run_t;
 
@@ -187,16 +187,15 @@ static int measure_dir(run_t *r)
     return rc;
 }
 
-static int run_sink(const char *compress, const char *level, batch_t *b, size_t batches,
-                    run_t *r)
+static int run_sink(const char *compress, const char *level, batch_t *b, size_t batches, run_t *r)
 {
     static atomic_bool stop;
     void *cfg = calloc(1, exp_sink_file.config_size);
     void *sink = NULL;
     char err[256];
     int rc = cfg ? conf_defaults(exp_sink_file.options, cfg) : -ENOMEM;
-    const char *kv[][2] = {{"dir", outdir}, {"compress", compress}, {"zstd_level", level},
-                           {"keep_files", "0"}};
+    const char *kv[][2] = {
+        {"dir", outdir}, {"compress", compress}, {"zstd_level", level}, {"keep_files", "0"}};
     for (size_t i = 0; rc == 0 && i < sizeof kv / sizeof kv[0]; i++)
         rc = conf_set(exp_sink_file.options, cfg, kv[i][0], kv[i][1], err, sizeof err);
     exp_common_t common = {.name = "bench", .ocsf_version = "1.7.0", .stop = &stop};
@@ -346,8 +345,7 @@ int main(int argc, char **argv)
         row(name, zstd.secs, n, total, zstd.cpu, dd);
         printf("dd runs: %.2f s and %.2f s; zstd: %.1f MB on disk for %.1f MB (%.1fx), %u files\n",
                dd1, dd2, zstd.disk_bytes / 1e6, zstd.file_bytes / 1e6,
-               zstd.disk_bytes ? (double)zstd.file_bytes / (double)zstd.disk_bytes : 0,
-               zstd.files);
+               zstd.disk_bytes ? (double)zstd.file_bytes / (double)zstd.disk_bytes : 0, zstd.files);
         double ratio = dd / none.secs;
         printf("%s: sink compress=none at %.0f%% of dd (goal >= %.0f%%)\n",
                ratio >= GOAL_RATIO ? "PASS" : "MISS", ratio * 100, GOAL_RATIO * 100);

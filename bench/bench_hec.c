@@ -22,9 +22,9 @@
 #include "exporters/sink.h"
 #include "ocsf/ocsf.h"
 
-#define POOL 4096
+#define POOL        4096
 #define BATCH_BYTES (1 << 20)
-#define BATCH_MAX 8192
+#define BATCH_MAX   8192
 
 typedef struct {
     char *json;
@@ -81,14 +81,17 @@ static void log_cb(void *ctx, const char *msg)
 }
 
 /* Sends events [from, from + n) of the cycled pool until all are OK. */
-static int send_batch(void *sink, size_t from, size_t n, exp_event_t *ev, uint8_t *v,
-                      long *resends)
+static int send_batch(void *sink, size_t from, size_t n, exp_event_t *ev, uint8_t *v, long *resends)
 {
     for (size_t i = 0; i < n; i++) {
         const ev_t *p = &pool[(from + i) % POOL];
-        ev[i] = (exp_event_t){.seq = from + i + 1, .json = p->json, .json_len = p->len,
-                              .sandbox = "", .class_uid = p->class_uid,
-                              .class_name = ocsf_class_name(p->class_uid), .time_ms = p->time_ms};
+        ev[i] = (exp_event_t){.seq = from + i + 1,
+                              .json = p->json,
+                              .json_len = p->len,
+                              .sandbox = "",
+                              .class_uid = p->class_uid,
+                              .class_name = ocsf_class_name(p->class_uid),
+                              .time_ms = p->time_ms};
         v[i] = EXP_RETRY;
     }
     for (int attempt = 0; attempt < 20; attempt++) {
@@ -109,8 +112,12 @@ static int send_batch(void *sink, size_t from, size_t n, exp_event_t *ev, uint8_
 static int run_send(const char *url, const char *token, size_t m, const char *gz)
 {
     static atomic_bool stop;
-    exp_common_t common = {.name = "bench", .state_dir = "/nonexistent", .hostname = "benchhost",
-                           .ocsf_version = "1.7.0", .stop = &stop, .log = log_cb};
+    exp_common_t common = {.name = "bench",
+                           .state_dir = "/nonexistent",
+                           .hostname = "benchhost",
+                           .ocsf_version = "1.7.0",
+                           .stop = &stop,
+                           .log = log_cb};
     void *cfg = calloc(1, exp_sink_hec.config_size), *sink = NULL;
     char err[256];
     const char *kv[] = {"url", url, "token", token, "gzip", strcmp(gz, "gzip") ? "off" : "on"};

@@ -1,5 +1,5 @@
 /*
- * bench_kafka.c: the Kafka sink (exporters/kafka.c) against a bare
+ * bench_kafka.c: the Kafka sink (exporters/kafka/) against a bare
  * librdkafka producer loop, both into the same in-process librdkafka mock
  * cluster, with the same messages and the same producer settings.
  *
@@ -35,7 +35,7 @@
 #include "exporters/sink.h"
 #include "ocsf/ocsf.h"
 
-#define GOAL_RATIO 0.80
+#define GOAL_RATIO  0.80
 #define MAX_SAMPLES 32
 
 typedef struct {
@@ -74,13 +74,16 @@ static int make_events(events_t *e, size_t n)
             return -1;
         }
         e->json[i] = b.p;
-        snprintf(e->sandboxes[i % ns], sizeof e->sandboxes[0], "%.*s",
-                 (int)ev.container_name.n, ev.container_name.p ? ev.container_name.p : "");
-        e->ev[i] = (exp_event_t){.seq = i, .json = b.p, .json_len = b.len,
+        snprintf(e->sandboxes[i % ns], sizeof e->sandboxes[0], "%.*s", (int)ev.container_name.n,
+                 ev.container_name.p ? ev.container_name.p : "");
+        e->ev[i] = (exp_event_t){.seq = i,
+                                 .json = b.p,
+                                 .json_len = b.len,
                                  .sandbox = e->sandboxes[i % ns],
                                  .sandbox_len = strlen(e->sandboxes[i % ns]),
                                  .class_uid = ev.class_uid,
-                                 .class_name = ocsf_class_name(ev.class_uid), .time_ms = ev.time};
+                                 .class_name = ocsf_class_name(ev.class_uid),
+                                 .time_ms = ev.time};
         e->bytes += b.len;
     }
     return 0;
@@ -98,8 +101,12 @@ static void quiet_log(void *ctx, const char *msg)
 static double run_sink(const char *brokers, const char *topic, const events_t *e, size_t total)
 {
     atomic_bool stop = false;
-    exp_common_t common = {.name = "bench", .state_dir = "/nonexistent", .hostname = "bench",
-                           .ocsf_version = "1.7.0", .stop = &stop, .log = quiet_log};
+    exp_common_t common = {.name = "bench",
+                           .state_dir = "/nonexistent",
+                           .hostname = "bench",
+                           .ocsf_version = "1.7.0",
+                           .stop = &stop,
+                           .log = quiet_log};
     char err[512];
     void *cfg = calloc(1, exp_sink_kafka.config_size), *sink = NULL;
     double took = -1;
@@ -115,7 +122,11 @@ static double run_sink(const char *brokers, const char *topic, const events_t *e
     double t0 = now_s();
     for (size_t done = 0; done < total;) {
         size_t n = total - done < e->n ? total - done : e->n;
-        exp_batch_t b = {.ev = e->ev, .n = n, .bytes = 0, .verdict = verdict, .reason = reason,
+        exp_batch_t b = {.ev = e->ev,
+                         .n = n,
+                         .bytes = 0,
+                         .verdict = verdict,
+                         .reason = reason,
                          .ocsf_version = "1.7.0"};
         memset(verdict, EXP_RETRY, n);
         int rc = exp_sink_kafka.send(sink, &b, err, sizeof err);
@@ -157,8 +168,9 @@ static void bare_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 static double run_bare(const char *brokers, const char *topic, const events_t *e, size_t total)
 {
     static const char *const props[][2] = {
-        {"enable.idempotence", "true"}, {"acks", "all"}, {"compression.codec", "zstd"},
-        {"linger.ms", "20"},            {"client.id", "tollgate-bench-bare"},
+        {"enable.idempotence", "true"},       {"acks", "all"},
+        {"compression.codec", "zstd"},        {"linger.ms", "20"},
+        {"client.id", "tollgate-bench-bare"},
     };
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -179,13 +191,13 @@ static double run_bare(const char *brokers, const char *topic, const events_t *e
         char cls[16];
         int cls_len = snprintf(cls, sizeof cls, "%d", ev->class_uid);
         rd_kafka_resp_err_t err;
-        while ((err = rd_kafka_producev(
-                    rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                    RD_KAFKA_V_VALUE((void *)ev->json, ev->json_len),
-                    RD_KAFKA_V_KEY(ev->sandbox, ev->sandbox_len),
-                    RD_KAFKA_V_HEADER("ocsf_class_uid", cls, (ssize_t)cls_len),
-                    RD_KAFKA_V_HEADER("ocsf_version", "1.7.0", -1),
-                    RD_KAFKA_V_OPAQUE((void *)(uintptr_t)i), RD_KAFKA_V_END)) ==
+        while ((err = rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt),
+                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                        RD_KAFKA_V_VALUE((void *)ev->json, ev->json_len),
+                                        RD_KAFKA_V_KEY(ev->sandbox, ev->sandbox_len),
+                                        RD_KAFKA_V_HEADER("ocsf_class_uid", cls, (ssize_t)cls_len),
+                                        RD_KAFKA_V_HEADER("ocsf_version", "1.7.0", -1),
+                                        RD_KAFKA_V_OPAQUE((void *)(uintptr_t)i), RD_KAFKA_V_END)) ==
                RD_KAFKA_RESP_ERR__QUEUE_FULL)
             rd_kafka_poll(rk, 10);
         if (err) {
@@ -246,7 +258,8 @@ int main(int argc, char **argv)
     double mb = (double)e.bytes / (double)e.n * (double)total / 1e6;
     printf("bench_kafka: %zu events (%.0f B of OCSF JSON on average, %.1f MB) in batches of "
            "%zu, %d rounds each, mock cluster of %d brokers, librdkafka %s\n",
-           total, (double)e.bytes / (double)e.n, mb, batch, rounds, brokers, rd_kafka_version_str());
+           total, (double)e.bytes / (double)e.n, mb, batch, rounds, brokers,
+           rd_kafka_version_str());
 
     double best_sink = 0, best_bare = 0;
     for (int r = 0; r < rounds; r++) {

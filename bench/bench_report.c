@@ -137,7 +137,8 @@ static int generate(const char *spool, uint64_t from, uint64_t to)
             ev.message = OCSF_STR("policy updated: add-endpoint allow_hosts");
             ev.policy_name = ocsf_str(sb);
             ev.policy_version = OCSF_STR("2");
-            ev.policy_uid = OCSF_STR("7d865e959b2466918c9863afca942d0fb89d7c9ac0c99bafc3749504ded97730");
+            ev.policy_uid =
+                OCSF_STR("7d865e959b2466918c9863afca942d0fb89d7c9ac0c99bafc3749504ded97730");
         }
         if (col_append(c, &ev, NULL, err, sizeof err) != 0) {
             fprintf(stderr, "col_append: %s\n", err);

@@ -21,21 +21,20 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: tollgate report [--state DIR] [--since T] [--until T] [--sandbox NAME]...\n"
-            "                       [--format md|html|csv|json] [--table NAME] [-o FILE|DIR]\n"
-            "                       [--top N]\n\n"
-            "The compliance report of a period, read from the spool (works with or without a\n"
-            "running gateway): scope, completeness (sequence gaps, hash chain, drops,\n"
-            "exporters' delivery and dead letters), activity, policy changes and findings.\n"
-            "Every row names the sequence numbers it stands for.\n\n"
-            "  T             a duration back from now (30m, 7d, 1h30m), an RFC 3339 time or a\n"
-            "                date (YYYY-MM-DD, UTC; --until includes the whole day)\n"
-            "  --format      md (default), html (one self-contained file), csv, json\n"
-            "  --table NAME  only this table (csv, md); csv needs --table or -o DIR\n"
-            "  -o FILE|DIR   write there (csv without --table: one NAME.csv per table in DIR)\n"
-            "  --top N       rows of the top-N tables (default 20)\n\n"
-            "tables:");
+    fprintf(f, "usage: tollgate report [--state DIR] [--since T] [--until T] [--sandbox NAME]...\n"
+               "                       [--format md|html|csv|json] [--table NAME] [-o FILE|DIR]\n"
+               "                       [--top N]\n\n"
+               "The compliance report of a period, read from the spool (works with or without a\n"
+               "running gateway): scope, completeness (sequence gaps, hash chain, drops,\n"
+               "exporters' delivery and dead letters), activity, policy changes and findings.\n"
+               "Every row names the sequence numbers it stands for.\n\n"
+               "  T             a duration back from now (30m, 7d, 1h30m), an RFC 3339 time or a\n"
+               "                date (YYYY-MM-DD, UTC; --until includes the whole day)\n"
+               "  --format      md (default), html (one self-contained file), csv, json\n"
+               "  --table NAME  only this table (csv, md); csv needs --table or -o DIR\n"
+               "  -o FILE|DIR   write there (csv without --table: one NAME.csv per table in DIR)\n"
+               "  --top N       rows of the top-N tables (default 20)\n\n"
+               "tables:");
     for (size_t i = 0; rep_table_name(i); i++)
         fprintf(f, "%s%s", i % 6 ? " " : "\n  ", rep_table_name(i));
     fprintf(f, "\n\nExit 0 when the report was written (integrity problems are in it and\n"

@@ -13,14 +13,15 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tollgate sandbox create --name NAME [--provider ID]... [--policy FILE]\n"
-               "       tollgate sandbox list\n"
-               "       tollgate sandbox get NAME\n"
-               "       tollgate sandbox delete NAME\n"
-               "       tollgate sandbox exec --name NAME [--env K=V]... [--cwd DIR] [--tty] -- CMD...\n"
-               "common: [--gateway URL] [--state DIR]\n\n"
-               "Providers shipped: codex, github (a layer _provider_<id> that policy updates\n"
-               "can never remove). Without --policy the sandbox allows nothing.\n");
+    fprintf(
+        f, "usage: tollgate sandbox create --name NAME [--provider ID]... [--policy FILE]\n"
+           "       tollgate sandbox list\n"
+           "       tollgate sandbox get NAME\n"
+           "       tollgate sandbox delete NAME\n"
+           "       tollgate sandbox exec --name NAME [--env K=V]... [--cwd DIR] [--tty] -- CMD...\n"
+           "common: [--gateway URL] [--state DIR]\n\n"
+           "Providers shipped: codex, github (a layer _provider_<id> that policy updates\n"
+           "can never remove). Without --policy the sandbox allows nothing.\n");
 }
 
 int cli_read_file(const char *path, ocsf_buf_t *out)

@@ -111,9 +111,11 @@ int cli_status(int argc, char **argv)
         put_escaped(name ? name : "?");
         printf("%*s", (int)(13 - (name && strlen(name) < 13 ? strlen(name) : 13)), "");
         printf(" %-6s %-7s %10llu %8llu %8llu %8llu %10llu %9.1f  ", type ? type : "?",
-               !enabled ? "off" : paused ? "PAUSED" : "ok", u(x, "delivered"), u(x, "retried"),
-               u(x, "dead_lettered"), u(x, "in_flight"), u(x, "lag_events"),
-               json_real_value(json_object_get(x, "lag_seconds")));
+               !enabled ? "off"
+               : paused ? "PAUSED"
+                        : "ok",
+               u(x, "delivered"), u(x, "retried"), u(x, "dead_lettered"), u(x, "in_flight"),
+               u(x, "lag_events"), json_real_value(json_object_get(x, "lag_seconds")));
         put_escaped(err && *err ? err : "-");
         putchar('\n');
     }

@@ -374,8 +374,8 @@ static bool commit(col_t *c, wstate_t *w)
         w->next_retention = mono_ms() + 1000;
         /* full once a drain hit the cap and retention could not make room;
          * not full again only with room to spare (no flapping) */
-        bool over = c->cfg.max_bytes > 0 &&
-                    (int64_t)c->sp.total_bytes + CAP_SLACK > c->cfg.max_bytes;
+        bool over =
+            c->cfg.max_bytes > 0 && (int64_t)c->sp.total_bytes + CAP_SLACK > c->cfg.max_bytes;
         bool full = atomic_load(&c->full) ? over : w->cap_hit && over;
         w->cap_hit = false;
         if (full != atomic_load(&c->full)) {

@@ -56,8 +56,7 @@ const conf_option_t exp_options[] = {
 
 /* ---- configuration ------------------------------------------------------ */
 
-static const exp_sink_type_t *const sink_types[] = {&exp_sink_file, &exp_sink_kafka,
-                                                    &exp_sink_hec};
+static const exp_sink_type_t *const sink_types[] = {&exp_sink_file, &exp_sink_kafka, &exp_sink_hec};
 
 const exp_sink_type_t *exp_sink_find(const char *type)
 {
@@ -111,8 +110,8 @@ static void shown(char *out, size_t outlen, const char *s)
     ocsf_buf_dispose(&b);
 }
 
-int exp_config_add(exp_config_list_t *list, const conf_kv_t *kv, size_t n, char *why,
-                   size_t whylen, size_t *bad_line)
+int exp_config_add(exp_config_list_t *list, const conf_kv_t *kv, size_t n, char *why, size_t whylen,
+                   size_t *bad_line)
 {
     exp_config_t c;
     const conf_kv_t *name = NULL, *type = NULL;
@@ -148,8 +147,8 @@ int exp_config_add(exp_config_list_t *list, const conf_kv_t *kv, size_t n, char 
     if (!c.sink) {
         *bad_line = type->line;
         shown(s, sizeof s, type->value);
-        snprintf(why, whylen, "exporters: %s: type '%s' is not one of file|kafka|hec",
-                 name->value, s);
+        snprintf(why, whylen, "exporters: %s: type '%s' is not one of file|kafka|hec", name->value,
+                 s);
         return -EINVAL;
     }
     conf_defaults(exp_options, &c);
@@ -168,8 +167,7 @@ int exp_config_add(exp_config_list_t *list, const conf_kv_t *kv, size_t n, char 
             continue;
         rc = conf_set(exp_options, &c, kv[i].key, kv[i].value, msg, sizeof msg);
         if (rc == -ENOENT)
-            rc = conf_set(c.sink->options, c.sink_config, kv[i].key, kv[i].value, msg,
-                          sizeof msg);
+            rc = conf_set(c.sink->options, c.sink_config, kv[i].key, kv[i].value, msg, sizeof msg);
         if (rc == -ENOENT && c.sink->set_extra)
             rc = c.sink->set_extra(c.sink_config, kv[i].key, kv[i].value, msg, sizeof msg);
         if (rc) {
@@ -230,8 +228,8 @@ typedef struct {
     uint8_t *verdict;
     char **reason;
     size_t n, cap, bytes;
-    ocsf_buf_t data;    /* the events' JSON, back to back */
-    size_t *off;        /* offsets into data (data may move while filling) */
+    ocsf_buf_t data; /* the events' JSON, back to back */
+    size_t *off;     /* offsets into data (data may move while filling) */
     int64_t oldest_logged;
     uint64_t next;      /* the next sequence to read */
     ocsf_buf_t scratch; /* downgrade output */
@@ -480,8 +478,8 @@ static int batch_grow(exporter_t *x)
 }
 
 /* A dead letter written before the checkpoint moves past the event. */
-static int dlq_write(exporter_t *x, uint64_t seq, const char *json, size_t len,
-                     const char *reason, FILE **fp)
+static int dlq_write(exporter_t *x, uint64_t seq, const char *json, size_t len, const char *reason,
+                     FILE **fp)
 {
     if (!*fp) {
         char dir[4400];
@@ -523,8 +521,8 @@ static int on_record(const col_record_t *r, void *arg)
     exporter_t *x = f->x;
     const char *json = r->json;
     size_t len = r->json_len;
-    if (x->n > 0 && (x->n >= (size_t)x->cfg->batch_events ||
-                     x->bytes + len > (size_t)x->cfg->batch_bytes))
+    if (x->n > 0 &&
+        (x->n >= (size_t)x->cfg->batch_events || x->bytes + len > (size_t)x->cfg->batch_bytes))
         return 1; /* full: this one starts the next batch */
     if (x->cfg->ocsf_version != 0) {
         char err[256];
@@ -609,8 +607,7 @@ static int fill(exporter_t *x, FILE **dlq)
 
 static bool batch_full(const exporter_t *x)
 {
-    return x->n >= (size_t)x->cfg->batch_events ||
-           x->bytes >= (size_t)x->cfg->batch_bytes * 9 / 10;
+    return x->n >= (size_t)x->cfg->batch_events || x->bytes >= (size_t)x->cfg->batch_bytes * 9 / 10;
 }
 
 /* ---- delivering a batch ------------------------------------------------- */
@@ -707,8 +704,7 @@ static bool deliver(exporter_t *x, FILE **dlq)
             break;
         }
         if (rc == EXP_SEND_PAUSE) {
-            x_error(x, "paused (the destination refused auth or configuration; data is kept)",
-                    err);
+            x_error(x, "paused (the destination refused auth or configuration; data is kept)", err);
             nap(e, cfg->retry_max_ms);
             continue;
         }
@@ -747,8 +743,8 @@ static void *exporter_main(void *arg)
             for (;;) {
                 struct timespec now;
                 clock_gettime(CLOCK_MONOTONIC, &now);
-                int64_t spent = (now.tv_sec - t0.tv_sec) * 1000 +
-                                (now.tv_nsec - t0.tv_nsec) / 1000000;
+                int64_t spent =
+                    (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
                 if (spent >= cfg->linger_ms || batch_full(x) || atomic_load(&e->stop))
                     break;
                 wait_data(e, gen, cfg->linger_ms - spent);
@@ -824,7 +820,8 @@ static int exporter_init(engine_t *e, exporter_t *x, const exp_config_t *cfg, ch
     bool found;
     uint64_t seq = 0;
     if ((rc = ckpt_load(x->ckpt_path, &seq, &found)) != 0) {
-        snprintf(err, errlen, "exporter %s: checkpoint %s is unreadable (%s); remove it to "
+        snprintf(err, errlen,
+                 "exporter %s: checkpoint %s is unreadable (%s); remove it to "
                  "start over",
                  cfg->name, x->ckpt_path, strerror(-rc));
         return rc;
@@ -1049,11 +1046,11 @@ void exp_engine_metrics(exp_engine_t *ee, ocsf_buf_t *out)
             if (!st[i].enabled)
                 continue;
             const exp_stats_t *s = &st[i];
-            double v[] = {(double)s->delivered,   (double)s->retried,
+            double v[] = {(double)s->delivered,     (double)s->retried,
                           (double)s->dead_lettered, (double)s->skipped,
-                          (double)s->in_flight,   (double)s->lag_events,
-                          s->lag_seconds,         s->paused ? 1.0 : 0.0,
-                          (double)s->checkpoint,  (double)s->last_error_ms / 1000.0};
+                          (double)s->in_flight,     (double)s->lag_events,
+                          s->lag_seconds,           s->paused ? 1.0 : 0.0,
+                          (double)s->checkpoint,    (double)s->last_error_ms / 1000.0};
             label(out, m[k].name, s->name);
             snprintf(num, sizeof num, k == 6 || k == 9 ? "%.3f\n" : "%.0f\n", v[k]);
             ocsf_buf_puts(out, num);

@@ -28,13 +28,13 @@
 /* One exporter's settings: the common keys (exp_options) and its sink's. */
 typedef struct {
     char *name;
-    char *type; /* "file", "kafka", "hec" */
-    int enabled;           /* on|off */
-    int ocsf_version;      /* index into exp_ocsf_versions */
-    int start;             /* where a new exporter begins: beginning|end of the spool */
-    int64_t batch_events;  /* batch.max_events */
-    int64_t batch_bytes;   /* batch.max_bytes */
-    int64_t linger_ms;     /* batch.linger: wait this long for a fuller batch */
+    char *type;           /* "file", "kafka", "hec" */
+    int enabled;          /* on|off */
+    int ocsf_version;     /* index into exp_ocsf_versions */
+    int start;            /* where a new exporter begins: beginning|end of the spool */
+    int64_t batch_events; /* batch.max_events */
+    int64_t batch_bytes;  /* batch.max_bytes */
+    int64_t linger_ms;    /* batch.linger: wait this long for a fuller batch */
     int64_t retry_initial_ms, retry_max_ms;
     const exp_sink_type_t *sink; /* resolved from type */
     void *sink_config;           /* sink->config_size bytes, filled by its options */
@@ -56,8 +56,8 @@ const exp_sink_type_t *exp_sink_find(const char *type);
  * appended to list. */
 conf_list_t exp_config_list_hook(exp_config_list_t *list);
 /* Adds one exporter from flattened keys (what the hook does). */
-int exp_config_add(exp_config_list_t *list, const conf_kv_t *kv, size_t n, char *why,
-                   size_t whylen, size_t *bad_line);
+int exp_config_add(exp_config_list_t *list, const conf_kv_t *kv, size_t n, char *why, size_t whylen,
+                   size_t *bad_line);
 void exp_config_list_dispose(exp_config_list_t *list);
 
 typedef struct exp_engine exp_engine_t;
@@ -65,8 +65,7 @@ typedef struct exp_engine exp_engine_t;
 /* Opens every enabled exporter's sink (a configuration error fails here,
  * with err) and starts their threads. An empty list is fine. */
 int exp_engine_start(col_t *col, const char *state_dir, const char *hostname,
-                     const exp_config_list_t *cfgs, exp_engine_t **out, char *err,
-                     size_t errlen);
+                     const exp_config_list_t *cfgs, exp_engine_t **out, char *err, size_t errlen);
 /* Stops the threads (a batch in flight is abandoned undelivered: it is sent
  * again after the restart), closes the sinks, frees. Accepts NULL. */
 void exp_engine_stop(exp_engine_t *e);

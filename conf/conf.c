@@ -278,11 +278,11 @@ static int load_item(loader_t *l, item_t *it, const char *prefix, int depth)
         if (ev.type == YAML_SCALAR_EVENT) {
             if (it->n == CONF_ITEM_MAX) {
                 rc = -E2BIG;
-                snprintf(l->err, l->errlen, "%s:%zu: more than %d keys in one item", l->path,
-                         line, CONF_ITEM_MAX);
+                snprintf(l->err, l->errlen, "%s:%zu: more than %d keys in one item", l->path, line,
+                         CONF_ITEM_MAX);
             } else {
-                it->kv[it->n++] = (conf_kv_t){strdup(key),
-                                              strdup((const char *)ev.data.scalar.value), line};
+                it->kv[it->n++] =
+                    (conf_kv_t){strdup(key), strdup((const char *)ev.data.scalar.value), line};
             }
         } else if (ev.type == YAML_MAPPING_START_EVENT) {
             rc = load_item(l, it, key, depth + 1);

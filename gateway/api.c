@@ -584,8 +584,8 @@ void gw__api_handle(gw_http_req_t *req, void *ctx)
         return;
     }
     bool known = strcmp(path, "/metrics") == 0 || strcmp(path, "/v1/events") == 0 ||
-                 strcmp(path, "/v1/status") == 0 ||
-                 strcmp(path, "/v1/logs") == 0 || strncmp(path, "/v1/sandboxes", 13) == 0;
+                 strcmp(path, "/v1/status") == 0 || strcmp(path, "/v1/logs") == 0 ||
+                 strncmp(path, "/v1/sandboxes", 13) == 0;
     if (!known) {
         reply_error(req, 404, "no such endpoint");
         return;

@@ -216,8 +216,7 @@ static int start_http(gw__t *g, char *err, size_t errlen)
 }
 
 int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *colcfg,
-           const px_config_t *proxy, const exp_config_list_t *exporters, char *err,
-           size_t errlen)
+           const px_config_t *proxy, const exp_config_list_t *exporters, char *err, size_t errlen)
 {
     gw__t *g = calloc(1, sizeof *g);
     char spool[4200];

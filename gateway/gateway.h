@@ -25,9 +25,9 @@ typedef struct {
     char *listen;   /* HOST:PORT ("[::1]:17670" for IPv6) */
     char *tls_cert; /* PEM; with tls_key: HTTPS */
     char *tls_key;
-    int64_t max_body;   /* bytes of one POST /v1/events; over: 413 */
-    int64_t max_line;   /* bytes of one event line in it; over: that line is rejected */
-    int64_t max_errors; /* errors listed in an ingest reply (all are counted) */
+    int64_t max_body;    /* bytes of one POST /v1/events; over: 413 */
+    int64_t max_line;    /* bytes of one event line in it; over: that line is rejected */
+    int64_t max_errors;  /* errors listed in an ingest reply (all are counted) */
     char *kafka_brokers; /* source.kafka.*: consume an OCSF topic into the spool */
     char *kafka_topic;
     char *kafka_group;
@@ -62,7 +62,6 @@ int gw_parse_time(const char *s, int64_t now_ms, int64_t *out);
  * Returns 0 on a clean stop,
  * or -errno with err when it could not start. */
 int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *col,
-           const px_config_t *proxy, const exp_config_list_t *exporters, char *err,
-           size_t errlen);
+           const px_config_t *proxy, const exp_config_list_t *exporters, char *err, size_t errlen);
 
 #endif

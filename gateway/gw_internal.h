@@ -75,14 +75,14 @@ typedef struct {
     gw__sandbox_t *sandboxes;
     pol_provider_t **providers; /* shipped profiles (providers/), by id */
     size_t nproviders;
-    gw__waiter_t *waiters; /* long polls on policy versions and load status */
-    uv_timer_t tick;       /* expires long polls */
-    struct px *proxy;      /* `tollgate up`: the sandbox's proxy, in process */
-    struct gw__net *nets;  /* sandboxes with a network namespace (sandbox_net.c) */
+    gw__waiter_t *waiters;     /* long polls on policy versions and load status */
+    uv_timer_t tick;           /* expires long polls */
+    struct px *proxy;          /* `tollgate up`: the sandbox's proxy, in process */
+    struct gw__net *nets;      /* sandboxes with a network namespace (sandbox_net.c) */
     const px_config_t *px_cfg; /* settings of their proxies (NULL: defaults) */
-    char netid[8];         /* names this gateway's namespaces and links (netns.c) */
-    bool net_ok;           /* root: namespaces can be made */
-    bool net_table;        /* the host's nft table exists (netns.c, under its lock) */
+    char netid[8];             /* names this gateway's namespaces and links (netns.c) */
+    bool net_ok;               /* root: namespaces can be made */
+    bool net_table;            /* the host's nft table exists (netns.c, under its lock) */
     char proxy_sandbox[GW__NAME_MAX + 1];
     char proxy_sandbox_uid[40];
     gw__logs_t *followers;
@@ -162,13 +162,13 @@ void gw__proxy_hooks(gw__pxhost_t *host, px_hooks_t *h);
 #define GW__CATCHER_PORT 15001 /* the bypass catcher, 127.0.0.1 inside the namespace */
 
 typedef struct {
-    int index;          /* the /30 of the sandbox network: 1.. */
-    char ns[96];        /* tg-<netid>-<name> */
-    char ns_path[128];  /* /run/netns/<ns> */
-    char host_if[16];   /* tg<netid>h<index> */
-    char host_ip[16];   /* base + 4 index + 1: the proxy listens there */
-    char sbx_ip[16];    /* base + 4 index + 2: eth0 inside */
-    char resolv[160];   /* /etc/netns/<ns>/resolv.conf */
+    int index;         /* the /30 of the sandbox network: 1.. */
+    char ns[96];       /* tg-<netid>-<name> */
+    char ns_path[128]; /* /run/netns/<ns> */
+    char host_if[16];  /* tg<netid>h<index> */
+    char host_ip[16];  /* base + 4 index + 1: the proxy listens there */
+    char sbx_ip[16];   /* base + 4 index + 2: eth0 inside */
+    char resolv[160];  /* /etc/netns/<ns>/resolv.conf */
 } gw__netspec_t;
 
 /* Blocking (ip, nft): the threadpool, or the start and end of the process. */

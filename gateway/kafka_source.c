@@ -25,8 +25,8 @@
 
 #include "gateway/gw_internal.h"
 
-#define BATCH_MAX   2000
-#define BATCH_WAIT  200 /* ms for a batch to fill */
+#define BATCH_MAX  2000
+#define BATCH_WAIT 200 /* ms for a batch to fill */
 
 struct gw__ksource {
     gw__t *g;
@@ -72,8 +72,8 @@ static void dead_letter(gw__ksource_t *k, const rd_kafka_message_t *m, const cha
     ocsf_buf_t b;
     ocsf_buf_init(&b);
     char head[160];
-    snprintf(head, sizeof head, "{\"source\":\"kafka\",\"partition\":%" PRId32 ",\"offset\":%" PRId64
-             ",\"reason\":",
+    snprintf(head, sizeof head,
+             "{\"source\":\"kafka\",\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"reason\":",
              m->partition, m->offset);
     ocsf_buf_puts(&b, head);
     ocsf_json_escape(&b, why, strlen(why));
@@ -165,8 +165,7 @@ static void *source_main(void *arg)
         if (any && rc == 0) {
             rd_kafka_resp_err_t e = rd_kafka_commit(k->rk, NULL, 0);
             if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
-                log_once(k, "offset commit failed (the batch may come again)",
-                         rd_kafka_err2str(e));
+                log_once(k, "offset commit failed (the batch may come again)", rd_kafka_err2str(e));
             else
                 atomic_fetch_add(&k->commits, 1);
         }

@@ -170,16 +170,16 @@ int px__ident_hash_fd(px_ident_cache_t *c, int fd, char out[65]);
  * cache (px__ident_cache_scan); concurrent lookups queue there and share
  * one /proc scan that starts after each of them queued (ident_scan.c). */
 typedef struct px__ident_scan px__ident_scan_t;
-px__ident_scan_t *px__ident_scan_create(void); /* aborts on OOM */
-void px__ident_scan_destroy(px__ident_scan_t *s);    /* accepts NULL */
+px__ident_scan_t *px__ident_scan_create(void);    /* aborts on OOM */
+void px__ident_scan_destroy(px__ident_scan_t *s); /* accepts NULL */
 void px__ident_scan_stats(px__ident_scan_t *s, uint64_t *scans, uint64_t *served);
 px__ident_scan_t *px__ident_cache_scan(px_ident_cache_t *c); /* borrowed */
 
 /* The holders of one inode, as a scan saw them (caller storage, ~8 KiB). */
 typedef struct {
-    int pid;             /* the lowest holder with exe; 0 = none */
-    int other_pid;       /* a holder with another exe (ambiguous); 0 = none */
-    char exe[4096];      /* /proc/<pid>/exe links as read ("" unreadable) */
+    int pid;        /* the lowest holder with exe; 0 = none */
+    int other_pid;  /* a holder with another exe (ambiguous); 0 = none */
+    char exe[4096]; /* /proc/<pid>/exe links as read ("" unreadable) */
     char other_exe[4096];
     unsigned unreadable; /* processes whose fds could not be read */
     bool capped;         /* the scan stopped at its limit before the end */

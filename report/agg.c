@@ -209,7 +209,7 @@ void rep__agg_dispose(rep__agg_t *a)
     rep__list_t *lists[] = {&a->drops, &a->recoveries, &a->policies, &a->lifecycle, &a->findings};
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
         json_decref(lists[i]->v);
-    rep__tab_t *tabs[] = {&a->classes, &a->sandboxes, &a->dests,         &a->binaries,
+    rep__tab_t *tabs[] = {&a->classes, &a->sandboxes, &a->dests,        &a->binaries,
                           &a->engines, &a->hours,     &a->finding_kinds};
     for (size_t i = 0; i < sizeof tabs / sizeof tabs[0]; i++)
         rep__tab_dispose(tabs[i]);
@@ -559,18 +559,10 @@ void rep__agg_record(rep__agg_t *a, const rep__rec_t *rr)
     rep__seqs_add(&hour->seqs[0], r->seq);
     switch (r->class_uid) {
     case OCSF_CLASS_NETWORK:
-    case OCSF_CLASS_HTTP:
-        net_event(a, r, sb, hour);
-        return;
-    case OCSF_CLASS_CONFIG:
-        config_event(a, r);
-        break;
-    case OCSF_CLASS_LIFECYCLE:
-        lifecycle_event(a, r);
-        break;
-    case OCSF_CLASS_FINDING:
-        finding_event(a, r);
-        break;
+    case OCSF_CLASS_HTTP: net_event(a, r, sb, hour); return;
+    case OCSF_CLASS_CONFIG: config_event(a, r); break;
+    case OCSF_CLASS_LIFECYCLE: lifecycle_event(a, r); break;
+    case OCSF_CLASS_FINDING: finding_event(a, r); break;
     }
     hour->n[2]++;
 }

@@ -138,8 +138,9 @@ static json_t *destinations(const rep__agg_t *a, int col, size_t top)
         json_object_set_new(row, "destination", rep__jstr(v[i]->key, v[i]->klen));
         json_object_set_new(row, "events", JU(v[i]->n[col]));
         if (col)
-            json_object_set_new(row, "reason", v[i]->note ? rep__jstr(v[i]->note, strlen(v[i]->note))
-                                                          : json_null());
+            json_object_set_new(row, "reason",
+                                v[i]->note ? rep__jstr(v[i]->note, strlen(v[i]->note))
+                                           : json_null());
         seqs_fields(row, &v[i]->seqs[col]);
         json_array_append_new(arr, row);
         k++;
@@ -167,9 +168,9 @@ static json_t *binaries(const rep__agg_t *a, size_t top)
         size_t pl = strlen(e->key);
         json_t *row = json_object();
         json_object_set_new(row, "path", pl ? rep__jstr(e->key, pl) : json_null());
-        json_object_set_new(row, "sha256", e->klen > pl + 1
-                                               ? rep__jstr(e->key + pl + 1, e->klen - pl - 1)
-                                               : json_null());
+        json_object_set_new(row, "sha256",
+                            e->klen > pl + 1 ? rep__jstr(e->key + pl + 1, e->klen - pl - 1)
+                                             : json_null());
         json_object_set_new(row, "allowed", JU(e->n[0]));
         json_object_set_new(row, "denied", JU(e->n[1]));
         json_object_set_new(row, "allowed_sequences", rep__seqs_text(&e->seqs[0]));
@@ -200,8 +201,8 @@ static json_t *sandboxes(const rep__agg_t *a, json_t **traffic)
         if (i == a->sandboxes.used && !a->sandboxes.other_events)
             break;
         json_t *name = i == a->sandboxes.used ? json_string("(other sandboxes)")
-                       : e->klen                ? rep__jstr(e->key, e->klen)
-                                                : json_string("(gateway)");
+                       : e->klen              ? rep__jstr(e->key, e->klen)
+                                              : json_string("(gateway)");
         json_t *row = json_object();
         json_object_set(row, "sandbox", name);
         json_object_set_new(row, "events", JU(e->n[0]));
@@ -256,9 +257,9 @@ static void time_bins(const rep__agg_t *a, json_t **hours, json_t **days)
         }
         const char *k[] = {"allowed", "denied", "other_events"};
         for (int c = 0; c < 3; c++)
-            json_object_set_new(day, k[c],
-                                JU((uint64_t)json_integer_value(json_object_get(day, k[c])) +
-                                   v[i]->n[c]));
+            json_object_set_new(
+                day, k[c],
+                JU((uint64_t)json_integer_value(json_object_get(day, k[c])) + v[i]->n[c]));
         json_int_t f = json_integer_value(json_object_get(day, "first_sequence"));
         json_int_t l = json_integer_value(json_object_get(day, "last_sequence"));
         if ((json_int_t)v[i]->seqs[0].first < f)
@@ -281,10 +282,12 @@ static json_t *activity(const rep__agg_t *a)
     for (int i = 0; i < 256; i++) {
         if (!a->by_action[i])
             continue;
-        const char *name = i == 255 ? "(none)" : i == 1 ? "Allowed" : i == 2 ? "Denied"
-                                             : i == 3   ? "Observed"
-                                             : i == 0   ? "Unknown"
-                                                        : "Other";
+        const char *name = i == 255 ? "(none)"
+                           : i == 1 ? "Allowed"
+                           : i == 2 ? "Denied"
+                           : i == 3 ? "Observed"
+                           : i == 0 ? "Unknown"
+                                    : "Other";
         json_array_append_new(verdicts, json_pack("{s:s,s:o,s:I}", "verdict", name, "action_id",
                                                   i == 255 ? json_null() : JU(i), "events",
                                                   (json_int_t)a->by_action[i]));
@@ -329,8 +332,8 @@ static json_t *activity(const rep__agg_t *a)
     v = rep__tab_sorted(&a->engines, by_n0);
     for (size_t i = 0; i < a->engines.used; i++) {
         json_t *row = json_object();
-        json_object_set_new(row, "engine", v[i]->klen ? rep__jstr(v[i]->key, v[i]->klen)
-                                                      : json_string("(none)"));
+        json_object_set_new(row, "engine",
+                            v[i]->klen ? rep__jstr(v[i]->key, v[i]->klen) : json_string("(none)"));
         json_object_set_new(row, "events", JU(v[i]->n[0]));
         seqs_fields(row, &v[i]->seqs[0]);
         json_array_append_new(eng, row);
@@ -420,12 +423,13 @@ static json_t *verify_doc(const rep__verify_t *v)
     json_t *arr = json_array();
     for (uint64_t i = 0; i < v->nproblems && i < REP__MAX_PROBLEMS; i++) {
         const rep__problem_t *p = &v->problems[i];
-        json_array_append_new(arr, json_pack("{s:I,s:s,s:I,s:s,s:s}", "sequence", (json_int_t)p->seq,
-                                             "segment", p->segment, "offset", (json_int_t)p->off,
-                                             "kind", p->kind, "problem", p->text));
+        json_array_append_new(arr,
+                              json_pack("{s:I,s:s,s:I,s:s,s:s}", "sequence", (json_int_t)p->seq,
+                                        "segment", p->segment, "offset", (json_int_t)p->off, "kind",
+                                        p->kind, "problem", p->text));
     }
-    json_object_set_new(o, "first_bad", json_array_size(arr) ? json_copy(json_array_get(arr, 0))
-                                                             : json_null());
+    json_object_set_new(o, "first_bad",
+                        json_array_size(arr) ? json_copy(json_array_get(arr, 0)) : json_null());
     json_object_set_new(o, "problems", arr);
     if (v->rc)
         json_object_set_new(o, "error", json_string(strerror(-v->rc)));
@@ -487,10 +491,10 @@ static json_t *scope(const rep__agg_t *a, const rep__segs_t *segs)
     json_object_set_new(s, "last_sequence", a->win_events ? JU(a->win_last) : json_null());
     json_object_set_new(s, "events_in_period", JU(a->win_events));
     json_object_set_new(s, "events_in_scope", JU(a->events));
-    json_object_set_new(s, "first_event_time", a->win_events ? rep__jtime(a->win_min_time)
-                                                              : json_null());
-    json_object_set_new(s, "last_event_time", a->win_events ? rep__jtime(a->win_max_time)
-                                                             : json_null());
+    json_object_set_new(s, "first_event_time",
+                        a->win_events ? rep__jtime(a->win_min_time) : json_null());
+    json_object_set_new(s, "last_event_time",
+                        a->win_events ? rep__jtime(a->win_max_time) : json_null());
     json_object_set_new(s, "segments", JU(segs->n));
     json_object_set_new(s, "spool_bytes", JU(segs->bytes));
     return s;
@@ -506,8 +510,8 @@ static json_t *findings(const rep__agg_t *a)
             if (a->finding_kinds.slots[j].key && !strcmp(a->finding_kinds.slots[j].key, kinds[i]))
                 e = &a->finding_kinds.slots[j];
         rep__seqs_t none = {0};
-        json_t *row = json_pack("{s:s,s:I}", "kind", kinds[i], "events",
-                                (json_int_t)(e ? e->n[0] : 0));
+        json_t *row =
+            json_pack("{s:s,s:I}", "kind", kinds[i], "events", (json_int_t)(e ? e->n[0] : 0));
         seqs_fields(row, e ? &e->seqs[0] : &none);
         json_array_append_new(sum, row);
     }

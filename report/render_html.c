@@ -171,15 +171,18 @@ static void chart_hours(ocsf_buf_t *o, json_t *doc)
             max = s;
     }
     const int L = 60, T = 30, W = CW - L - 20, H = 200;
-    pf(o, "<figure><svg class=\"chart\" id=\"chart-hours\" viewBox=\"0 0 %d %d\" role=\"img\" "
-          "aria-label=\"events per %s by verdict\" xmlns=\"http://www.w3.org/2000/svg\">\n",
+    pf(o,
+       "<figure><svg class=\"chart\" id=\"chart-hours\" viewBox=\"0 0 %d %d\" role=\"img\" "
+       "aria-label=\"events per %s by verdict\" xmlns=\"http://www.w3.org/2000/svg\">\n",
        CW, T + H + 50, key);
     pf(o, "<text x=\"%d\" y=\"18\" class=\"ct\">Events per %s (UTC) by verdict</text>\n", L, key);
-    pf(o, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"ax\"/>"
-          "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"ax\"/>\n",
+    pf(o,
+       "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"ax\"/>"
+       "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"ax\"/>\n",
        L, T + H, L + W, T + H, L, T, L, T + H);
-    pf(o, "<text x=\"%d\" y=\"%d\" class=\"yl\">%" PRIu64 "</text><text x=\"%d\" y=\"%d\" "
-          "class=\"yl\">0</text>\n",
+    pf(o,
+       "<text x=\"%d\" y=\"%d\" class=\"yl\">%" PRIu64 "</text><text x=\"%d\" y=\"%d\" "
+       "class=\"yl\">0</text>\n",
        L - 6, T + 4, max, L - 6, T + H + 4);
     if (!n || !max) {
         pf(o, "<text x=\"%d\" y=\"%d\">No events in the period.</text>", L + 20, T + H / 2);
@@ -204,9 +207,10 @@ static void chart_hours(ocsf_buf_t *o, json_t *doc)
             }
             ocsf_buf_puts(o, "<title>");
             h(o, json_object_get(r, key), 0);
-            pf(o, ": allowed %" JSON_INTEGER_FORMAT ", denied %" JSON_INTEGER_FORMAT
-                  ", other %" JSON_INTEGER_FORMAT "; seqs %" JSON_INTEGER_FORMAT
-                  "..%" JSON_INTEGER_FORMAT "</title></g>\n",
+            pf(o,
+               ": allowed %" JSON_INTEGER_FORMAT ", denied %" JSON_INTEGER_FORMAT
+               ", other %" JSON_INTEGER_FORMAT "; seqs %" JSON_INTEGER_FORMAT
+               "..%" JSON_INTEGER_FORMAT "</title></g>\n",
                json_integer_value(json_object_get(r, "allowed")),
                json_integer_value(json_object_get(r, "denied")),
                json_integer_value(json_object_get(r, "other_events")),
@@ -219,14 +223,17 @@ static void chart_hours(ocsf_buf_t *o, json_t *doc)
         pf(o, "<text x=\"%d\" y=\"%d\">%s</text><text x=\"%d\" y=\"%d\" class=\"yl\">%s</text>\n",
            L, T + H + 18, a, L + W, T + H + 18, b);
     }
-    pf(o, "<rect class=\"b-allowed\" x=\"%d\" y=\"%d\" width=\"12\" height=\"12\"/><text x=\"%d\" "
-          "y=\"%d\">allowed decisions</text>",
+    pf(o,
+       "<rect class=\"b-allowed\" x=\"%d\" y=\"%d\" width=\"12\" height=\"12\"/><text x=\"%d\" "
+       "y=\"%d\">allowed decisions</text>",
        L, T + H + 30, L + 16, T + H + 41);
-    pf(o, "<rect class=\"b-denied\" x=\"%d\" y=\"%d\" width=\"12\" height=\"12\"/><text x=\"%d\" "
-          "y=\"%d\">denied decisions</text>",
+    pf(o,
+       "<rect class=\"b-denied\" x=\"%d\" y=\"%d\" width=\"12\" height=\"12\"/><text x=\"%d\" "
+       "y=\"%d\">denied decisions</text>",
        L + 170, T + H + 30, L + 186, T + H + 41);
-    pf(o, "<rect class=\"b-other_events\" x=\"%d\" y=\"%d\" width=\"12\" height=\"12\"/><text "
-          "x=\"%d\" y=\"%d\">other events</text>\n",
+    pf(o,
+       "<rect class=\"b-other_events\" x=\"%d\" y=\"%d\" width=\"12\" height=\"12\"/><text "
+       "x=\"%d\" y=\"%d\">other events</text>\n",
        L + 330, T + H + 30, L + 346, T + H + 41);
     ocsf_buf_puts(o, "</svg></figure>\n");
 }
@@ -238,12 +245,14 @@ static void chart_denied(ocsf_buf_t *o, json_t *doc)
     const int L = 330, T = 30, RH = 24, W = CW - L - 80;
     uint64_t max = 1;
     for (i = 0; i < n; i++) {
-        uint64_t v = (uint64_t)json_integer_value(json_object_get(json_array_get(rows, i), "events"));
+        uint64_t v =
+            (uint64_t)json_integer_value(json_object_get(json_array_get(rows, i), "events"));
         if (v > max)
             max = v;
     }
-    pf(o, "<figure><svg class=\"chart\" id=\"chart-denied\" viewBox=\"0 0 %d %zu\" role=\"img\" "
-          "aria-label=\"top denied destinations\" xmlns=\"http://www.w3.org/2000/svg\">\n",
+    pf(o,
+       "<figure><svg class=\"chart\" id=\"chart-denied\" viewBox=\"0 0 %d %zu\" role=\"img\" "
+       "aria-label=\"top denied destinations\" xmlns=\"http://www.w3.org/2000/svg\">\n",
        CW, (size_t)T + (n ? n : 1) * RH + 10);
     pf(o, "<text x=\"10\" y=\"18\" class=\"ct\">Top denied destinations (events)</text>\n");
     if (!n)
@@ -255,8 +264,9 @@ static void chart_denied(ocsf_buf_t *o, json_t *doc)
         int y = T + (int)i * RH;
         pf(o, "<g><text x=\"%d\" y=\"%d\" class=\"yl\">", L - 8, y + 15);
         h(o, json_object_get(r, "destination"), 48);
-        pf(o, "</text><rect class=\"b-denied\" x=\"%d\" y=\"%d\" width=\"%.2f\" height=\"%d\"/>"
-              "<text x=\"%.2f\" y=\"%d\">%" PRIu64 "</text><title>",
+        pf(o,
+           "</text><rect class=\"b-denied\" x=\"%d\" y=\"%d\" width=\"%.2f\" height=\"%d\"/>"
+           "<text x=\"%.2f\" y=\"%d\">%" PRIu64 "</text><title>",
            L, y + 2, w < 1 ? 1 : w, RH - 6, L + (w < 1 ? 1 : w) + 6, y + 15, v);
         h(o, json_object_get(r, "destination"), 0);
         ocsf_buf_puts(o, ": seqs ");
@@ -281,8 +291,9 @@ static void chart_policies(ocsf_buf_t *o, json_t *doc)
         t1 = t > t1 ? t : t1;
     }
     const int L = 40, W = CW - 2 * L, Y = 110;
-    pf(o, "<figure><svg class=\"chart\" id=\"chart-policies\" viewBox=\"0 0 %d 160\" role=\"img\" "
-          "aria-label=\"policy versions on the time axis\" xmlns=\"http://www.w3.org/2000/svg\">\n",
+    pf(o,
+       "<figure><svg class=\"chart\" id=\"chart-policies\" viewBox=\"0 0 %d 160\" role=\"img\" "
+       "aria-label=\"policy versions on the time axis\" xmlns=\"http://www.w3.org/2000/svg\">\n",
        CW);
     ocsf_buf_puts(o, "<text x=\"10\" y=\"18\" class=\"ct\">Policy versions on the time axis "
                      "(UTC): updated (blue), loaded by a proxy (green), failed (red)</text>\n");
@@ -305,7 +316,7 @@ static void chart_policies(ocsf_buf_t *o, json_t *doc)
             continue;
         double x = L + (t1 > t0 ? (double)W * (double)(t - t0) / (double)(t1 - t0) : W / 2.0);
         const char *st = json_string_value(json_object_get(r, "state"));
-        const char *c = st && !strcmp(st, "updated") ? "p-upd"
+        const char *c = st && !strcmp(st, "updated")  ? "p-upd"
                         : st && !strcmp(st, "loaded") ? "p-load"
                                                       : "p-fail";
         ocsf_buf_puts(o, "<g>");
@@ -363,17 +374,20 @@ static void banner(ocsf_buf_t *o, json_t *doc)
     bool clean = rep_doc_clean(doc);
     pf(o, "<p class=\"verdict %s\" id=\"verdict\">", clean ? "ok" : "bad");
     if (clean) {
-        pf(o, "The record is complete and untampered: the hash chain verified over %" JSON_INTEGER_FORMAT
-              " records, no sequence gap, no event dropped.",
+        pf(o,
+           "The record is complete and untampered: the hash chain verified over "
+           "%" JSON_INTEGER_FORMAT " records, no sequence gap, no event dropped.",
            json_integer_value(get(c, "verify.records_checked")));
     } else {
-        pf(o, "Attention: hash chain %s (%" JSON_INTEGER_FORMAT " problems), %" JSON_INTEGER_FORMAT
-              " sequence gaps (%" JSON_INTEGER_FORMAT " missing), %" JSON_INTEGER_FORMAT
-              " unreadable records, %" JSON_INTEGER_FORMAT " events dropped. See Completeness.",
+        pf(o,
+           "Attention: hash chain %s (%" JSON_INTEGER_FORMAT " problems), %" JSON_INTEGER_FORMAT
+           " sequence gaps (%" JSON_INTEGER_FORMAT " missing), %" JSON_INTEGER_FORMAT
+           " unreadable records, %" JSON_INTEGER_FORMAT " events dropped. See Completeness.",
            json_string_value(get(c, "verify.result")) ? json_string_value(get(c, "verify.result"))
                                                       : "?",
            json_integer_value(get(c, "verify.problems_total")),
-           json_integer_value(get(c, "gaps_total")), json_integer_value(get(c, "missing_sequences")),
+           json_integer_value(get(c, "gaps_total")),
+           json_integer_value(get(c, "missing_sequences")),
            json_integer_value(get(c, "unreadable_records")),
            json_integer_value(get(c, "drops.events_dropped")));
     }
@@ -384,10 +398,11 @@ int rep__render_html(json_t *doc, FILE *out)
 {
     ocsf_buf_t o;
     ocsf_buf_init(&o);
-    ocsf_buf_puts(&o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-                      "style-src 'unsafe-inline'\"><title>tollgate compliance report</title><style>");
+    ocsf_buf_puts(&o,
+                  "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                  "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+                  "style-src 'unsafe-inline'\"><title>tollgate compliance report</title><style>");
     ocsf_buf_puts(&o, css);
     ocsf_buf_puts(&o, "</style></head><body>\n<h1>tollgate compliance report</h1>\n<p>Period ");
     h(&o, get(doc, "scope.since"), 0);
@@ -413,14 +428,14 @@ int rep__render_html(json_t *doc, FILE *out)
     ocsf_buf_puts(&o, "<section id=\"scope\"><h2>Scope</h2>\n");
     table(&o, doc, "scope", false);
     ocsf_buf_puts(&o, "</section>\n<section id=\"completeness\"><h2>Completeness</h2>\n");
-    static const char *const compl[] = {"gaps", "integrity", "drops", "recoveries", "exporters"};
+    static const char *const compl [] = {"gaps", "integrity", "drops", "recoveries", "exporters"};
     table(&o, doc, "completeness", false);
-    for (size_t i = 0; i < sizeof compl / sizeof compl[0]; i++)
-        table(&o, doc, compl[i], true);
+    for (size_t i = 0; i < sizeof compl / sizeof compl [0]; i++)
+        table(&o, doc, compl [i], true);
     ocsf_buf_puts(&o, "</section>\n<section id=\"activity\"><h2>Activity</h2>\n");
     chart_hours(&o, doc);
-    static const char *const act[] = {"verdicts", "classes",  "severities", "sandboxes",
-                                      "traffic",  "daily"};
+    static const char *const act[] = {"verdicts",  "classes", "severities",
+                                      "sandboxes", "traffic", "daily"};
     for (size_t i = 0; i < sizeof act / sizeof act[0]; i++)
         table(&o, doc, act[i], true);
     chart_denied(&o, doc);

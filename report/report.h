@@ -37,14 +37,14 @@ struct json_t;
 typedef void (*rep_progress_cb)(void *ctx, uint64_t done, uint64_t total, uint64_t events);
 
 typedef struct {
-    const char *state_dir;         /* $TOLLGATE_STATE: spool/, exporters/, dlq/ (borrowed) */
-    const char *spool_dir;         /* NULL: state_dir/spool (borrowed) */
-    int64_t since_ms, until_ms;    /* event time, inclusive; OCSF_NONE: open */
-    const char *const *sandboxes;  /* only these (borrowed); n == 0: all */
+    const char *state_dir;        /* $TOLLGATE_STATE: spool/, exporters/, dlq/ (borrowed) */
+    const char *spool_dir;        /* NULL: state_dir/spool (borrowed) */
+    int64_t since_ms, until_ms;   /* event time, inclusive; OCSF_NONE: open */
+    const char *const *sandboxes; /* only these (borrowed); n == 0: all */
     size_t nsandboxes;
-    size_t top;                    /* rows of each "top" table; 0: 20 */
-    int64_t now_ms;                /* generated_at; 0: the clock */
-    rep_progress_cb progress;      /* may be NULL */
+    size_t top;               /* rows of each "top" table; 0: 20 */
+    int64_t now_ms;           /* generated_at; 0: the clock */
+    rep_progress_cb progress; /* may be NULL */
     void *progress_ctx;
 } rep_options_t;
 

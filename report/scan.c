@@ -71,8 +71,7 @@ int rep__segs_list(const char *dir, rep__segs_t *out, char *err, size_t errlen)
         return rc;
     }
     if (out->n == 0) {
-        snprintf(err, errlen, "%s: no spool segments (has the gateway run with this state?)",
-                 dir);
+        snprintf(err, errlen, "%s: no spool segments (has the gateway run with this state?)", dir);
         rep__segs_dispose(out);
         return -ENOENT;
     }
@@ -161,8 +160,8 @@ int rep__scan_segment(const rep__seg_t *g, const rep__scan_cb_t *cb, uint64_t *b
             break;
         const unsigned char *q = s.buf + s.start;
         uint32_t total = have >= 8 ? col__get32(q + 4) : 0;
-        if (have >= 8 && (col__get32(q) != COL__REC_MAGIC || total < COL__REC_MIN ||
-                          total > COL__REC_MAX)) {
+        if (have >= 8 &&
+            (col__get32(q) != COL__REC_MAGIC || total < COL__REC_MIN || total > COL__REC_MAX)) {
             cb->event(cb->ctx, g, REP__SEG_MALFORMED, s.off);
             break;
         }
@@ -292,11 +291,10 @@ static void v_event(void *ctx, const rep__seg_t *g, rep__seg_event_t ev, uint64_
     case REP__SEG_TORN:
         if (!g->last)
             problem(s->v, g, s->expect, off, "torn",
-                    "segment %s: torn record at offset %" PRIu64 " (sequence %" PRIu64 ")",
-                    g->name, off, s->expect);
+                    "segment %s: torn record at offset %" PRIu64 " (sequence %" PRIu64 ")", g->name,
+                    off, s->expect);
         return;
-    case REP__SEG_GONE:
-        return; /* retention, while we read: said by the aggregator */
+    case REP__SEG_GONE: return; /* retention, while we read: said by the aggregator */
     }
     s->have_chain = false; /* we lost our place */
     s->expect = 0;

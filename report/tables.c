@@ -12,7 +12,9 @@
 
 #include "report/rep_internal.h"
 
-#define COLS(...) (const rep__col_t[]){__VA_ARGS__}, sizeof((const rep__col_t[]){__VA_ARGS__}) / sizeof(rep__col_t)
+#define COLS(...)                                                                                  \
+    (const rep__col_t[]){__VA_ARGS__},                                                             \
+        sizeof((const rep__col_t[]){__VA_ARGS__}) / sizeof(rep__col_t)
 
 const rep__table_t rep__tables[] = {
     {"scope", NULL, "Scope", COLS({"item", "Item"}, {"value", "Value"})},
@@ -31,7 +33,8 @@ const rep__table_t rep__tables[] = {
     {"exporters", "completeness.exporters", "Exporters: delivery state",
      COLS({"exporter", "Exporter"}, {"checkpoint", "Delivered up to seq"},
           {"pending_in_period", "Period events not delivered"},
-          {"dead_letters", "Dead letters (all)"}, {"dead_letters_in_period", "Dead letters (period)"},
+          {"dead_letters", "Dead letters (all)"},
+          {"dead_letters_in_period", "Dead letters (period)"},
           {"first_dead_letter_reason", "First dead-letter reason (period)"})},
     {"verdicts", "activity.by_verdict", "Events by verdict",
      COLS({"verdict", "Verdict"}, {"action_id", "action_id"}, {"events", "Events"})},
@@ -66,8 +69,8 @@ const rep__table_t rep__tables[] = {
      COLS({"engine", "Engine"}, {"events", "Events"}, {"sequences", "Seqs"})},
     {"policy_changes", "changes.policy_events", "Policy versions and loads",
      COLS({"sequence", "Seq"}, {"time", "Time"}, {"sandbox", "Sandbox"}, {"state", "State"},
-          {"version", "Version"}, {"hash", "Hash"}, {"source", "Source"},
-          {"summary", "Summary"}, {"detail", "Detail"})},
+          {"version", "Version"}, {"hash", "Hash"}, {"source", "Source"}, {"summary", "Summary"},
+          {"detail", "Detail"})},
     {"lifecycle", "changes.lifecycle", "Sandboxes created and deleted; gateway start and stop",
      COLS({"sequence", "Seq"}, {"time", "Time"}, {"sandbox", "Sandbox"}, {"action", "Action"},
           {"app", "App"}, {"message", "Message"})},
@@ -131,9 +134,7 @@ void rep__cell_text(json_t *v, ocsf_buf_t *out)
     if (!v)
         return;
     switch (json_typeof(v)) {
-    case JSON_STRING:
-        ocsf_buf_put(out, json_string_value(v), json_string_length(v));
-        break;
+    case JSON_STRING: ocsf_buf_put(out, json_string_value(v), json_string_length(v)); break;
     case JSON_INTEGER:
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         ocsf_buf_puts(out, num);
@@ -142,12 +143,8 @@ void rep__cell_text(json_t *v, ocsf_buf_t *out)
         snprintf(num, sizeof num, "%.3f", json_real_value(v));
         ocsf_buf_puts(out, num);
         break;
-    case JSON_TRUE:
-        ocsf_buf_puts(out, "yes");
-        break;
-    case JSON_FALSE:
-        ocsf_buf_puts(out, "no");
-        break;
+    case JSON_TRUE: ocsf_buf_puts(out, "yes"); break;
+    case JSON_FALSE: ocsf_buf_puts(out, "no"); break;
     case JSON_ARRAY:
         json_array_foreach(v, i, x)
         {
@@ -156,8 +153,7 @@ void rep__cell_text(json_t *v, ocsf_buf_t *out)
             rep__cell_text(x, out);
         }
         break;
-    default: /* null, objects: nothing */
-        break;
+    default: /* null, objects: nothing */ break;
     }
 }
 
@@ -169,8 +165,8 @@ static void kv(json_t *rows, const char *item, json_t *doc, const char *path, co
     rep__cell_text(v, &b);
     if (!b.len && dflt)
         ocsf_buf_puts(&b, dflt);
-    json_array_append_new(rows, json_pack("{s:s,s:s%}", "item", item, "value", b.p ? b.p : "",
-                                          b.len));
+    json_array_append_new(rows,
+                          json_pack("{s:s,s:s%}", "item", item, "value", b.p ? b.p : "", b.len));
     ocsf_buf_dispose(&b);
 }
 
@@ -295,8 +291,9 @@ static void md_more(json_t *doc, ocsf_buf_t *o, const char *total, const char *l
     size_t shown = json_array_size(path_get(doc, list));
     if ((size_t)n > shown) {
         char buf[200];
-        snprintf(buf, sizeof buf, "_%" JSON_INTEGER_FORMAT " %s in all; the first %zu are listed "
-                                  "(the JSON and CSV formats have the same cap)._\n\n",
+        snprintf(buf, sizeof buf,
+                 "_%" JSON_INTEGER_FORMAT " %s in all; the first %zu are listed "
+                 "(the JSON and CSV formats have the same cap)._\n\n",
                  n, what, shown);
         ocsf_buf_puts(o, buf);
     }
@@ -399,17 +396,14 @@ int rep__render_csv(json_t *doc, const rep__table_t *t, FILE *out)
 int rep_render(json_t *doc, rep_format_t f, FILE *out)
 {
     switch (f) {
-    case REP_MD:
-        return rep__render_md(doc, NULL, out);
-    case REP_HTML:
-        return rep__render_html(doc, out);
+    case REP_MD: return rep__render_md(doc, NULL, out);
+    case REP_HTML: return rep__render_html(doc, out);
     case REP_JSON: {
         /* ASCII only: no byte from an event can be a terminal control */
         int rc = json_dumpf(doc, out, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
         return rc == 0 && fputc('\n', out) != EOF ? 0 : -EIO;
     }
-    case REP_CSV:
-        return -EINVAL; /* one table per file: rep_render_table */
+    case REP_CSV: return -EINVAL; /* one table per file: rep_render_table */
     }
     return -EINVAL;
 }

@@ -51,8 +51,8 @@ static const char *skip_str(const char *p, const char *e)
 /* 1: a byte that ends a scalar; 2: a byte skip_value must look at in a
  * container. */
 static const unsigned char cls[256] = {
-    [','] = 1, ['}'] = 3, [']'] = 3, [' '] = 1, ['\t'] = 1, ['\r'] = 1, ['\n'] = 1,
-    ['"'] = 2, ['{'] = 2, ['['] = 2,
+    [','] = 1,  ['}'] = 3,  [']'] = 3, [' '] = 1, ['\t'] = 1,
+    ['\r'] = 1, ['\n'] = 1, ['"'] = 2, ['{'] = 2, ['['] = 2,
 };
 
 static int skip_value(cur_t *c)
@@ -306,7 +306,8 @@ static int top_field(cur_t *c, rep__sv_t k, rep__net_t *o)
         {LS("domain"), &o->domain, NULL}, {LS("ip"), &o->ip, NULL}, {LS("port"), NULL, &o->port}};
     const leaf_t rule[] = {{LS("name"), &o->rule, NULL}, {LS("type"), &o->engine, NULL}};
     const leaf_t dev[] = {{LS("hostname"), &o->hostname, NULL}};
-    const leaf_t traffic[] = {{LS("bytes_in"), NULL, &o->bytes_in}, {LS("bytes_out"), NULL, &o->bytes_out}};
+    const leaf_t traffic[] = {{LS("bytes_in"), NULL, &o->bytes_in},
+                              {LS("bytes_out"), NULL, &o->bytes_out}};
     switch (k.n ? k.p[0] : 0) {
     case 'a':
         if (KEQ(k, "activity_id"))

@@ -55,12 +55,15 @@ static const struct {
     const char *name;
     int16_t key;
 } api_keys[] = {
-    {"Produce", 0},         {"Fetch", 1},           {"ListOffsets", 2},
-    {"Metadata", 3},        {"OffsetCommit", 8},    {"OffsetFetch", 9},
-    {"FindCoordinator", 10}, {"JoinGroup", 11},     {"Heartbeat", 12},
-    {"LeaveGroup", 13},     {"SyncGroup", 14},      {"SaslHandshake", 17},
-    {"ApiVersions", 18},    {"CreateTopics", 19},   {"InitProducerId", 22},
-    {"AddPartitionsToTxn", 24}, {"EndTxn", 26},     {"SaslAuthenticate", 36},
+    {"Produce", 0},          {"Fetch", 1},
+    {"ListOffsets", 2},      {"Metadata", 3},
+    {"OffsetCommit", 8},     {"OffsetFetch", 9},
+    {"FindCoordinator", 10}, {"JoinGroup", 11},
+    {"Heartbeat", 12},       {"LeaveGroup", 13},
+    {"SyncGroup", 14},       {"SaslHandshake", 17},
+    {"ApiVersions", 18},     {"CreateTopics", 19},
+    {"InitProducerId", 22},  {"AddPartitionsToTxn", 24},
+    {"EndTxn", 26},          {"SaslAuthenticate", 36},
 };
 
 static int parse_long(const char *s, long min, long max, long *out)

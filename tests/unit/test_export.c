@@ -15,7 +15,7 @@
 
 #include "collector/export.h"
 
-#define T0 1795737600000LL
+#define T0     1795737600000LL
 #define MAXSEQ 100000
 
 static char tmpdir[256], spool[300];
@@ -49,8 +49,8 @@ static int teardown_dir(void **state)
 typedef struct {
     int rc_script[16]; /* whole-batch answers, one per send, then DONE */
     size_t nscript, sent_calls;
-    uint64_t reject_seq;  /* EXP_PERMANENT for this sequence (0: none) */
-    uint64_t flaky_seq;   /* EXP_RETRY once for this sequence */
+    uint64_t reject_seq; /* EXP_PERMANENT for this sequence (0: none) */
+    uint64_t flaky_seq;  /* EXP_RETRY once for this sequence */
     bool flaky_done;
     unsigned count[MAXSEQ]; /* deliveries per sequence */
     size_t max_batch;
@@ -306,7 +306,8 @@ static void test_retry_dead_letter_pause(void **state)
     ocsf_buf_t m;
     ocsf_buf_init(&m);
     exp_engine_metrics(e, &m);
-    assert_non_null(strstr(ocsf_buf_cstr(&m), "tollgate_exporter_dead_lettered_total{exporter=\"two\"} 1\n"));
+    assert_non_null(
+        strstr(ocsf_buf_cstr(&m), "tollgate_exporter_dead_lettered_total{exporter=\"two\"} 1\n"));
     ocsf_buf_dispose(&m);
     exp_engine_stop(e);
     for (uint64_t s = 1; s <= last; s++)

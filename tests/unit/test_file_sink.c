@@ -1,4 +1,4 @@
-/* Unit tests of the file sink (exporters/file.c), driven through
+/* Unit tests of the file sink (exporters/file/), driven through
  * exp_sink_file.open/send/close with real OCSF events in a fresh temp dir. */
 #include "unit.h"
 
@@ -134,8 +134,8 @@ static void free_events(events_t *e)
 static int send_events(void *sink, const events_t *e, uint8_t *v, char *err, size_t errlen)
 {
     char **reason = calloc(e->n, sizeof(char *));
-    exp_batch_t b = {.ev = e->ev, .n = e->n, .verdict = v, .reason = reason,
-                     .ocsf_version = "1.7.0"};
+    exp_batch_t b = {
+        .ev = e->ev, .n = e->n, .verdict = v, .reason = reason, .ocsf_version = "1.7.0"};
     for (size_t i = 0; i < e->n; i++) {
         v[i] = EXP_RETRY;
         b.bytes += e->ev[i].json_len;

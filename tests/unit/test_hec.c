@@ -1,5 +1,5 @@
 /*
- * Unit tests of the Splunk HEC sink (exporters/hec.c) against
+ * Unit tests of the Splunk HEC sink (exporters/hec/) against
  * tests/tools/hec_receiver.py (run from the repo root). Each test starts its
  * own receiver and plays the engine: it sends the events still EXP_RETRY
  * again after every send, and checks the verdicts, the return codes and
@@ -25,9 +25,9 @@
 #include "exporters/sink.h"
 
 #define RECEIVER "tests/tools/hec_receiver.py"
-#define TOKEN "s3cret-T0KEN-do-not-log"
-#define T0 1795737600123LL
-#define MAXEV 64
+#define TOKEN    "s3cret-T0KEN-do-not-log"
+#define T0       1795737600123LL
+#define MAXEV    64
 
 static char tmpdir[256];
 static pid_t rx_pid;
@@ -149,9 +149,13 @@ static void make_events(int n)
                            "{\"metadata\":{\"uid\":\"u-%d\",\"version\":\"1.7.0\"},"
                            "\"class_uid\":4001,\"time\":%lld,\"message\":\"ev %d\"}",
                            i, T0 + i, i);
-        evs[i] = (exp_event_t){.seq = (uint64_t)i + 1, .json = ev_json[i],
-                               .json_len = (size_t)len, .sandbox = "", .class_uid = 4001,
-                               .class_name = "Network Activity", .time_ms = T0 + i};
+        evs[i] = (exp_event_t){.seq = (uint64_t)i + 1,
+                               .json = ev_json[i],
+                               .json_len = (size_t)len,
+                               .sandbox = "",
+                               .class_uid = 4001,
+                               .class_name = "Network Activity",
+                               .time_ms = T0 + i};
     }
 }
 
@@ -162,9 +166,12 @@ static void log_cb(void *ctx, const char *msg)
     snprintf(logs + l, sizeof logs - l, "%s\n", msg);
 }
 
-static const exp_common_t common = {.name = "siem", .state_dir = "/nonexistent",
-                                    .hostname = "testhost", .ocsf_version = "1.7.0",
-                                    .stop = &stop_flag, .log = log_cb};
+static const exp_common_t common = {.name = "siem",
+                                    .state_dir = "/nonexistent",
+                                    .hostname = "testhost",
+                                    .ocsf_version = "1.7.0",
+                                    .stop = &stop_flag,
+                                    .log = log_cb};
 
 typedef struct {
     void *cfg;
@@ -198,11 +205,11 @@ static void close_hec(tsink_t *h)
 }
 
 typedef struct {
-    uint8_t verdict[MAXEV];  /* final, per event */
+    uint8_t verdict[MAXEV]; /* final, per event */
     char *reason[MAXEV];
-    int rcs[32];             /* what each send returned */
+    int rcs[32]; /* what each send returned */
     int nrcs;
-    char err[512];           /* the last err */
+    char err[512]; /* the last err */
 } run_t;
 
 /* One send of the events of ev[0..n) not yet decided. */
@@ -306,7 +313,8 @@ static void test_ok_envelope_gzip(void **state)
     assert_string_equal(json_string_value(json_object_get(env, "source")), "tollgate");
     assert_null(json_object_get(env, "index"));
     assert_true(json_real_value(json_object_get(env, "time")) == 1795737600.123);
-    json_t *uid = json_object_get(json_object_get(json_object_get(env, "event"), "metadata"), "uid");
+    json_t *uid =
+        json_object_get(json_object_get(json_object_get(env, "event"), "metadata"), "uid");
     assert_string_equal(json_string_value(uid), "u-0");
     json_decref(env);
     run_free(&r);
@@ -320,8 +328,8 @@ static void test_plain_keepalive_channel(void **state)
     (void)state;
     rx_start(NULL);
     make_events(10);
-    tsink_t h = open_hec("http", (const char *[]){"gzip", "off", "index", "audit", "sourcetype",
-                                                  "ocsf", NULL});
+    tsink_t h = open_hec(
+        "http", (const char *[]){"gzip", "off", "index", "audit", "sourcetype", "ocsf", NULL});
     for (int k = 0; k < 5; k++) {
         run_t r = {0};
         deliver(&h, &r, 10, 1);

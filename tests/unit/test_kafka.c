@@ -1,5 +1,5 @@
 /*
- * Unit tests of the Kafka sink (exporters/kafka.c) against librdkafka's
+ * Unit tests of the Kafka sink (exporters/kafka/) against librdkafka's
  * in-process mock cluster: what is sent is consumed back with a plain
  * consumer and compared by metadata.uid; faults are injected with the mock's
  * request errors and broker down/up. The test plays the engine: it resends
@@ -22,10 +22,10 @@
 
 #include "exporters/sink.h"
 
-#define TOPIC  "ocsf"
-#define PARTS  3
+#define TOPIC          "ocsf"
+#define PARTS          3
 #define APIKEY_PRODUCE 0
-#define MAX_EVENTS 1000
+#define MAX_EVENTS     1000
 
 /* 0, 1, 2, ...: "the first n events" for send_batch */
 static size_t all_idx[MAX_EVENTS];
@@ -68,9 +68,13 @@ static int setup(void **state)
     fx->bootstraps = rd_kafka_mock_cluster_bootstraps(fx->mc);
     if (rd_kafka_mock_topic_create(fx->mc, TOPIC, PARTS, 3) != 0)
         return -1;
-    fx->common = (exp_common_t){.name = "kafka-test", .state_dir = "/nonexistent",
-                                .hostname = "host", .ocsf_version = "1.7.0",
-                                .stop = &fx->stop, .log = fx_log, .log_ctx = fx};
+    fx->common = (exp_common_t){.name = "kafka-test",
+                                .state_dir = "/nonexistent",
+                                .hostname = "host",
+                                .ocsf_version = "1.7.0",
+                                .stop = &fx->stop,
+                                .log = fx_log,
+                                .log_ctx = fx};
     fx->cfg = calloc(1, exp_sink_kafka.config_size);
     conf_defaults(exp_sink_kafka.options, fx->cfg);
     *state = fx;
@@ -151,11 +155,14 @@ static void make_events(events_t *e, size_t n, size_t big, size_t big_bytes)
         e->uid[i] = strdup(ev.uid);
         snprintf(sandboxes[i % ns], sizeof sandboxes[0], "%.*s", (int)ev.container_name.n,
                  ev.container_name.p ? ev.container_name.p : "");
-        e->ev[i] = (exp_event_t){.seq = i, .json = e->json[i], .json_len = strlen(e->json[i]),
+        e->ev[i] = (exp_event_t){.seq = i,
+                                 .json = e->json[i],
+                                 .json_len = strlen(e->json[i]),
                                  .sandbox = sandboxes[i % ns],
                                  .sandbox_len = strlen(sandboxes[i % ns]),
                                  .class_uid = ev.class_uid,
-                                 .class_name = ocsf_class_name(ev.class_uid), .time_ms = ev.time};
+                                 .class_name = ocsf_class_name(ev.class_uid),
+                                 .time_ms = ev.time};
     }
     free(filler);
 }
@@ -183,8 +190,11 @@ static void send_batch(fx_t *fx, const events_t *e, const size_t *idx, size_t n,
     exp_event_t *ev = calloc(n, sizeof *ev);
     for (size_t i = 0; i < n; i++)
         ev[i] = e->ev[idx[i]];
-    out->b = (exp_batch_t){.ev = ev, .n = n, .verdict = calloc(n, 1),
-                           .reason = calloc(n, sizeof(char *)), .ocsf_version = "1.7.0"};
+    out->b = (exp_batch_t){.ev = ev,
+                           .n = n,
+                           .verdict = calloc(n, 1),
+                           .reason = calloc(n, sizeof(char *)),
+                           .ocsf_version = "1.7.0"};
     out->err[0] = '\0';
     out->rc = exp_sink_kafka.send(fx->sink, &out->b, out->err, sizeof out->err);
     if (getenv("TEST_KAFKA_DEBUG")) {
@@ -240,23 +250,21 @@ static int send_until_done(fx_t *fx, const events_t *e, int rounds, uint8_t *ver
 
 typedef struct {
     size_t count;
-    size_t *seen;     /* [events] how many times each uid came back */
-    size_t bad;       /* messages whose headers or key did not match */
+    size_t *seen; /* [events] how many times each uid came back */
+    size_t bad;   /* messages whose headers or key did not match */
 } consumed_t;
 
 static const char *header(rd_kafka_message_t *m, const char *name, size_t *len)
 {
     rd_kafka_headers_t *h = NULL;
     const void *v = NULL;
-    if (rd_kafka_message_headers(m, &h) != 0 ||
-        rd_kafka_header_get_last(h, name, &v, len) != 0)
+    if (rd_kafka_message_headers(m, &h) != 0 || rd_kafka_header_get_last(h, name, &v, len) != 0)
         return NULL;
     return v;
 }
 
 /* Checks one consumed message against the event it names; counts it. */
-static void check_message(const events_t *e, int key_mode, rd_kafka_message_t *m,
-                          consumed_t *c)
+static void check_message(const events_t *e, int key_mode, rd_kafka_message_t *m, consumed_t *c)
 {
     json_error_t je;
     json_t *j = json_loadb(m->payload, m->len, 0, &je);
@@ -395,13 +403,11 @@ static void retriable_errors_lose_nothing(void **state)
     uint8_t v[500];
     make_events(&e, 500, SIZE_MAX, 0);
     open_sink(fx, NULL, "timeout", "2s", NULL);
-    rd_kafka_mock_push_request_errors(fx->mc, APIKEY_PRODUCE, 6,
-                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
-                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
-                                      RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
-                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
-                                      RD_KAFKA_RESP_ERR__TRANSPORT,
-                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    rd_kafka_mock_push_request_errors(
+        fx->mc, APIKEY_PRODUCE, 6, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+        RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+        RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, RD_KAFKA_RESP_ERR__TRANSPORT,
+        RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
     send_until_done(fx, &e, 10, v);
     for (size_t i = 0; i < e.n; i++)
         assert_int_equal(v[i], EXP_OK);
@@ -495,8 +501,7 @@ static void broker_permanent_error(void **state)
     sent_t s;
     make_events(&e, 1, SIZE_MAX, 0);
     open_sink(fx, NULL, NULL);
-    rd_kafka_mock_push_request_errors(fx->mc, APIKEY_PRODUCE, 1,
-                                      RD_KAFKA_RESP_ERR_INVALID_MSG);
+    rd_kafka_mock_push_request_errors(fx->mc, APIKEY_PRODUCE, 1, RD_KAFKA_RESP_ERR_INVALID_MSG);
     send_batch(fx, &e, all_idx, 1, &s);
     assert_int_equal(s.b.verdict[0], EXP_PERMANENT);
     assert_non_null(s.b.reason[0]);
@@ -514,10 +519,9 @@ static void auth_error_pauses(void **state)
     sent_t s;
     make_events(&e, 5, SIZE_MAX, 0);
     open_sink(fx, NULL, "key", "none", "rdkafka.linger.ms", "200", NULL);
-    rd_kafka_mock_push_request_errors(fx->mc, APIKEY_PRODUCE, 3,
-                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
-                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
-                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    rd_kafka_mock_push_request_errors(
+        fx->mc, APIKEY_PRODUCE, 3, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+        RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
     send_batch(fx, &e, all_idx, 5, &s);
     assert_int_equal(s.rc, EXP_SEND_PAUSE);
     assert_non_null(strstr(s.err, "TOPIC_AUTHORIZATION_FAILED"));
@@ -593,9 +597,8 @@ static void config_errors(void **state)
 {
     fx_t *fx = *state;
     char err[512] = "";
-    assert_int_equal(exp_sink_kafka.set_extra(fx->cfg, "rdkafka.no.such.prop", "1", err,
-                                              sizeof err),
-                     -EINVAL);
+    assert_int_equal(
+        exp_sink_kafka.set_extra(fx->cfg, "rdkafka.no.such.prop", "1", err, sizeof err), -EINVAL);
     assert_non_null(strstr(err, "No such configuration property"));
     assert_non_null(strstr(err, "no.such.prop"));
     err[0] = '\0';
@@ -605,9 +608,8 @@ static void config_errors(void **state)
     assert_int_equal(exp_sink_kafka.set_extra(fx->cfg, "rdkafka.acks", "1", err, sizeof err), 0);
     assert_int_equal(exp_sink_kafka.set_extra(fx->cfg, "nope", "1", err, sizeof err), -ENOENT);
     /* a hostile property name comes back escaped */
-    assert_int_equal(exp_sink_kafka.set_extra(fx->cfg, "rdkafka.a\nb\x1b[31m", "1", err,
-                                              sizeof err),
-                     -EINVAL);
+    assert_int_equal(
+        exp_sink_kafka.set_extra(fx->cfg, "rdkafka.a\nb\x1b[31m", "1", err, sizeof err), -EINVAL);
     assert_true(unit_clean_line(err, strlen(err)));
     /* required keys */
     assert_int_equal(exp_sink_kafka.check(fx->cfg, err, sizeof err), -EINVAL);

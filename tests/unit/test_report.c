@@ -29,9 +29,12 @@ static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
 /* ---- the fixture ------------------------------------------------------------- */
 
 static const char *const SB[] = {"alpha", "beta", "gamma"};
-static const char *const SHA_CURL = "5f1b1a0e4f5d8c2e7b9a3c6d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b";
-static const char *const SHA_PY = "9c56cc51b374c3ba189210d5b6d4bf57790d351c96c47c02190ecf1e430635ab";
-static const char *const SHA_NODE = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+static const char *const SHA_CURL =
+    "5f1b1a0e4f5d8c2e7b9a3c6d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b";
+static const char *const SHA_PY =
+    "9c56cc51b374c3ba189210d5b6d4bf57790d351c96c47c02190ecf1e430635ab";
+static const char *const SHA_NODE =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 static const ocsf_product_t PROXY = {OCSF_STR("tollgate-proxy"), OCSF_STR("tollgate"),
                                      OCSF_STR("0.1.0")};
 static const ocsf_product_t GW = {OCSF_STR("tollgate-gateway"), OCSF_STR("tollgate"),
@@ -142,7 +145,7 @@ static void finding(col_t *c, int64_t t, int sb, const char *uid, const char *ti
 static void traffic(col_t *c, int i)
 {
     ocsf_event_t ev;
-    int sb = (i / 6) % 3; /* every kind of event in every sandbox */
+    int sb = (i / 6) % 3;        /* every kind of event in every sandbox */
     int64_t t = T0 + i * MINUTE; /* 600 minutes: 10 hours of one day */
     bool allowed = true, decision = true;
     switch (i % 6) {
@@ -235,7 +238,8 @@ static int setup(void **state)
     for (int i = 0; i < NEV; i++) {
         traffic(c, i);
         if (i == 200)
-            config(c, T0 + i * MINUTE, 1, 2, "2222", "policy updated for sandbox beta: add-endpoint");
+            config(c, T0 + i * MINUTE, 1, 2, "2222",
+                   "policy updated for sandbox beta: add-endpoint");
         if (i == 300) {
             finding(c, T0 + i * MINUTE, 2, "binary_hash_changed", "pinned binary changed");
             X.findings_hash++;
@@ -347,18 +351,19 @@ static void test_numbers_match(void **state)
         assert_int_equal(rnum(t, "bytes_in"), X.sb_in[s]);
         assert_int_equal(rnum(t, "bytes_out"), X.sb_out[s]);
     }
-    json_t *d = row(get(doc, "activity.destinations_denied"), "destination",
-                    "attacker.example.com:443");
+    json_t *d =
+        row(get(doc, "activity.destinations_denied"), "destination", "attacker.example.com:443");
     assert_int_equal(rnum(d, "events"), X.attacker);
     assert_int_equal(rnum(d, "first_sequence"), X.attacker_first);
     assert_int_equal(rnum(d, "last_sequence"), X.attacker_last);
     assert_non_null(strstr(json_string_value(json_object_get(d, "reason")), "policy: endpoint"));
-    assert_int_equal(rnum(row(get(doc, "activity.destinations_denied"), "destination",
-                              "169.254.169.254:80"),
-                          "events"),
-                     X.metadata);
+    assert_int_equal(
+        rnum(row(get(doc, "activity.destinations_denied"), "destination", "169.254.169.254:80"),
+             "events"),
+        X.metadata);
     json_t *al = get(doc, "activity.destinations_allowed");
-    assert_int_equal(rnum(row(al, "destination", "api.github.com:443"), "events"), X.github_allowed);
+    assert_int_equal(rnum(row(al, "destination", "api.github.com:443"), "events"),
+                     X.github_allowed);
     assert_int_equal(rnum(row(al, "destination", "pypi.org:443"), "events"), X.pypi);
     assert_int_equal(rnum(row(al, "destination", "registry.npmjs.org:80"), "events"), X.npm);
     json_t *curl = row(get(doc, "activity.binaries"), "sha256", SHA_CURL);
@@ -383,8 +388,8 @@ static void test_numbers_match(void **state)
     assert_string_equal(json_string_value(json_object_get(day, "day")), "2026-11-27");
     assert_int_equal(rnum(day, "allowed"), X.decisions_allowed);
     assert_int_equal(rnum(day, "denied"), X.decisions_denied);
-    assert_int_equal(rnum(day, "other_events"), X.events - 2 - X.decisions_allowed -
-                                                    X.decisions_denied);
+    assert_int_equal(rnum(day, "other_events"),
+                     X.events - 2 - X.decisions_allowed - X.decisions_denied);
     assert_int_equal(json_array_size(get(doc, "activity.per_hour")), 11); /* 23h + 0h..9h */
     /* changes and findings */
     assert_int_equal(num(doc, "changes.policy_events_total"), X.policies);
