@@ -193,6 +193,15 @@ static exp_config_t fake_config(const char *name)
     return c;
 }
 
+static void fake_dispose(exp_config_t *c)
+{
+    conf_dispose(fake_options, c->sink_config);
+    free(c->sink_config);
+    conf_dispose(exp_options, c);
+    free(c->name);
+    free(c->type);
+}
+
 static exp_engine_t *start(col_t *c, exp_config_list_t *l)
 {
     exp_engine_t *e = NULL;
@@ -261,10 +270,7 @@ static void test_delivers_and_resumes(void **state)
         if (S.count[s] != 1)
             fail_msg("sequence %llu delivered %u times", (unsigned long long)s, S.count[s]);
     col_destroy(c);
-    free(cfg.sink_config);
-    conf_dispose(exp_options, &cfg);
-    free(cfg.name);
-    free(cfg.type);
+    fake_dispose(&cfg);
 }
 
 static void test_retry_dead_letter_pause(void **state)
@@ -325,10 +331,7 @@ static void test_retry_dead_letter_pause(void **state)
                      7);
     json_decref(dl);
     col_destroy(c);
-    free(cfg.sink_config);
-    conf_dispose(exp_options, &cfg);
-    free(cfg.name);
-    free(cfg.type);
+    fake_dispose(&cfg);
 }
 
 static void test_floor_holds_retention(void **state)
@@ -356,12 +359,8 @@ static void test_floor_holds_retention(void **state)
     assert_int_equal(cs.retention_floor, last + 1);
     exp_engine_stop(e);
     col_destroy(c);
-    for (int i = 0; i < 2; i++) {
-        free(cfg[i].sink_config);
-        conf_dispose(exp_options, &cfg[i]);
-        free(cfg[i].name);
-        free(cfg[i].type);
-    }
+    for (int i = 0; i < 2; i++)
+        fake_dispose(&cfg[i]);
 }
 
 /* past spool.max_bytes, a floor holds the oldest segment: new events are
