@@ -174,6 +174,8 @@ static int pn_seq(pb_t *b, pn_t *seq, int depth)
     }
 }
 
+#define POL__KEY_MAX 256
+
 static int pn_map(pb_t *b, pn_t *map, int depth)
 {
     size_t mark = b->path.len;
@@ -188,6 +190,16 @@ static int pn_map(pb_t *b, pn_t *map, int depth)
         }
         if (ev.type != YAML_SCALAR_EVENT) {
             pb_fail(b, ev.start_mark.line + 1, "a mapping key must be a scalar");
+            yaml_event_delete(&ev);
+            return -EINVAL;
+        }
+        if (ev.data.scalar.length > POL__KEY_MAX) {
+            /* YAML's implicit keys stop at 1024 characters: a longer one
+             * could not be written back as the same document */
+            char msg[96];
+            snprintf(msg, sizeof msg, "a mapping key of %zu bytes (at most %d)",
+                     ev.data.scalar.length, POL__KEY_MAX);
+            pb_fail(b, ev.start_mark.line + 1, msg);
             yaml_event_delete(&ev);
             return -EINVAL;
         }
