@@ -1,7 +1,8 @@
 /*
- * fuzz_conf.c: conf_load_file() on arbitrary bytes, with the real tables
- * `tollgate gateway --config FILE` loads (cli/cmd_gateway.c): gw_options,
- * col_options and px_options, in that order.
+ * fuzz_conf.c: conf_load_file_lists() on arbitrary bytes, with the real
+ * tables `tollgate gateway --config FILE` loads (cli/cmd_gateway.c):
+ * gw_options, col_options and px_options, in that order, and the
+ * `exporters:` list (every sink type's options, set_extra and check).
  *
  * The input is written to a memfd and loaded through /proc/self/fd/N, so
  * the loader reads it with its own fopen() like any file.
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "collector/collector.h"
+#include "collector/export.h"
 #include "conf/conf.h"
 #include "fuzz/check.h"
 #include "gateway/gateway.h"
@@ -132,13 +134,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < n; i++)
         check_values(tabs[i], objs[i]); /* the defaults obey their own bounds */
 
+    exp_config_list_t exporters = {0};
+    conf_list_t lists[] = {exp_config_list_hook(&exporters)};
     memset(err, 0x55, sizeof err); /* a missing NUL must show */
-    int rc = conf_load_file(input_path, tabs, objs, n, err, sizeof err);
-    if (rc != 0)
+    int rc = conf_load_file_lists(input_path, tabs, objs, n, lists, 1, err, sizeof err);
+    if (rc != 0) {
         check_error(rc, err, sizeof err);
-    else
+    } else {
         for (size_t i = 0; i < n; i++)
             check_values(tabs[i], objs[i]);
+        for (size_t i = 0; i < exporters.n; i++) {
+            const exp_config_t *x = &exporters.v[i];
+            if (!x->name || !x->sink || !exp_sink_find(x->type))
+                chk_fail("an exporter without a name or a known type", NULL, 0, 0);
+            check_values(exp_options, x);
+            check_values(x->sink->options, x->sink_config);
+        }
+    }
+    exp_config_list_dispose(&exporters);
     gw_config_dispose(&gw);
     conf_dispose(col_options, &col);
     px_config_dispose(&px);

@@ -455,9 +455,9 @@ static int walk_obj(dg_t *d, json_t *obj, const dg_object_t *def, int class_uid)
     }
     if (class_uid && fix_root(d, obj, class_uid) != 0)
         return -EINVAL;
+    complete(d, obj, def); /* first: a filled id gets its caption below */
     if (fix_captions(d, obj, def) != 0 || just_one(d, obj, def) != 0)
         return -EINVAL;
-    complete(d, obj, def);
     return 0;
 }
 
@@ -584,6 +584,9 @@ static int prepare(dg_t *d, json_t *root, const ocsf__dg_class_t **cls, bool *ma
                        (long long)json_integer_value(cuid), d->s->version);
     if (!json_is_object(json_object_get(root, "metadata")))
         return dg_fail(d, "metadata: expected an object");
+    /* type_uid follows it: an event without one is not OCSF to begin with */
+    if (!json_is_integer(json_object_get(root, "activity_id")))
+        return dg_fail(d, "activity_id: expected an integer");
     d->unmapped = json_object_get(root, "unmapped");
     if (d->unmapped && !json_is_object(d->unmapped))
         return dg_fail(d, "unmapped: expected an object");
@@ -629,8 +632,15 @@ int ocsf_downgrade(const char *json, size_t len, const char *target_version, ocs
         return dg_fail(&d, "unknown OCSF version (1.7.0, 1.3.0 and 1.1.0 are known)");
     json_error_t jerr;
     json_t *root = json_loadb(json, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
-        return dg_fail(&d, "not JSON: %s (column %d)", jerr.text, jerr.column);
+    if (!root) {
+        /* jansson quotes the bytes it choked on: escape them */
+        ocsf_buf_t t;
+        ocsf_buf_init(&t);
+        ocsf_text_escape(&t, jerr.text, strlen(jerr.text), 160, 0);
+        int frc = dg_fail(&d, "not JSON: %s (at byte %d)", ocsf_buf_cstr(&t), jerr.position);
+        ocsf_buf_dispose(&t);
+        return frc;
+    }
     int rc = json_is_object(root) ? 0 : dg_fail(&d, "not a JSON object");
     ocsf_buf_init(&d.path);
     if (rc == 0)
