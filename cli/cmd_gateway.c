@@ -94,10 +94,10 @@ int cli_gateway(int argc, char **argv)
             conf_print_reference(stdout, gw_options);
             conf_print_reference(stdout, col_options);
             conf_print_reference(stdout, px_options);
-            printf("\nexporters: a list; each item has name, type (file|kafka|hec) and:\n");
+            printf("\nexporters: a list; each item has name, type (file|kafka|hec|stdout) and:\n");
             conf_print_reference(stdout, exp_options);
-            static const char *const types[] = {"file", "kafka", "hec"};
-            for (size_t t = 0; t < 3; t++) {
+            static const char *const types[] = {"file", "kafka", "hec", "stdout"};
+            for (size_t t = 0; t < 4; t++) {
                 printf("  type %s:\n", types[t]);
                 conf_print_reference(stdout, exp_sink_find(types[t])->options);
             }

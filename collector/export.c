@@ -56,7 +56,8 @@ const conf_option_t exp_options[] = {
 
 /* ---- configuration ------------------------------------------------------ */
 
-static const exp_sink_type_t *const sink_types[] = {&exp_sink_file, &exp_sink_kafka, &exp_sink_hec};
+static const exp_sink_type_t *const sink_types[] = {&exp_sink_file, &exp_sink_kafka, &exp_sink_hec,
+                                                    &exp_sink_stdout};
 
 const exp_sink_type_t *exp_sink_find(const char *type)
 {
@@ -140,15 +141,16 @@ int exp_config_add(exp_config_list_t *list, const conf_kv_t *kv, size_t n, char 
             return -EINVAL;
         }
     if (!type) {
-        snprintf(why, whylen, "exporters: %s: type is missing (file, kafka or hec)", name->value);
+        snprintf(why, whylen, "exporters: %s: type is missing (file, kafka, hec or stdout)",
+                 name->value);
         return -EINVAL;
     }
     c.sink = exp_sink_find(type->value);
     if (!c.sink) {
         *bad_line = type->line;
         shown(s, sizeof s, type->value);
-        snprintf(why, whylen, "exporters: %s: type '%s' is not one of file|kafka|hec", name->value,
-                 s);
+        snprintf(why, whylen, "exporters: %s: type '%s' is not one of file|kafka|hec|stdout",
+                 name->value, s);
         return -EINVAL;
     }
     conf_defaults(exp_options, &c);

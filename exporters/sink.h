@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "conf/conf.h"
+#include "ocsf/ocsf.h"
 
 /* One event of a batch. Borrowed for the send call only. */
 typedef struct {
@@ -59,6 +60,12 @@ typedef struct exp_batch {
  * file when v is EXP_PERMANENT. Any thread the sink likes, but not after
  * send returned. */
 void exp_batch_set(exp_batch_t *b, size_t i, exp_verdict_t v, const char *reason);
+
+/* Appends the human log line of event e (the file format of `tollgate
+ * logs`, ocsf_render_line OCSF_LINE_FILE) and a newline; an event the
+ * decoder refuses (e.g. downgraded) gets a marked line with its time,
+ * class, sequence and the escaped reason. */
+void exp_human_line(ocsf_buf_t *h, const exp_event_t *e);
 
 /* What send returns for the batch as a whole. */
 typedef enum {
@@ -109,8 +116,9 @@ typedef struct {
     void (*dispose)(void *config);
 } exp_sink_type_t;
 
-extern const exp_sink_type_t exp_sink_file;  /* exporters/file/file.c */
-extern const exp_sink_type_t exp_sink_kafka; /* exporters/kafka/kafka.c */
-extern const exp_sink_type_t exp_sink_hec;   /* exporters/hec/hec.c */
+extern const exp_sink_type_t exp_sink_file;   /* exporters/file/file.c */
+extern const exp_sink_type_t exp_sink_kafka;  /* exporters/kafka/kafka.c */
+extern const exp_sink_type_t exp_sink_hec;    /* exporters/hec/ */
+extern const exp_sink_type_t exp_sink_stdout; /* exporters/stdout/ */
 
 #endif

@@ -164,3 +164,45 @@ def test_bad_exporter_config_names_file_line_and_key(tollgate_bin, tmp_path, tex
     assert r.returncode != 0
     assert cfg + line in err, err
     assert what in err, err
+
+
+@pytest.mark.parametrize("fmt", ["json", "log"])
+def test_stdout_exporter(tollgate_bin, tmp_path, fmt):
+    """type: stdout writes every event as a line on the gateway's standard
+    output: NDJSON, or the human log line."""
+    import json as _json
+    import select
+    cfg = config(tmp_path, f"exporters:\n  - {{name: out, type: stdout, format: {fmt}}}\n")
+    g = Gateway(tollgate_bin, tmp_path / "state", ["--config", cfg])
+    args = [tollgate_bin, "gateway", "--state", g.state, "--listen", "127.0.0.1:0",
+            "--config", cfg]
+    g.proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE)
+    buf = b""
+    end = time.time() + 20
+    while b"listening on" not in buf and time.time() < end:
+        buf += os.read(g.proc.stderr.fileno(), 4096)
+    line = [l for l in buf.decode().splitlines() if "listening on" in l][0]
+    g.port = int(line.split("://", 1)[1].split(" ")[0].rsplit(":", 1)[1])
+    try:
+        lines = make_events(tollgate_bin, 30)
+        uids = post_all(g, lines)
+        assert wait_for(lambda: delivered_all(g, "out"))
+        out = b""
+        while True:
+            r, _, _ = select.select([g.proc.stdout], [], [], 0.5)
+            if not r:
+                break
+            chunk = os.read(g.proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            out += chunk
+        text = out.decode()
+        if fmt == "json":
+            got = [_json.loads(l)["metadata"]["uid"] for l in text.splitlines()]
+            assert set(uids) <= set(got) and len(got) == len(set(got))
+        else:
+            assert len(text.splitlines()) >= 30
+            assert all(" OCSF " in l for l in text.splitlines())
+            assert "DENIED" in text and "ALLOWED" in text
+    finally:
+        g.stop()
