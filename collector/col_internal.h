@@ -164,7 +164,7 @@ typedef struct {
 void col__spool_retention(col__spool_t *sp, const col__retention_t *r, int64_t now);
 
 /* Sequential buffered reading of one segment file (recovery, readers,
- * verify). */
+ * verify, and report/'s scan). */
 typedef struct {
     int fd;
     unsigned char *buf;

@@ -88,58 +88,19 @@ void rep__segs_dispose(rep__segs_t *s)
 
 /* ---- one segment ----------------------------------------------------------- */
 
-typedef struct {
-    int fd;
-    unsigned char *buf;
-    size_t cap, start, len;
-    uint64_t off, end; /* file offset of buf[start]; read no further than end */
-} reader_t;
-
-static size_t fill(reader_t *s, size_t need)
-{
-    if (s->len >= need)
-        return s->len;
-    if (need > s->cap) {
-        unsigned char *nb = malloc(need);
-        if (!nb)
-            return s->len;
-        memcpy(nb, s->buf + s->start, s->len);
-        free(s->buf);
-        s->buf = nb, s->cap = need, s->start = 0;
-    } else if (s->start + need > s->cap) {
-        memmove(s->buf, s->buf + s->start, s->len);
-        s->start = 0;
-    }
-    while (s->len < need) {
-        uint64_t at = s->off + s->len;
-        if (at >= s->end)
-            break;
-        size_t room = s->cap - s->start - s->len;
-        if (s->end - at < room)
-            room = (size_t)(s->end - at);
-        ssize_t r = pread(s->fd, s->buf + s->start + s->len, room, (off_t)at);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        s->len += (size_t)r;
-    }
-    return s->len;
-}
-
 int rep__scan_segment(const rep__seg_t *g, const rep__scan_cb_t *cb, uint64_t *bytes_done)
 {
-    reader_t s = {.fd = open(g->path, O_RDONLY | O_CLOEXEC)};
-    if (s.fd < 0) {
-        if (errno == ENOENT) {
+    col__scan_t s;
+    int rc = col__scan_open(&s, g->path, COL__SEG_HDR, g->size);
+    if (rc < 0) {
+        if (rc == -ENOENT) {
             cb->event(cb->ctx, g, REP__SEG_GONE, 0);
             return 0;
         }
-        return -errno;
+        return rc;
     }
     unsigned char hdr[COL__SEG_HDR];
     ssize_t got = pread(s.fd, hdr, sizeof hdr, 0);
-    int rc = 0;
     if (got != (ssize_t)sizeof hdr || memcmp(hdr, COL__SEG_MAGIC, 8) != 0) {
         if (!(g->last && g->size < COL__SEG_HDR)) /* a segment being created */
             cb->event(cb->ctx, g, REP__SEG_BAD_HEADER, 0);
@@ -147,44 +108,23 @@ int rep__scan_segment(const rep__seg_t *g, const rep__scan_cb_t *cb, uint64_t *b
     }
     if ((rc = cb->header ? cb->header(cb->ctx, g, hdr) : 0) != 0)
         goto out;
-    s.cap = 4u << 20;
-    if (!(s.buf = malloc(s.cap))) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    s.off = COL__SEG_HDR;
-    s.end = g->size;
     for (;;) {
-        size_t have = fill(&s, 8);
-        if (have == 0)
+        rep__rec_t r;
+        bool torn;
+        int n = col__scan_next(&s, false, &r.raw, &r.r, &r.off, &torn);
+        if (n < 0 || (n == 0 && torn))
+            cb->event(cb->ctx, g, n < 0 ? REP__SEG_MALFORMED : REP__SEG_TORN, s.off);
+        if (n <= 0)
             break;
-        const unsigned char *q = s.buf + s.start;
-        uint32_t total = have >= 8 ? col__get32(q + 4) : 0;
-        if (have >= 8 &&
-            (col__get32(q) != COL__REC_MAGIC || total < COL__REC_MIN || total > COL__REC_MAX)) {
-            cb->event(cb->ctx, g, REP__SEG_MALFORMED, s.off);
-            break;
-        }
-        if (have < 8 || fill(&s, total) < total) {
-            cb->event(cb->ctx, g, REP__SEG_TORN, s.off);
-            break;
-        }
-        q = s.buf + s.start;
-        rep__rec_t r = {.raw = q, .off = s.off};
-        if (col__rec_parse(q, total, false, &r.r) <= 0) {
-            cb->event(cb->ctx, g, REP__SEG_MALFORMED, s.off);
-            break;
-        }
-        r.crc_ok = col__crc32c(0, q + 12, total - 16) == col__get32(q + 8);
+        uint32_t total = col__get32(r.raw + 4);
+        r.crc_ok = col__crc32c(0, r.raw + 12, total - 16) == col__get32(r.raw + 8);
         if ((rc = cb->record(cb->ctx, g, &r)) != 0)
             break;
-        s.start += total, s.len -= total, s.off += total;
         if (bytes_done)
             *bytes_done += total;
     }
 out:
-    free(s.buf);
-    close(s.fd);
+    col__scan_close(&s);
     return rc;
 }
 
