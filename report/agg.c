@@ -217,21 +217,9 @@ void rep__agg_dispose(rep__agg_t *a)
 
 /* ---- the rare classes: jansson --------------------------------------------------- */
 
-static json_t *at(json_t *o, const char *path)
-{
-    char key[64];
-    while (o && *path) {
-        size_t n = strcspn(path, ".");
-        snprintf(key, sizeof key, "%.*s", (int)n, path);
-        o = json_object_get(o, key);
-        path += n + (path[n] == '.');
-    }
-    return o;
-}
-
 static json_t *jcopy(json_t *o, const char *path)
 {
-    json_t *v = at(o, path);
+    json_t *v = rep__json_at(o, path);
     return v ? json_deep_copy(v) : json_null();
 }
 
@@ -256,8 +244,8 @@ static json_t *row_base(const col_record_t *r)
 
 static void product_add(rep__agg_t *a, json_t *o)
 {
-    const char *n = json_string_value(at(o, "metadata.product.name"));
-    const char *v = json_string_value(at(o, "metadata.product.version"));
+    const char *n = json_string_value(rep__json_at(o, "metadata.product.name"));
+    const char *v = json_string_value(rep__json_at(o, "metadata.product.version"));
     char pv[128];
     if (!n || a->nproducts >= REP__MAX_SET)
         return;
@@ -351,8 +339,8 @@ static void finding_event(rep__agg_t *a, const col_record_t *r)
     json_t *o = parse(a, r);
     if (!o)
         return;
-    const char *uid = json_string_value(at(o, "finding_info.uid"));
-    const char *kind = finding_kind(uid, json_string_value(at(o, "finding_info.title")));
+    const char *uid = json_string_value(rep__json_at(o, "finding_info.uid"));
+    const char *kind = finding_kind(uid, json_string_value(rep__json_at(o, "finding_info.title")));
     rep__ent_t *k = rep__tab_get(&a->finding_kinds, kind, strlen(kind));
     k->n[0]++;
     rep__seqs_add(&k->seqs[0], r->seq);
@@ -362,7 +350,7 @@ static void finding_event(rep__agg_t *a, const col_record_t *r)
     json_object_set_new(row, "title", jcopy(o, "finding_info.title"));
     json_object_set_new(row, "binary", jcopy(o, "actor.process.file.path"));
     json_object_set_new(row, "pid", jcopy(o, "actor.process.pid"));
-    json_t *hashes = at(o, "actor.process.file.hashes"), *h;
+    json_t *hashes = rep__json_at(o, "actor.process.file.hashes"), *h;
     size_t i;
     json_t *sha = json_null();
     json_array_foreach(hashes, i, h) if (json_integer_value(json_object_get(h, "algorithm_id")) ==

@@ -48,6 +48,18 @@ json_t *rep__jsv(rep__sv_t v)
     return rep__jstr(buf, n);
 }
 
+json_t *rep__json_at(json_t *o, const char *path)
+{
+    char key[64];
+    while (o && *path) {
+        size_t n = strcspn(path, ".");
+        snprintf(key, sizeof key, "%.*s", (int)n, path);
+        o = json_object_get(o, key);
+        path += n + (path[n] == '.');
+    }
+    return o;
+}
+
 void rep__fmt_time(int64_t ms, char *out, size_t n)
 {
     time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);

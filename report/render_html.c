@@ -15,18 +15,6 @@
 
 #include "report/rep_internal.h"
 
-static json_t *get(json_t *o, const char *path)
-{
-    char key[64];
-    while (o && *path) {
-        size_t n = strcspn(path, ".");
-        snprintf(key, sizeof key, "%.*s", (int)n, path);
-        o = json_object_get(o, key);
-        path += n + (path[n] == '.');
-    }
-    return o;
-}
-
 static void esc_bytes(ocsf_buf_t *o, const char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -140,7 +128,7 @@ static void fmt_short(int64_t ms, bool hours, char *out, size_t n)
 
 static void chart_hours(ocsf_buf_t *o, json_t *doc)
 {
-    json_t *rows = get(doc, "activity.per_hour");
+    json_t *rows = rep__json_at(doc, "activity.per_hour");
     int64_t step = 3600000;
     if (json_array_size(rows) > 1) {
         int64_t a, b;
@@ -148,7 +136,7 @@ static void chart_hours(ocsf_buf_t *o, json_t *doc)
             parse_time(json_object_get(json_array_get(rows, json_array_size(rows) - 1), "hour"),
                        &b) &&
             (b - a) / step > 24 * 45) {
-            rows = get(doc, "activity.per_day"); /* a long period: one bar per day */
+            rows = rep__json_at(doc, "activity.per_day"); /* a long period: one bar per day */
             step = 86400000;
         }
     }
@@ -240,7 +228,7 @@ static void chart_hours(ocsf_buf_t *o, json_t *doc)
 
 static void chart_denied(ocsf_buf_t *o, json_t *doc)
 {
-    json_t *rows = get(doc, "activity.destinations_denied"), *r;
+    json_t *rows = rep__json_at(doc, "activity.destinations_denied"), *r;
     size_t n = json_array_size(rows) < 10 ? json_array_size(rows) : 10, i;
     const int L = 330, T = 30, RH = 24, W = CW - L - 80;
     uint64_t max = 1;
@@ -278,12 +266,12 @@ static void chart_denied(ocsf_buf_t *o, json_t *doc)
 
 static void chart_policies(ocsf_buf_t *o, json_t *doc)
 {
-    json_t *rows = get(doc, "changes.policy_events"), *r;
+    json_t *rows = rep__json_at(doc, "changes.policy_events"), *r;
     size_t n = json_array_size(rows), i;
     int64_t t0 = INT64_MAX, t1 = INT64_MIN, t;
-    if (parse_time(get(doc, "scope.first_event_time"), &t))
+    if (parse_time(rep__json_at(doc, "scope.first_event_time"), &t))
         t0 = t;
-    if (parse_time(get(doc, "scope.last_event_time"), &t))
+    if (parse_time(rep__json_at(doc, "scope.last_event_time"), &t))
         t1 = t;
     json_array_foreach(rows, i, r) if (parse_time(json_object_get(r, "time"), &t))
     {
@@ -370,26 +358,27 @@ static const char css[] =
 
 static void banner(ocsf_buf_t *o, json_t *doc)
 {
-    json_t *c = get(doc, "completeness");
+    json_t *c = rep__json_at(doc, "completeness");
     bool clean = rep_doc_clean(doc);
     pf(o, "<p class=\"verdict %s\" id=\"verdict\">", clean ? "ok" : "bad");
     if (clean) {
         pf(o,
            "The record is complete and untampered: the hash chain verified over "
            "%" JSON_INTEGER_FORMAT " records, no sequence gap, no event dropped.",
-           json_integer_value(get(c, "verify.records_checked")));
+           json_integer_value(rep__json_at(c, "verify.records_checked")));
     } else {
         pf(o,
            "Attention: hash chain %s (%" JSON_INTEGER_FORMAT " problems), %" JSON_INTEGER_FORMAT
            " sequence gaps (%" JSON_INTEGER_FORMAT " missing), %" JSON_INTEGER_FORMAT
            " unreadable records, %" JSON_INTEGER_FORMAT " events dropped. See Completeness.",
-           json_string_value(get(c, "verify.result")) ? json_string_value(get(c, "verify.result"))
-                                                      : "?",
-           json_integer_value(get(c, "verify.problems_total")),
-           json_integer_value(get(c, "gaps_total")),
-           json_integer_value(get(c, "missing_sequences")),
-           json_integer_value(get(c, "unreadable_records")),
-           json_integer_value(get(c, "drops.events_dropped")));
+           json_string_value(rep__json_at(c, "verify.result"))
+               ? json_string_value(rep__json_at(c, "verify.result"))
+               : "?",
+           json_integer_value(rep__json_at(c, "verify.problems_total")),
+           json_integer_value(rep__json_at(c, "gaps_total")),
+           json_integer_value(rep__json_at(c, "missing_sequences")),
+           json_integer_value(rep__json_at(c, "unreadable_records")),
+           json_integer_value(rep__json_at(c, "drops.events_dropped")));
     }
     ocsf_buf_puts(o, "</p>\n");
 }
@@ -405,21 +394,21 @@ int rep__render_html(json_t *doc, FILE *out)
                   "style-src 'unsafe-inline'\"><title>tollgate compliance report</title><style>");
     ocsf_buf_puts(&o, css);
     ocsf_buf_puts(&o, "</style></head><body>\n<h1>tollgate compliance report</h1>\n<p>Period ");
-    h(&o, get(doc, "scope.since"), 0);
-    ocsf_buf_puts(&o, json_is_null(get(doc, "scope.since")) ? "the oldest event" : "");
+    h(&o, rep__json_at(doc, "scope.since"), 0);
+    ocsf_buf_puts(&o, json_is_null(rep__json_at(doc, "scope.since")) ? "the oldest event" : "");
     ocsf_buf_puts(&o, " to ");
-    h(&o, get(doc, "scope.until"), 0);
-    ocsf_buf_puts(&o, json_is_null(get(doc, "scope.until")) ? "the newest event" : "");
+    h(&o, rep__json_at(doc, "scope.until"), 0);
+    ocsf_buf_puts(&o, json_is_null(rep__json_at(doc, "scope.until")) ? "the newest event" : "");
     ocsf_buf_puts(&o, "; sequences ");
-    h(&o, get(doc, "scope.first_sequence"), 0);
+    h(&o, rep__json_at(doc, "scope.first_sequence"), 0);
     ocsf_buf_puts(&o, " to ");
-    h(&o, get(doc, "scope.last_sequence"), 0);
+    h(&o, rep__json_at(doc, "scope.last_sequence"), 0);
     ocsf_buf_puts(&o, ". Generated ");
-    h(&o, get(doc, "report.generated_at"), 0);
+    h(&o, rep__json_at(doc, "report.generated_at"), 0);
     ocsf_buf_puts(&o, " on ");
-    h(&o, get(doc, "report.host"), 0);
+    h(&o, rep__json_at(doc, "report.host"), 0);
     ocsf_buf_puts(&o, " by tollgate ");
-    h(&o, get(doc, "report.tollgate_version"), 0);
+    h(&o, rep__json_at(doc, "report.tollgate_version"), 0);
     ocsf_buf_puts(&o, ".</p>\n");
     banner(&o, doc);
     ocsf_buf_puts(&o, "<nav><a href=\"#scope\">Scope</a><a href=\"#completeness\">Completeness</a>"

@@ -206,6 +206,9 @@ json_t *rep__doc_build(rep__agg_t *a, const rep__verify_t *v, const rep__segs_t 
 /* A JSON string of n bytes: as is when valid UTF-8, else escaped (\xHH). */
 json_t *rep__jstr(const char *p, size_t n);
 json_t *rep__jsv(rep__sv_t v);
+/* The value at a dotted path ("a.b.c") under o: borrowed; NULL when a part
+ * is missing or o is NULL. A part is cut at 63 bytes. */
+json_t *rep__json_at(json_t *o, const char *path);
 /* "2026-11-27T10:00:00.123Z" */
 json_t *rep__jtime(int64_t ms);
 void rep__fmt_time(int64_t ms, char *out, size_t n);

@@ -114,18 +114,6 @@ int rep_format_parse(const char *s, rep_format_t *f)
 
 /* ---- cells ---------------------------------------------------------------------------- */
 
-static json_t *path_get(json_t *o, const char *path)
-{
-    char key[64];
-    while (o && *path) {
-        size_t n = strcspn(path, ".");
-        snprintf(key, sizeof key, "%.*s", (int)n, path);
-        o = json_object_get(o, key);
-        path += n + (path[n] == '.');
-    }
-    return o;
-}
-
 void rep__cell_text(json_t *v, ocsf_buf_t *out)
 {
     char num[32];
@@ -159,7 +147,7 @@ void rep__cell_text(json_t *v, ocsf_buf_t *out)
 
 static void kv(json_t *rows, const char *item, json_t *doc, const char *path, const char *dflt)
 {
-    json_t *v = path_get(doc, path);
+    json_t *v = rep__json_at(doc, path);
     ocsf_buf_t b;
     ocsf_buf_init(&b);
     rep__cell_text(v, &b);
@@ -213,7 +201,7 @@ json_t *rep__table_rows(json_t *doc, const rep__table_t *t)
 {
     if (!t->section)
         return !strcmp(t->name, "scope") ? kv_scope(doc) : kv_completeness(doc);
-    json_t *v = path_get(doc, t->section);
+    json_t *v = rep__json_at(doc, t->section);
     return json_is_array(v) ? json_incref(v) : json_array();
 }
 
@@ -287,8 +275,8 @@ static void md_table(json_t *doc, const rep__table_t *t, ocsf_buf_t *o, bool hea
 static void md_more(json_t *doc, ocsf_buf_t *o, const char *total, const char *list,
                     const char *what)
 {
-    json_int_t n = json_integer_value(path_get(doc, total));
-    size_t shown = json_array_size(path_get(doc, list));
+    json_int_t n = json_integer_value(rep__json_at(doc, total));
+    size_t shown = json_array_size(rep__json_at(doc, list));
     if ((size_t)n > shown) {
         char buf[200];
         snprintf(buf, sizeof buf,

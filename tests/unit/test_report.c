@@ -279,16 +279,10 @@ static json_t *run(int64_t since, int64_t until, const char *const *sbs, size_t 
 
 static json_t *get(json_t *o, const char *path)
 {
-    char key[64];
-    while (o && *path) {
-        size_t n = strcspn(path, ".");
-        snprintf(key, sizeof key, "%.*s", (int)n, path);
-        o = json_object_get(o, key);
-        path += n + (path[n] == '.');
-    }
-    if (!o)
+    json_t *v = rep__json_at(o, path);
+    if (!v)
         fail_msg("no %s in the document", path);
-    return o;
+    return v;
 }
 
 static json_int_t num(json_t *doc, const char *path)
