@@ -124,9 +124,9 @@ static int read_int(cur_t *c, int64_t *out)
     return 0;
 }
 
-/* 1 with the key, positioned at its value; 0 at the end; -1 malformed.
- * Call once after '{' was consumed, and after each value. */
-static int obj_next(cur_t *c, rep__sv_t *key)
+/* Steps over the ',' between members or elements: 1 at the next one, 0
+ * past the closing `close`, -1 at the end of the input. */
+static int seq_next(cur_t *c, char close)
 {
     ws(c);
     if (c->p < c->e && *c->p == ',') {
@@ -135,10 +135,20 @@ static int obj_next(cur_t *c, rep__sv_t *key)
     }
     if (c->p >= c->e)
         return -1;
-    if (*c->p == '}') {
+    if (*c->p == close) {
         c->p++;
         return 0;
     }
+    return 1;
+}
+
+/* 1 with the key, positioned at its value; 0 at the end; -1 malformed.
+ * Call once after '{' was consumed, and after each value. */
+static int obj_next(cur_t *c, rep__sv_t *key)
+{
+    int more = seq_next(c, '}');
+    if (more <= 0)
+        return more;
     if (*c->p != '"' || read_str(c, key) != 0)
         return -1;
     ws(c);
@@ -146,22 +156,6 @@ static int obj_next(cur_t *c, rep__sv_t *key)
         return -1;
     c->p++;
     ws(c);
-    return 1;
-}
-
-static int arr_next(cur_t *c)
-{
-    ws(c);
-    if (c->p < c->e && *c->p == ',') {
-        c->p++;
-        ws(c);
-    }
-    if (c->p >= c->e)
-        return -1;
-    if (*c->p == ']') {
-        c->p++;
-        return 0;
-    }
     return 1;
 }
 
@@ -181,7 +175,7 @@ static int walk_hashes(cur_t *c, rep__sv_t *sha)
     int rc = open_obj(c, '[');
     if (rc != 1)
         return rc < 0 ? -1 : 0;
-    while ((rc = arr_next(c)) == 1) {
+    while ((rc = seq_next(c, ']')) == 1) {
         rep__sv_t k, val = {0}, alg = {0};
         int64_t alg_id = OCSF_NONE;
         int o = open_obj(c, '{');
