@@ -290,37 +290,46 @@ static bool collector_event(rep__agg_t *a, const col_record_t *r)
     return mine;
 }
 
-static void config_event(rep__agg_t *a, const col_record_t *r)
+/* A row of l: the record's base columns, then fields[i][0] copied from the
+ * event's path fields[i][1] (null when absent). */
+static void list_event(rep__agg_t *a, const col_record_t *r, rep__list_t *l,
+                       const char *const fields[][2], size_t n)
 {
     json_t *o = parse(a, r);
     if (!o)
         return;
     json_t *row = row_base(r);
-    json_object_set_new(row, "state", jcopy(o, "state"));
-    json_object_set_new(row, "policy", jcopy(o, "policy.name"));
-    json_object_set_new(row, "version", jcopy(o, "policy.version"));
-    json_object_set_new(row, "hash", jcopy(o, "policy.uid"));
-    json_object_set_new(row, "source", jcopy(o, "metadata.log_name"));
-    json_object_set_new(row, "product", jcopy(o, "metadata.product.name"));
-    json_object_set_new(row, "status", jcopy(o, "status"));
-    json_object_set_new(row, "summary", jcopy(o, "message"));
-    json_object_set_new(row, "detail", jcopy(o, "status_detail"));
-    list_add(&a->policies, row);
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(row, fields[i][0], jcopy(o, fields[i][1]));
+    list_add(l, row);
     json_decref(o);
+}
+
+static void config_event(rep__agg_t *a, const col_record_t *r)
+{
+    static const char *const fields[][2] = {
+        {"state", "state"},
+        {"policy", "policy.name"},
+        {"version", "policy.version"},
+        {"hash", "policy.uid"},
+        {"source", "metadata.log_name"},
+        {"product", "metadata.product.name"},
+        {"status", "status"},
+        {"summary", "message"},
+        {"detail", "status_detail"},
+    };
+    list_event(a, r, &a->policies, fields, sizeof fields / sizeof fields[0]);
 }
 
 static void lifecycle_event(rep__agg_t *a, const col_record_t *r)
 {
-    json_t *o = parse(a, r);
-    if (!o)
-        return;
-    json_t *row = row_base(r);
-    json_object_set_new(row, "action", jcopy(o, "activity_name"));
-    json_object_set_new(row, "app", jcopy(o, "app.name"));
-    json_object_set_new(row, "source", jcopy(o, "metadata.log_name"));
-    json_object_set_new(row, "message", jcopy(o, "message"));
-    list_add(&a->lifecycle, row);
-    json_decref(o);
+    static const char *const fields[][2] = {
+        {"action", "activity_name"},
+        {"app", "app.name"},
+        {"source", "metadata.log_name"},
+        {"message", "message"},
+    };
+    list_event(a, r, &a->lifecycle, fields, sizeof fields / sizeof fields[0]);
 }
 
 static const char *finding_kind(const char *uid, const char *title)
