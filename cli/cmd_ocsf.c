@@ -55,11 +55,18 @@ static int cmd_samples(void)
     return flush_stdout();
 }
 
-static int cmd_render(ocsf_line_fmt_t fmt)
+/* Turns one input line into out (emptied before the call); non-zero with
+ * err when the line is bad. */
+typedef int (*line_fn)(void *ctx, const char *line, size_t n, ocsf_buf_t *out, char *err,
+                       size_t errlen);
+
+/* Runs fn over the lines of stdin and writes what it makes, a line each: a
+ * bad line is reported (with its number) and skipped, blank lines are
+ * passed over. CLI_EXIT_FAIL if any line was bad or unread. */
+static int each_stdin_line(line_fn fn, void *ctx)
 {
     cli_lines_t r;
     ocsf_buf_t b;
-    ocsf_event_t ev;
     char err[512], prefix[64];
     const char *line;
     size_t n;
@@ -80,21 +87,35 @@ static int cmd_render(ocsf_line_fmt_t fmt)
         }
         if (strspn(line, " \t") == n)
             continue;
-        if (ocsf_decode(line, n, &ev, err, sizeof err) != 0) {
+        b.len = 0;
+        if (fn(ctx, line, n, &b, err, sizeof err) != 0) {
             snprintf(prefix, sizeof prefix, "tollgate: line %zu: ", r.lineno);
             cli_err_escaped(prefix, err, strlen(err));
             status = CLI_EXIT_FAIL;
             continue;
         }
-        b.len = 0;
-        ocsf_render_line(&ev, fmt, &b);
         ocsf_buf_putc(&b, '\n');
         fwrite(b.p, 1, b.len, stdout);
-        ocsf_event_dispose(&ev);
     }
     cli_lines_dispose(&r);
     ocsf_buf_dispose(&b);
     return flush_stdout() ? CLI_EXIT_FAIL : status;
+}
+
+static int render_line(void *ctx, const char *line, size_t n, ocsf_buf_t *out, char *err,
+                       size_t errlen)
+{
+    ocsf_event_t ev;
+    if (ocsf_decode(line, n, &ev, err, errlen) != 0)
+        return -1;
+    ocsf_render_line(&ev, *(const ocsf_line_fmt_t *)ctx, out);
+    ocsf_event_dispose(&ev);
+    return 0;
+}
+
+static int cmd_render(ocsf_line_fmt_t fmt)
+{
+    return each_stdin_line(render_line, &fmt);
 }
 
 typedef struct {
@@ -189,45 +210,17 @@ static int cmd_validate(int argc, char **argv)
     return flush_stdout() ? CLI_EXIT_FAIL : status;
 }
 
+static int downgrade_line(void *ctx, const char *line, size_t n, ocsf_buf_t *out, char *err,
+                          size_t errlen)
+{
+    return ocsf_downgrade(line, n, *(const char *const *)ctx, out, err, errlen);
+}
+
 /* `ocsf downgrade --to VERSION`: a bad line is reported (with its number)
  * and skipped; the exit status is 1 if any was. */
 static int cmd_downgrade(const char *version)
 {
-    cli_lines_t r;
-    ocsf_buf_t b;
-    char err[512], prefix[64];
-    const char *line;
-    size_t n;
-    int rc, status = CLI_EXIT_OK;
-    cli_lines_init(&r, stdin, LINE_MAX_BYTES);
-    ocsf_buf_init(&b);
-    while ((rc = cli_lines_next(&r, &line, &n)) != 0) {
-        if (rc == -EIO) {
-            fprintf(stderr, "tollgate: reading stdin: %s\n", strerror(EIO));
-            status = CLI_EXIT_FAIL;
-            break;
-        }
-        if (rc == -E2BIG) {
-            fprintf(stderr, "tollgate: line %zu: longer than %u bytes, skipped\n", r.lineno,
-                    LINE_MAX_BYTES);
-            status = CLI_EXIT_FAIL;
-            continue;
-        }
-        if (strspn(line, " \t") == n)
-            continue;
-        b.len = 0;
-        if (ocsf_downgrade(line, n, version, &b, err, sizeof err) != 0) {
-            snprintf(prefix, sizeof prefix, "tollgate: line %zu: ", r.lineno);
-            cli_err_escaped(prefix, err, strlen(err));
-            status = CLI_EXIT_FAIL;
-            continue;
-        }
-        ocsf_buf_putc(&b, '\n');
-        fwrite(b.p, 1, b.len, stdout);
-    }
-    cli_lines_dispose(&r);
-    ocsf_buf_dispose(&b);
-    return flush_stdout() ? CLI_EXIT_FAIL : status;
+    return each_stdin_line(downgrade_line, &version);
 }
 
 static int parse_downgrade(int argc, char **argv)
