@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -17,18 +16,10 @@
 
 static char tmpdir[256], spool[300];
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
-
 static int setup_dir(void **state)
 {
     (void)state;
-    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(tmpdir, sizeof tmpdir, "%s/tg-col-XXXXXX", base);
-    if (!mkdtemp(tmpdir))
+    if (unit_tmpdir_make(tmpdir, sizeof tmpdir, "col") != 0)
         return -1;
     snprintf(spool, sizeof spool, "%s/spool", tmpdir);
     return 0;
@@ -37,7 +28,7 @@ static int setup_dir(void **state)
 static int teardown_dir(void **state)
 {
     (void)state;
-    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    unit_tmpdir_remove(tmpdir);
     return 0;
 }
 

@@ -3,7 +3,6 @@
 #include "unit.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,18 +19,10 @@
 
 static char tmpdir[256], spool[300];
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
-
 static int setup_dir(void **state)
 {
     (void)state;
-    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(tmpdir, sizeof tmpdir, "%s/tg-exp-XXXXXX", base);
-    if (!mkdtemp(tmpdir))
+    if (unit_tmpdir_make(tmpdir, sizeof tmpdir, "exp") != 0)
         return -1;
     snprintf(spool, sizeof spool, "%s/spool", tmpdir);
     return 0;
@@ -40,7 +31,7 @@ static int setup_dir(void **state)
 static int teardown_dir(void **state)
 {
     (void)state;
-    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    unit_tmpdir_remove(tmpdir);
     return 0;
 }
 

@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/mount.h>
@@ -18,18 +17,10 @@ static char tmpdir[256], dir[300];
 static atomic_bool stop_flag;
 static int log_lines;
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
-
 static int setup_dir(void **state)
 {
     (void)state;
-    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(tmpdir, sizeof tmpdir, "%s/tg-file-XXXXXX", base);
-    if (!mkdtemp(tmpdir))
+    if (unit_tmpdir_make(tmpdir, sizeof tmpdir, "file") != 0)
         return -1;
     snprintf(dir, sizeof dir, "%s/out", tmpdir);
     log_lines = 0;
@@ -40,7 +31,7 @@ static int teardown_dir(void **state)
 {
     (void)state;
     umount2(dir, MNT_DETACH); /* the ENOSPC test's tmpfs; EINVAL otherwise */
-    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    unit_tmpdir_remove(tmpdir);
     return 0;
 }
 

@@ -9,7 +9,6 @@
 #include "unit.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -625,17 +624,9 @@ static void test_config(void **state)
     free(cfg);
 }
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
-
 int main(void)
 {
-    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(tmpdir, sizeof tmpdir, "%s/tg-hec-XXXXXX", base);
-    if (!mkdtemp(tmpdir))
+    if (unit_tmpdir_make(tmpdir, sizeof tmpdir, "hec") != 0)
         return 1;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -652,7 +643,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_config, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    unit_tmpdir_remove(tmpdir);
     curl_global_cleanup();
     return rc;
 }

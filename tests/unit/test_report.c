@@ -5,7 +5,6 @@
 #include "unit.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,12 +18,6 @@
 #define MINUTE 60000LL
 
 static char tmpdir[256], spool[300];
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
 
 /* ---- the fixture ------------------------------------------------------------- */
 
@@ -217,9 +210,7 @@ static void traffic(col_t *c, int i)
 static int setup(void **state)
 {
     (void)state;
-    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(tmpdir, sizeof tmpdir, "%s/tg-rep-XXXXXX", base);
-    if (!mkdtemp(tmpdir))
+    if (unit_tmpdir_make(tmpdir, sizeof tmpdir, "rep") != 0)
         return -1;
     snprintf(spool, sizeof spool, "%s/spool", tmpdir);
     memset(&X, 0, sizeof X);
@@ -256,7 +247,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    unit_tmpdir_remove(tmpdir);
     return 0;
 }
 

@@ -5,18 +5,42 @@
 #ifndef TOLLGATE_UNIT_H
 #define TOLLGATE_UNIT_H
 
+#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
 #include "ocsf/ocsf.h"
 
 #define MAX_SAMPLES 32
+
+/* Makes a fresh directory $TMPDIR/tg-<tag>-XXXXXX (/tmp without TMPDIR)
+ * and writes its path to dir. 0, or -1 when it could not. */
+static inline int unit_tmpdir_make(char *dir, size_t n, const char *tag)
+{
+    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(dir, n, "%s/tg-%s-XXXXXX", base, tag);
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static inline int unit__rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st, (void)flag, (void)f;
+    return remove(p);
+}
+
+/* Removes dir and everything below it (links are removed, not followed). */
+static inline void unit_tmpdir_remove(const char *dir)
+{
+    nftw(dir, unit__rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 /* Encodes ev; fails the test on error. Returns a NUL-terminated copy. */
 static inline char *unit_encode(const ocsf_event_t *ev)
