@@ -162,6 +162,26 @@ static inline void conn_close(conn_t *c)
     close(c->lfd);
 }
 
+/* Sends fd over the unix socket sock (SCM_RIGHTS): in flight, the socket has no holder. */
+static inline void send_fd(int sock, int fd)
+{
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int))];
+    } u;
+    memset(&u, 0, sizeof u);
+    char one = 'x';
+    struct iovec iov = {.iov_base = &one, .iov_len = 1};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    assert_int_equal(sendmsg(sock, &m, 0), 1);
+}
+
 static inline int ident_lookup(px_ident_cache_t *cache, const conn_t *c, px_ident_t *id,
                                char *reason, size_t n)
 {

@@ -370,21 +370,7 @@ static void lookup_no_holder(void **state)
     assert_int_equal(conn_open(&c, AF_INET, "127.0.0.1", AF_INET, "127.0.0.1"), 0);
     int sp[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
-    union {
-        struct cmsghdr h;
-        char b[CMSG_SPACE(sizeof(int))];
-    } u;
-    memset(&u, 0, sizeof u);
-    char one = 'x';
-    struct iovec iov = {.iov_base = &one, .iov_len = 1};
-    struct msghdr m = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &c.cfd, sizeof(int));
-    assert_int_equal(sendmsg(sp[0], &m, 0), 1);
+    send_fd(sp[0], c.cfd);
     close(c.cfd);
     c.cfd = -1;
     px_ident_cache_t *cache = px_ident_cache_create();
