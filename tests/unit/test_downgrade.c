@@ -424,36 +424,27 @@ static void threads(void **state)
 
 /* fuzz_downgrade's finds (fuzz/crashes/downgrade-*): a clean error or an
  * output that downgrades again to the same bytes */
+static void downgrade_find(const char *path, char *buf, size_t n)
+{
+    (void)path;
+    char err[512];
+    ocsf_buf_t a, b;
+    ocsf_buf_init(&a);
+    ocsf_buf_init(&b);
+    if (ocsf_downgrade(buf, n, "1.1.0", &a, err, sizeof err) != 0) {
+        assert_true(unit_clean_line(err, strlen(err)));
+    } else {
+        assert_int_equal(ocsf_downgrade(a.p, a.len, "1.1.0", &b, err, sizeof err), 0);
+        assert_true(a.len == b.len && memcmp(a.p, b.p, a.len) == 0);
+    }
+    ocsf_buf_dispose(&a);
+    ocsf_buf_dispose(&b);
+}
+
 static void fuzz_regressions(void **state)
 {
     (void)state;
-    FILE *ls = popen("ls fuzz/crashes/downgrade-* 2>/dev/null", "r");
-    char path[512], err[512];
-    int seen = 0;
-    while (ls && fgets(path, sizeof path, ls)) {
-        path[strcspn(path, "\n")] = '\0';
-        FILE *f = fopen(path, "rb");
-        assert_non_null(f);
-        char *buf = malloc(1 << 20);
-        size_t n = fread(buf, 1, 1 << 20, f);
-        fclose(f);
-        ocsf_buf_t a, b;
-        ocsf_buf_init(&a);
-        ocsf_buf_init(&b);
-        if (ocsf_downgrade(buf, n, "1.1.0", &a, err, sizeof err) != 0) {
-            assert_true(unit_clean_line(err, strlen(err)));
-        } else {
-            assert_int_equal(ocsf_downgrade(a.p, a.len, "1.1.0", &b, err, sizeof err), 0);
-            assert_true(a.len == b.len && memcmp(a.p, b.p, a.len) == 0);
-        }
-        ocsf_buf_dispose(&a);
-        ocsf_buf_dispose(&b);
-        free(buf);
-        seen++;
-    }
-    if (ls)
-        pclose(ls);
-    assert_true(seen >= 1);
+    assert_true(unit_each_find("fuzz/crashes/downgrade-*", downgrade_find) >= 1);
 }
 
 int main(void)

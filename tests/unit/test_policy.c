@@ -673,41 +673,31 @@ static void yaml_round_trip(void **state)
 
 /* fuzz_policy's finds (fuzz/crashes/policy-*.yaml): each either fails with
  * a clean message or renders to YAML that parses back to the same hash. */
+static void policy_find(const char *path, char *buf, size_t n)
+{
+    char err[512];
+    pol_policy_t *p = pol_parse_yaml(buf, n, "f.yaml", false, err, sizeof err);
+    if (!p) {
+        assert_true(unit_clean_line(err, strlen(err)));
+    } else {
+        char *y = pol_to_yaml(p, false);
+        pol_policy_t *q = pol_parse_yaml(y, strlen(y), "rt.yaml", true, err, sizeof err);
+        if (!q)
+            fail_msg("%s: the rendering does not parse: %s", path, err);
+        char h1[65], h2[65];
+        pol_hash(p, h1);
+        pol_hash(q, h2);
+        assert_string_equal(h1, h2);
+        pol_policy_destroy(q);
+        pol_policy_destroy(p);
+        free(y);
+    }
+}
+
 static void fuzz_regressions(void **state)
 {
     (void)state;
-    FILE *ls = popen("ls fuzz/crashes/policy-*.yaml 2>/dev/null", "r");
-    char path[512], err[512];
-    int seen = 0;
-    while (ls && fgets(path, sizeof path, ls)) {
-        path[strcspn(path, "\n")] = '\0';
-        FILE *f = fopen(path, "rb");
-        assert_non_null(f);
-        char *buf = malloc(1 << 20);
-        size_t n = fread(buf, 1, 1 << 20, f);
-        fclose(f);
-        pol_policy_t *p = pol_parse_yaml(buf, n, "f.yaml", false, err, sizeof err);
-        if (!p) {
-            assert_true(unit_clean_line(err, strlen(err)));
-        } else {
-            char *y = pol_to_yaml(p, false);
-            pol_policy_t *q = pol_parse_yaml(y, strlen(y), "rt.yaml", true, err, sizeof err);
-            if (!q)
-                fail_msg("%s: the rendering does not parse: %s", path, err);
-            char h1[65], h2[65];
-            pol_hash(p, h1);
-            pol_hash(q, h2);
-            assert_string_equal(h1, h2);
-            pol_policy_destroy(q);
-            pol_policy_destroy(p);
-            free(y);
-        }
-        free(buf);
-        seen++;
-    }
-    if (ls)
-        pclose(ls);
-    assert_true(seen >= 1);
+    assert_true(unit_each_find("fuzz/crashes/policy-*.yaml", policy_find) >= 1);
 }
 
 /* a key YAML could not write back as a plain key is refused with its line */

@@ -65,6 +65,33 @@ static inline char *unit_render(const ocsf_event_t *ev, ocsf_line_fmt_t fmt)
     return b.p;
 }
 
+/* Runs fn over each file that `ls pattern` lists (the fuzzers' finds, as
+ * fuzz/crashes/...; the tests run from the repository root) with its first
+ * MiB. Returns how many files it ran. */
+static inline int unit_each_find(const char *pattern,
+                                 void (*fn)(const char *path, char *buf, size_t n))
+{
+    char cmd[512], path[512];
+    snprintf(cmd, sizeof cmd, "ls %s 2>/dev/null", pattern);
+    FILE *ls = popen(cmd, "r");
+    int seen = 0;
+    while (ls && fgets(path, sizeof path, ls)) {
+        path[strcspn(path, "\n")] = '\0';
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        char *buf = malloc(1 << 20);
+        assert_non_null(buf);
+        size_t n = fread(buf, 1, 1 << 20, f);
+        fclose(f);
+        fn(path, buf, n);
+        free(buf);
+        seen++;
+    }
+    if (ls)
+        pclose(ls);
+    return seen;
+}
+
 /* True when s[0..n) is valid UTF-8 with no byte < 0x20 and no 0x7f. */
 static inline int unit_clean_line(const char *s, size_t n)
 {
