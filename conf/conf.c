@@ -247,8 +247,14 @@ static void item_dispose(item_t *it)
     it->n = 0;
 }
 
-/* flattens one mapping of a list item into it (the MAPPING_START is read) */
-static int load_item(loader_t *l, item_t *it, const char *prefix, int depth)
+/* Takes the value event of one key: 0, a negative error (l->err set), or 1
+ * when the event is not a value it takes. */
+typedef int (*value_fn)(loader_t *l, void *ctx, const char *key, const yaml_event_t *ev,
+                        size_t line);
+
+/* Walks one mapping (the MAPPING_START is read), nested mappings flattened
+ * into dotted keys under prefix, handing every other value to fn. */
+static int walk_mapping(loader_t *l, const char *prefix, int depth, value_fn fn, void *ctx)
 {
     yaml_event_t ev;
     int rc;
@@ -275,18 +281,11 @@ static int load_item(loader_t *l, item_t *it, const char *prefix, int depth)
         yaml_event_delete(&ev);
         if ((rc = next_event(l, &ev)))
             return rc;
-        if (ev.type == YAML_SCALAR_EVENT) {
-            if (it->n == CONF_ITEM_MAX) {
-                rc = -E2BIG;
-                snprintf(l->err, l->errlen, "%s:%zu: more than %d keys in one item", l->path, line,
-                         CONF_ITEM_MAX);
-            } else {
-                it->kv[it->n++] =
-                    (conf_kv_t){strdup(key), strdup((const char *)ev.data.scalar.value), line};
-            }
-        } else if (ev.type == YAML_MAPPING_START_EVENT) {
-            rc = load_item(l, it, key, depth + 1);
-        } else {
+        if (ev.type == YAML_MAPPING_START_EVENT)
+            rc = walk_mapping(l, key, depth + 1, fn, ctx);
+        else
+            rc = fn(l, ctx, key, &ev, line);
+        if (rc == 1) {
             ocsf_buf_t b;
             ocsf_buf_init(&b);
             snprintf(l->err, l->errlen, "%s:%zu: %s: expected a value or a mapping", l->path, line,
@@ -298,6 +297,21 @@ static int load_item(loader_t *l, item_t *it, const char *prefix, int depth)
         if (rc)
             return rc;
     }
+}
+
+/* A value of a list item: a scalar, added to the item (ctx). */
+static int item_value(loader_t *l, void *ctx, const char *key, const yaml_event_t *ev, size_t line)
+{
+    item_t *it = ctx;
+    if (ev->type != YAML_SCALAR_EVENT)
+        return 1;
+    if (it->n == CONF_ITEM_MAX) {
+        snprintf(l->err, l->errlen, "%s:%zu: more than %d keys in one item", l->path, line,
+                 CONF_ITEM_MAX);
+        return -E2BIG;
+    }
+    it->kv[it->n++] = (conf_kv_t){strdup(key), strdup((const char *)ev->data.scalar.value), line};
+    return 0;
 }
 
 /* a sequence of mappings under a list key (the SEQUENCE_START is read) */
@@ -324,7 +338,7 @@ static int load_list(loader_t *l, const conf_list_t *list)
             rc = -EINVAL;
             break;
         }
-        if ((rc = load_item(l, it, "", 0)) == 0) {
+        if ((rc = walk_mapping(l, "", 0, item_value, it)) == 0) {
             char why[512];
             size_t bad = line;
             why[0] = '\0';
@@ -341,55 +355,20 @@ static int load_list(loader_t *l, const conf_list_t *list)
     return rc;
 }
 
-static int load_mapping(loader_t *l, const char *prefix, int depth)
+/* A value of the file: a scalar for the option tables, or a list key's
+ * sequence. */
+static int file_value(loader_t *l, void *ctx, const char *key, const yaml_event_t *ev, size_t line)
 {
-    yaml_event_t ev;
-    int rc;
-    if (depth > 8) {
-        snprintf(l->err, l->errlen, "%s: nested too deep", l->path);
-        return -EINVAL;
-    }
-    for (;;) {
-        if ((rc = next_event(l, &ev)))
-            return rc;
-        if (ev.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&ev);
-            return 0;
-        }
-        size_t line = ev.start_mark.line + 1;
-        if (ev.type != YAML_SCALAR_EVENT) {
-            yaml_event_delete(&ev);
-            snprintf(l->err, l->errlen, "%s:%zu: expected a key", l->path, line);
-            return -EINVAL;
-        }
-        char key[256];
-        snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "",
-                 (const char *)ev.data.scalar.value);
-        yaml_event_delete(&ev);
-        if ((rc = next_event(l, &ev)))
-            return rc;
-        const conf_list_t *list = NULL;
-        for (size_t i = 0; i < l->nlists; i++)
-            if (strcmp(l->lists[i].name, key) == 0)
-                list = &l->lists[i];
-        if (list && ev.type == YAML_SEQUENCE_START_EVENT)
-            rc = load_list(l, list);
-        else if (ev.type == YAML_SCALAR_EVENT)
-            rc = apply(l, key, (const char *)ev.data.scalar.value, line);
-        else if (ev.type == YAML_MAPPING_START_EVENT)
-            rc = load_mapping(l, key, depth + 1);
-        else {
-            ocsf_buf_t b;
-            ocsf_buf_init(&b);
-            snprintf(l->err, l->errlen, "%s:%zu: %s: expected a value or a mapping", l->path, line,
-                     shown(&b, key));
-            ocsf_buf_dispose(&b);
-            rc = -EINVAL;
-        }
-        yaml_event_delete(&ev);
-        if (rc)
-            return rc;
-    }
+    (void)ctx;
+    const conf_list_t *list = NULL;
+    for (size_t i = 0; i < l->nlists; i++)
+        if (strcmp(l->lists[i].name, key) == 0)
+            list = &l->lists[i];
+    if (list && ev->type == YAML_SEQUENCE_START_EVENT)
+        return load_list(l, list);
+    if (ev->type == YAML_SCALAR_EVENT)
+        return apply(l, key, (const char *)ev->data.scalar.value, line);
+    return 1;
 }
 
 int conf_load_file(const char *path, const conf_option_t *const *tabs, void *const *objs, size_t n,
@@ -423,7 +402,7 @@ int conf_load_file_lists(const char *path, const conf_option_t *const *tabs, voi
     while (!done && rc == 0 && (rc = next_event(&l, &ev)) == 0) {
         switch (ev.type) {
         case YAML_STREAM_END_EVENT: done = true; break;
-        case YAML_MAPPING_START_EVENT: rc = load_mapping(&l, "", 0); break;
+        case YAML_MAPPING_START_EVENT: rc = walk_mapping(&l, "", 0, file_value, NULL); break;
         case YAML_STREAM_START_EVENT:
         case YAML_DOCUMENT_START_EVENT:
         case YAML_DOCUMENT_END_EVENT: break;
