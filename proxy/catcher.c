@@ -100,39 +100,6 @@ static void conn_reset(catch_conn_t *k)
 
 /* ---- events ---------------------------------------------------------------------- */
 
-void px_cmdline_redact(const char *in, char *out, size_t n)
-{
-    size_t o = 0;
-    out[0] = '\0';
-    for (const char *p = in; *p;) {
-        while (*p == ' ')
-            p++;
-        size_t len = strcspn(p, " ");
-        if (!len)
-            break;
-        const char *scheme = strstr(p, "://"), *eq = memchr(p, '=', len);
-        int klen = (int)len;
-        const char *keep = p, *tail = "";
-        if (o == 0) {
-            ;
-        } else if (scheme && scheme < p + len) {
-            size_t h = (size_t)(scheme + 3 - p) + strcspn(scheme + 3, "/?# ");
-            klen = (int)(h < len ? h : len);
-        } else if (p[0] == '-') {
-            klen = eq ? (int)(eq - p) + 1 : (int)len;
-            tail = eq ? "<redacted>" : "";
-        } else {
-            keep = "<redacted>";
-            klen = 10;
-        }
-        int w = snprintf(out + o, n - o, "%s%.*s%s", o ? " " : "", klen, keep, tail);
-        if (w < 0 || (size_t)w >= n - o)
-            break;
-        o += (size_t)w;
-        p += len;
-    }
-}
-
 typedef struct {
     char src[64], dst_ip[64], host[256], cmd[4096], text[600];
 } evbufs_t;

