@@ -25,10 +25,11 @@
 static size_t scheme_len(const char *s, size_t n)
 {
     static const char *const known[] = {
-        "http", "https", "ws",    "wss",   "ftp",    "ftps",   "sftp",  "ssh",
-        "git",  "rsync", "s3",    "gs",    "grpc",   "grpcs",  "socks4", "socks5",
-        "socks5h", "mqtt", "mqtts", "redis", "rediss", "postgres", "postgresql", "mysql",
-        "mongodb", "amqp", "amqps", "smtp",  "smtps",  "imap",   "imaps", "ldap", "ldaps",
+        "http",     "https",      "ws",      "wss",     "ftp",   "ftps",  "sftp",
+        "ssh",      "git",        "rsync",   "s3",      "gs",    "grpc",  "grpcs",
+        "socks4",   "socks5",     "socks5h", "mqtt",    "mqtts", "redis", "rediss",
+        "postgres", "postgresql", "mysql",   "mongodb", "amqp",  "amqps", "smtp",
+        "smtps",    "imap",       "imaps",   "ldap",    "ldaps",
     };
     for (size_t k = 0; k < sizeof known / sizeof *known; k++) {
         size_t l = strlen(known[k]);

