@@ -72,10 +72,10 @@ static int stdout_send(void *sink, exp_batch_t *b, char *err, size_t errlen)
             ocsf_buf_putc(&s->buf, '\n');
         }
     }
-    int rc = write_all(s->cfg.fd, s->buf.p, s->buf.len);
+    int rc = write_all((int)s->cfg.fd, s->buf.p, s->buf.len);
     if (rc) {
         /* a part may have gone out: those lines come again (at least once) */
-        snprintf(err, errlen, "write to fd %d: %s", s->cfg.fd, strerror(-rc));
+        snprintf(err, errlen, "write to fd %d: %s", (int)s->cfg.fd, strerror(-rc));
         return EXP_SEND_RETRY;
     }
     for (size_t i = 0; i < b->n; i++)

@@ -4,13 +4,15 @@
 #ifndef TOLLGATE_EXPORTERS_STDOUT_INTERNAL_H
 #define TOLLGATE_EXPORTERS_STDOUT_INTERNAL_H
 
+#include <stdint.h>
+
 #include "exporters/sink.h"
 
 enum { STDOUT__JSON = 0, STDOUT__LOG = 1 };
 
 typedef struct {
     int format; /* STDOUT__JSON: NDJSON; STDOUT__LOG: the human file lines */
-    int fd;     /* 1; tests point it elsewhere */
+    int64_t fd; /* 1 (CONF_INT is an int64_t) */
 } stdout__config_t;
 
 extern const conf_option_t stdout__options[];

@@ -180,8 +180,13 @@ def test_stdout_exporter(tollgate_bin, tmp_path, fmt):
     buf = b""
     end = time.time() + 20
     while b"listening on" not in buf and time.time() < end:
-        buf += os.read(g.proc.stderr.fileno(), 4096)
-    line = [l for l in buf.decode().splitlines() if "listening on" in l][0]
+        chunk = os.read(g.proc.stderr.fileno(), 4096)
+        if not chunk:
+            break
+        buf += chunk
+    started = [l for l in buf.decode(errors="replace").splitlines() if "listening on" in l]
+    assert started, buf.decode(errors="replace")
+    line = started[0]
     g.port = int(line.split("://", 1)[1].split(" ")[0].rsplit(":", 1)[1])
     try:
         lines = make_events(tollgate_bin, 30)
