@@ -259,9 +259,10 @@ def free_port():
 
 @need_kcat
 def test_one_sink_down_30s_the_others_keep_delivering(tollgate_bin, tmp_path, hec, kafka):
-    """Isolation: the HEC receiver is down for 30 s; Kafka and the file
-    exporter deliver everything meanwhile; then HEC catches up. All three end
-    with every event, through a gateway restart too."""
+    """Isolation: the HEC receiver is down for 30 s while Kafka and the file
+    exporter deliver everything; then every Kafka broker is down for 30 s
+    while HEC and the file deliver. Each catches up; all three end with every
+    event, through a gateway restart in the middle of each outage."""
     port = free_port()
     kafka.cmd("create-topic ocsf 1")
     cfg = config(tmp_path, f"""
@@ -298,6 +299,20 @@ exporters:
         g = Gateway(tollgate_bin, state, ["--config", cfg]).start()
         h = hec(port=port)
         assert wait_for(lambda: delivered_all(g, "splunk"), timeout=60)
+        # then Kafka's turn: every broker down for 30 s, HEC and the file go on
+        for b in (1, 2, 3):
+            kafka.cmd(f"down {b}")
+        t0 = time.time()
+        post_all(g, make_events(tollgate_bin, 500))
+        assert wait_for(lambda: delivered_all(g, "archive") and delivered_all(g, "splunk"),
+                        timeout=20)
+        time.sleep(max(0, 30 - (time.time() - t0)))
+        assert exporter(g, "siem")["lag_events"] > 0
+        g.stop()  # and a restart in the middle of that outage too
+        g = Gateway(tollgate_bin, state, ["--config", cfg]).start()
+        for b in (1, 2, 3):
+            kafka.cmd(f"up {b}")
+        assert wait_for(lambda: delivered_all(g, "siem"), timeout=90)
         spool = set(spool_uids(g))
         assert set(h.stats()["uids"]) == spool
         assert set(m[2]["metadata"]["uid"] for m in kafka.consume("ocsf")) == spool
