@@ -31,6 +31,8 @@
 
 #define O(f) offsetof(exp_config_t, f)
 
+#define EXP_DRAIN_MS 3000 /* exp_engine_stop waits this long for exporters to catch up */
+
 const char *const exp_ocsf_versions[] = {"1.7.0", "1.3.0", "1.1.0", NULL};
 
 const conf_option_t exp_options[] = {
@@ -921,11 +923,33 @@ int exp_engine_start(col_t *col, const char *state_dir, const char *hostname,
     return 0;
 }
 
+/* True once every running exporter has delivered what the spool holds. */
+static bool caught_up(engine_t *e)
+{
+    uint64_t written = col_written_seq(e->col);
+    for (size_t i = 0; i < e->n; i++) {
+        exporter_t *x = &e->x[i];
+        if (!x->started)
+            continue;
+        pthread_mutex_lock(&x->mu);
+        bool behind = x->checkpoint < written;
+        pthread_mutex_unlock(&x->mu);
+        if (behind)
+            return false;
+    }
+    return true;
+}
+
 void exp_engine_stop(exp_engine_t *ee)
 {
     if (!ee)
         return;
     engine_t *e = &ee->e;
+    /* a clean stop gives the exporters a moment to ship the last events
+     * (the gateway's own stop event among them); what they cannot deliver
+     * by then goes after the next start */
+    for (int waited = 0; waited < EXP_DRAIN_MS && !caught_up(e); waited += 20)
+        usleep(20000);
     pthread_mutex_lock(&e->mu);
     atomic_store(&e->stop, true);
     pthread_cond_broadcast(&e->cond);

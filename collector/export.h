@@ -66,8 +66,9 @@ typedef struct exp_engine exp_engine_t;
  * with err) and starts their threads. An empty list is fine. */
 int exp_engine_start(col_t *col, const char *state_dir, const char *hostname,
                      const exp_config_list_t *cfgs, exp_engine_t **out, char *err, size_t errlen);
-/* Stops the threads (a batch in flight is abandoned undelivered: it is sent
- * again after the restart), closes the sinks, frees. Accepts NULL. */
+/* Waits up to 3 s for the exporters to deliver what the spool holds, then
+ * stops the threads (a batch still in flight is abandoned undelivered: it
+ * is sent again after the restart), closes the sinks, frees. Accepts NULL. */
 void exp_engine_stop(exp_engine_t *e);
 
 typedef struct {
