@@ -26,248 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "collector/export.h"
+#include "collector/export_internal.h"
 #include "ocsf/downgrade.h"
 
-#define O(f) offsetof(exp_config_t, f)
-
 #define EXP_DRAIN_MS 3000 /* exp_engine_stop waits this long for exporters to catch up */
-
-const char *const exp_ocsf_versions[] = {"1.7.0", "1.3.0", "1.1.0", NULL};
-
-const conf_option_t exp_options[] = {
-    {"enabled", CONF_ENUM, "on", 0, 0, "off|on", O(enabled),
-     "off: the exporter does not run and does not hold the spool's retention"},
-    {"ocsf_version", CONF_ENUM, "1.7.0", 0, 0, "1.7.0|1.3.0|1.1.0", O(ocsf_version),
-     "events are downgraded to this OCSF version on the way out"},
-    {"start", CONF_ENUM, "beginning", 0, 0, "beginning|end", O(start),
-     "where a new exporter (no checkpoint yet) begins: the oldest event in the spool, or the "
-     "next one written"},
-    {"batch.max_events", CONF_INT, "5000", 1, 1000000, NULL, O(batch_events),
-     "events per batch at most"},
-    {"batch.max_bytes", CONF_BYTES, "1MiB", 1024, 256ll << 20, NULL, O(batch_bytes),
-     "bytes of event JSON per batch at most (one larger event goes alone)"},
-    {"batch.linger", CONF_DURATION, "200ms", 0, 60000, NULL, O(linger_ms),
-     "wait this long for a fuller batch"},
-    {"retry.initial", CONF_DURATION, "1s", 10, 3600000, NULL, O(retry_initial_ms),
-     "first backoff after a failed batch"},
-    {"retry.max", CONF_DURATION, "30s", 10, 86400000, NULL, O(retry_max_ms),
-     "longest backoff (doubling with full jitter up to here; also the pause interval)"},
-    {NULL, 0, NULL, 0, 0, NULL, 0, NULL},
-};
-
-/* ---- configuration ------------------------------------------------------ */
-
-static const exp_sink_type_t *const sink_types[] = {&exp_sink_file, &exp_sink_kafka, &exp_sink_hec,
-                                                    &exp_sink_stdout};
-
-const exp_sink_type_t *exp_sink_find(const char *type)
-{
-    for (size_t i = 0; i < sizeof sink_types / sizeof *sink_types; i++)
-        if (strcmp(sink_types[i]->type, type) == 0)
-            return sink_types[i];
-    return NULL;
-}
-
-static void config_dispose(exp_config_t *c)
-{
-    if (c->sink && c->sink_config) {
-        if (c->sink->dispose)
-            c->sink->dispose(c->sink_config);
-        conf_dispose(c->sink->options, c->sink_config);
-    }
-    free(c->sink_config);
-    conf_dispose(exp_options, c);
-    free(c->name);
-    free(c->type);
-    memset(c, 0, sizeof *c);
-}
-
-void exp_config_list_dispose(exp_config_list_t *list)
-{
-    for (size_t i = 0; i < list->n; i++)
-        config_dispose(&list->v[i]);
-    free(list->v);
-    list->v = NULL;
-    list->n = 0;
-}
-
-static bool name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
-            return false;
-    return true;
-}
-
-static void shown(char *out, size_t outlen, const char *s)
-{
-    ocsf_buf_t b;
-    ocsf_buf_init(&b);
-    ocsf_text_escape(&b, s, strlen(s), 80, OCSF_ESC_QUOTE);
-    snprintf(out, outlen, "%s", ocsf_buf_cstr(&b));
-    ocsf_buf_dispose(&b);
-}
-
-int exp_config_add(exp_config_list_t *list, const conf_kv_t *kv, size_t n, char *why, size_t whylen,
-                   size_t *bad_line)
-{
-    exp_config_t c;
-    const conf_kv_t *name = NULL, *type = NULL;
-    char s[128];
-    memset(&c, 0, sizeof c);
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(kv[i].key, "name") == 0)
-            name = &kv[i];
-        else if (strcmp(kv[i].key, "type") == 0)
-            type = &kv[i];
-    }
-    if (!name || !name_ok(name->value)) {
-        if (name)
-            *bad_line = name->line;
-        shown(s, sizeof s, name ? name->value : "");
-        snprintf(why, whylen,
-                 name ? "exporters: name '%s': use 1 to 64 letters, digits, '-' or '_'"
-                      : "exporters: an exporter needs a name%s",
-                 name ? s : "");
-        return -EINVAL;
-    }
-    for (size_t i = 0; i < list->n; i++)
-        if (strcmp(list->v[i].name, name->value) == 0) {
-            *bad_line = name->line;
-            snprintf(why, whylen, "exporters: name '%s' is used twice", name->value);
-            return -EINVAL;
-        }
-    if (!type) {
-        snprintf(why, whylen, "exporters: %s: type is missing (file, kafka, hec or stdout)",
-                 name->value);
-        return -EINVAL;
-    }
-    c.sink = exp_sink_find(type->value);
-    if (!c.sink) {
-        *bad_line = type->line;
-        shown(s, sizeof s, type->value);
-        snprintf(why, whylen, "exporters: %s: type '%s' is not one of file|kafka|hec|stdout",
-                 name->value, s);
-        return -EINVAL;
-    }
-    conf_defaults(exp_options, &c);
-    c.name = strdup(name->value);
-    c.type = strdup(type->value);
-    c.sink_config = calloc(1, c.sink->config_size ? c.sink->config_size : 1);
-    if (!c.name || !c.type || !c.sink_config) {
-        config_dispose(&c);
-        return -ENOMEM;
-    }
-    conf_defaults(c.sink->options, c.sink_config);
-    int rc = 0;
-    char msg[384];
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (&kv[i] == name || &kv[i] == type)
-            continue;
-        rc = conf_set(exp_options, &c, kv[i].key, kv[i].value, msg, sizeof msg);
-        if (rc == -ENOENT)
-            rc = conf_set(c.sink->options, c.sink_config, kv[i].key, kv[i].value, msg, sizeof msg);
-        if (rc == -ENOENT && c.sink->set_extra)
-            rc = c.sink->set_extra(c.sink_config, kv[i].key, kv[i].value, msg, sizeof msg);
-        if (rc) {
-            *bad_line = kv[i].line;
-            if (rc == -ENOENT) {
-                shown(s, sizeof s, kv[i].key);
-                snprintf(msg, sizeof msg, "unknown key '%s' for type %s", s, c.type);
-            }
-            snprintf(why, whylen, "exporters: %s: %s", c.name, msg);
-        }
-    }
-    if (rc == 0 && c.retry_max_ms < c.retry_initial_ms) {
-        snprintf(why, whylen, "exporters: %s: retry.max is shorter than retry.initial", c.name);
-        rc = -EINVAL;
-    }
-    if (rc == 0 && c.sink->check && (rc = c.sink->check(c.sink_config, msg, sizeof msg)) != 0)
-        snprintf(why, whylen, "exporters: %s: %s", c.name, msg);
-    if (rc == 0) {
-        exp_config_t *v = realloc(list->v, (list->n + 1) * sizeof *v);
-        if (!v)
-            rc = -ENOMEM;
-        else {
-            list->v = v;
-            list->v[list->n++] = c;
-            return 0;
-        }
-    }
-    config_dispose(&c);
-    return rc;
-}
-
-static int hook_cb(void *ctx, const conf_kv_t *kv, size_t n, size_t item_line, char *why,
-                   size_t whylen, size_t *bad_line)
-{
-    (void)item_line;
-    return exp_config_add(ctx, kv, n, why, whylen, bad_line);
-}
-
-conf_list_t exp_config_list_hook(exp_config_list_t *list)
-{
-    return (conf_list_t){"exporters", hook_cb, list};
-}
-
-/* ---- the engine --------------------------------------------------------- */
-
-typedef struct engine_s engine_t;
-
-typedef struct {
-    engine_t *e;
-    const exp_config_t *cfg;
-    exp_common_t common;
-    void *sink;
-    pthread_t thread;
-    bool started;
-    char ckpt_path[4400], dlq_path[4400];
-    /* the batch being built and delivered */
-    exp_event_t *ev;
-    uint8_t *verdict;
-    char **reason;
-    size_t n, cap, bytes;
-    ocsf_buf_t data; /* the events' JSON, back to back */
-    size_t *off;     /* offsets into data (data may move while filling) */
-    int64_t oldest_logged;
-    uint64_t next;      /* the next sequence to read */
-    ocsf_buf_t scratch; /* downgrade output */
-    /* shared with stats readers */
-    pthread_mutex_t mu;
-    uint64_t checkpoint, delivered, retried, dead, skipped, in_flight, batches;
-    bool paused;
-    char last_error[256];
-    int64_t last_error_ms;
-    char logged_error[256]; /* the last error logged: each distinct one once */
-} exporter_t;
-
-struct engine_s {
-    col_t *col;
-    char state_dir[4096];
-    char hostname[256];
-    atomic_bool stop;
-    pthread_mutex_t mu; /* with cond: new data in the spool, or stop */
-    pthread_cond_t cond;
-    uint64_t generation;
-    exporter_t *x;
-    size_t n;
-};
-
-struct exp_engine {
-    engine_t e;
-};
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct timespec deadline_in(int64_t ms)
 {
@@ -340,7 +102,7 @@ static void x_error(exporter_t *x, const char *what, const char *err)
     snprintf(msg, sizeof msg, "%s%s%s", what, *err ? ": " : "", err);
     pthread_mutex_lock(&x->mu);
     snprintf(x->last_error, sizeof x->last_error, "%s", msg);
-    x->last_error_ms = wall_ms();
+    x->last_error_ms = exp__wall_ms();
     bool fresh = strcmp(x->logged_error, msg) != 0;
     if (fresh)
         snprintf(x->logged_error, sizeof x->logged_error, "%s", msg);
@@ -502,7 +264,7 @@ static int dlq_write(exporter_t *x, uint64_t seq, const char *json, size_t len, 
     ocsf_buf_puts(&b, ",\"sequence\":");
     ocsf_buf_put_i64(&b, (int64_t)seq);
     ocsf_buf_puts(&b, ",\"time\":");
-    ocsf_buf_put_i64(&b, wall_ms());
+    ocsf_buf_put_i64(&b, exp__wall_ms());
     ocsf_buf_puts(&b, ",\"reason\":");
     ocsf_json_escape(&b, reason ? reason : "refused", strlen(reason ? reason : "refused"));
     ocsf_buf_puts(&b, ",\"event\":");
@@ -625,10 +387,55 @@ static int64_t backoff_ms(const exp_config_t *cfg, unsigned attempt)
         cap = cfg->retry_max_ms;
     uint32_t r = 0;
     if (getrandom(&r, sizeof r, 0) != sizeof r)
-        r = (uint32_t)wall_ms();
+        r = (uint32_t)exp__wall_ms();
     /* full jitter over [initial/2, cap]: never a busy loop */
     int64_t lo = cfg->retry_initial_ms / 2;
     return lo + (int64_t)(r % (uint64_t)(cap - lo + 1));
+}
+
+/* Acts on the verdicts of a DONE send: counts the OK ones, dead-letters the
+ * PERMANENT ones, and keeps (compacts into pending) what must go again.
+ * Returns how many are kept. */
+static size_t settle(exporter_t *x, const exp_batch_t *b, size_t *pending, FILE **dlq, size_t *ok,
+                     size_t *dead)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const exp_event_t *ev = &b->ev[i];
+        int wrc = 0;
+        if (b->verdict[i] == EXP_OK) {
+            (*ok)++;
+            continue;
+        }
+        if (b->verdict[i] == EXP_PERMANENT &&
+            (wrc = dlq_write(x, ev->seq, ev->json, ev->json_len, b->reason[i], dlq)) == 0) {
+            (*dead)++;
+            continue;
+        }
+        if (wrc)
+            x_error(x, "cannot write the dead-letter file; keeping the event", strerror(-wrc));
+        pending[keep++] = pending[i];
+    }
+    return keep;
+}
+
+/* The metrics and the paused state after one send. */
+static void account(exporter_t *x, int rc, size_t ok, size_t dead, size_t keep)
+{
+    pthread_mutex_lock(&x->mu);
+    x->in_flight = 0;
+    x->delivered += ok;
+    x->dead += dead;
+    x->retried += keep;
+    if (rc == EXP_SEND_PAUSE)
+        x->paused = true;
+    else if (ok || dead)
+        x->paused = false;
+    if (keep == 0) {
+        x->paused = false;
+        x->logged_error[0] = '\0'; /* the next failure is news again */
+    }
+    pthread_mutex_unlock(&x->mu);
 }
 
 /* Sends until every event of the batch is OK or dead-lettered; false when
@@ -637,12 +444,11 @@ static bool deliver(exporter_t *x, FILE **dlq)
 {
     engine_t *e = x->e;
     const exp_config_t *cfg = x->cfg;
-    size_t total = x->n;
+    size_t total = x->n, npend = total;
     size_t *pending = malloc(total * sizeof *pending);
     exp_event_t *view = malloc(total * sizeof *view);
     uint8_t *verdict = malloc(total);
     char **reason = calloc(total, sizeof *reason);
-    size_t npend = total;
     unsigned attempt = 0;
     bool done = false;
     if (!pending || !view || !verdict || !reason)
@@ -650,59 +456,22 @@ static bool deliver(exporter_t *x, FILE **dlq)
     for (size_t i = 0; i < total; i++)
         pending[i] = i;
     while (!atomic_load(&e->stop)) {
+        exp_batch_t b = {view, npend, 0, verdict, reason, exp_ocsf_versions[cfg->ocsf_version]};
         for (size_t i = 0; i < npend; i++) {
             view[i] = x->ev[pending[i]];
+            b.bytes += view[i].json_len;
             verdict[i] = EXP_RETRY;
             free(reason[i]);
             reason[i] = NULL;
         }
-        size_t bytes = 0;
-        for (size_t i = 0; i < npend; i++)
-            bytes += view[i].json_len;
-        exp_batch_t b = {view, npend, bytes, verdict, reason, exp_ocsf_versions[cfg->ocsf_version]};
         char err[256] = "";
         pthread_mutex_lock(&x->mu);
         x->in_flight = npend;
         pthread_mutex_unlock(&x->mu);
         int rc = cfg->sink->send(x->sink, &b, err, sizeof err);
-        size_t ok = 0, dead = 0, keep = 0;
-        if (rc == EXP_SEND_DONE) {
-            for (size_t i = 0; i < npend; i++) {
-                if (verdict[i] == EXP_OK) {
-                    ok++;
-                } else if (verdict[i] == EXP_PERMANENT) {
-                    const exp_event_t *ev = &view[i];
-                    int wrc = dlq_write(x, ev->seq, ev->json, ev->json_len, reason[i], dlq);
-                    if (wrc) {
-                        char m[128];
-                        snprintf(m, sizeof m, "%s", strerror(-wrc));
-                        x_error(x, "cannot write the dead-letter file; keeping the event", m);
-                        pending[keep++] = pending[i];
-                    } else {
-                        dead++;
-                    }
-                } else {
-                    pending[keep++] = pending[i];
-                }
-            }
-        } else {
-            keep = npend;
-        }
-        pthread_mutex_lock(&x->mu);
-        x->in_flight = 0;
-        x->delivered += ok;
-        x->dead += dead;
-        x->retried += keep;
-        if (rc != EXP_SEND_PAUSE && (ok || dead))
-            x->paused = false;
-        if (rc == EXP_SEND_PAUSE)
-            x->paused = true;
-        if (keep == 0) {
-            x->paused = false;
-            x->logged_error[0] = '\0'; /* the next failure is news again */
-        }
-        pthread_mutex_unlock(&x->mu);
-        npend = keep;
+        size_t ok = 0, dead = 0;
+        npend = rc == EXP_SEND_DONE ? settle(x, &b, pending, dlq, &ok, &dead) : npend;
+        account(x, rc, ok, dead, npend);
         if (npend == 0) {
             done = true;
             break;
@@ -975,147 +744,4 @@ void exp_engine_stop(exp_engine_t *ee)
     pthread_cond_destroy(&e->cond);
     pthread_mutex_destroy(&e->mu);
     free(ee);
-}
-
-/* ---- metrics ------------------------------------------------------------ */
-
-size_t exp_engine_count(const exp_engine_t *ee)
-{
-    return ee ? ee->e.n : 0;
-}
-
-void exp_engine_stats(exp_engine_t *ee, size_t i, exp_stats_t *st)
-{
-    engine_t *e = &ee->e;
-    exporter_t *x = &e->x[i];
-    memset(st, 0, sizeof *st);
-    st->name = x->cfg->name;
-    st->type = x->cfg->type;
-    st->ocsf_version = exp_ocsf_versions[x->cfg->ocsf_version];
-    st->enabled = x->cfg->enabled;
-    uint64_t written = col_written_seq(e->col);
-    pthread_mutex_lock(&x->mu);
-    st->paused = x->paused;
-    st->delivered = x->delivered;
-    st->retried = x->retried;
-    st->dead_lettered = x->dead;
-    st->skipped = x->skipped;
-    st->in_flight = x->in_flight;
-    st->batches = x->batches;
-    st->checkpoint = x->checkpoint;
-    snprintf(st->last_error, sizeof st->last_error, "%s", x->last_error);
-    st->last_error_ms = x->last_error_ms;
-    int64_t oldest = x->oldest_logged;
-    pthread_mutex_unlock(&x->mu);
-    st->lag_events = written > st->checkpoint ? written - st->checkpoint : 0;
-    if (st->lag_events && oldest > 0) {
-        int64_t age = wall_ms() - oldest;
-        st->lag_seconds = age > 0 ? (double)age / 1000.0 : 0;
-    }
-}
-
-static void label(ocsf_buf_t *b, const char *metric, const char *name)
-{
-    ocsf_buf_puts(b, metric);
-    ocsf_buf_puts(b, "{exporter=\"");
-    ocsf_buf_puts(b, name); /* names are [A-Za-z0-9_-] */
-    ocsf_buf_puts(b, "\"} ");
-}
-
-static void emit_line(void *ctx, const char *line)
-{
-    ocsf_buf_puts(ctx, line);
-    size_t n = strlen(line);
-    if (n == 0 || line[n - 1] != '\n')
-        ocsf_buf_putc(ctx, '\n');
-}
-
-void exp_engine_metrics(exp_engine_t *ee, ocsf_buf_t *out)
-{
-    static const struct {
-        const char *name, *type, *help;
-    } m[] = {
-        {"tollgate_exporter_delivered_total", "counter", "Events the destination acknowledged."},
-        {"tollgate_exporter_retried_total", "counter", "Event sends that must be repeated."},
-        {"tollgate_exporter_dead_lettered_total", "counter",
-         "Events refused for good, written to the dead-letter file."},
-        {"tollgate_exporter_skipped_total", "counter",
-         "Events that left the spool before this exporter delivered them."},
-        {"tollgate_exporter_in_flight", "gauge", "Events handed to the sink, not yet answered."},
-        {"tollgate_exporter_lag_events", "gauge", "Events written but not yet delivered."},
-        {"tollgate_exporter_lag_seconds", "gauge", "Age of the oldest undelivered event."},
-        {"tollgate_exporter_paused", "gauge", "1 while the destination refuses auth or config."},
-        {"tollgate_exporter_checkpoint", "gauge", "The last sequence delivered."},
-        {"tollgate_exporter_last_error_timestamp_seconds", "gauge",
-         "When the last error happened (0: never)."},
-    };
-    size_t n = exp_engine_count(ee);
-    if (!n)
-        return;
-    exp_stats_t *st = calloc(n, sizeof *st);
-    if (!st)
-        return;
-    for (size_t i = 0; i < n; i++)
-        exp_engine_stats(ee, i, &st[i]);
-    char num[64];
-    for (size_t k = 0; k < sizeof m / sizeof *m; k++) {
-        ocsf_buf_puts(out, "# HELP ");
-        ocsf_buf_puts(out, m[k].name);
-        ocsf_buf_putc(out, ' ');
-        ocsf_buf_puts(out, m[k].help);
-        ocsf_buf_puts(out, "\n# TYPE ");
-        ocsf_buf_puts(out, m[k].name);
-        ocsf_buf_putc(out, ' ');
-        ocsf_buf_puts(out, m[k].type);
-        ocsf_buf_putc(out, '\n');
-        for (size_t i = 0; i < n; i++) {
-            if (!st[i].enabled)
-                continue;
-            const exp_stats_t *s = &st[i];
-            double v[] = {(double)s->delivered,     (double)s->retried,
-                          (double)s->dead_lettered, (double)s->skipped,
-                          (double)s->in_flight,     (double)s->lag_events,
-                          s->lag_seconds,           s->paused ? 1.0 : 0.0,
-                          (double)s->checkpoint,    (double)s->last_error_ms / 1000.0};
-            label(out, m[k].name, s->name);
-            snprintf(num, sizeof num, k == 6 || k == 9 ? "%.3f\n" : "%.0f\n", v[k]);
-            ocsf_buf_puts(out, num);
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        exporter_t *x = &ee->e.x[i];
-        if (x->sink && x->cfg->sink->metrics)
-            x->cfg->sink->metrics(x->sink, emit_line, out);
-    }
-    free(st);
-}
-
-void exp_engine_status_json(exp_engine_t *ee, ocsf_buf_t *out)
-{
-    size_t n = exp_engine_count(ee);
-    ocsf_buf_puts(out, "{\"exporters\":[");
-    for (size_t i = 0; i < n; i++) {
-        exp_stats_t s;
-        exp_engine_stats(ee, i, &s);
-        if (i)
-            ocsf_buf_putc(out, ',');
-        char num[512];
-        ocsf_buf_puts(out, "{\"name\":");
-        ocsf_json_escape(out, s.name, strlen(s.name));
-        ocsf_buf_puts(out, ",\"type\":");
-        ocsf_json_escape(out, s.type, strlen(s.type));
-        snprintf(num, sizeof num,
-                 ",\"ocsf_version\":\"%s\",\"enabled\":%s,\"paused\":%s,\"delivered\":%" PRIu64
-                 ",\"retried\":%" PRIu64 ",\"dead_lettered\":%" PRIu64 ",\"skipped\":%" PRIu64
-                 ",\"in_flight\":%" PRIu64 ",\"batches\":%" PRIu64 ",\"checkpoint\":%" PRIu64
-                 ",\"lag_events\":%" PRIu64 ",\"lag_seconds\":%.3f,\"last_error_time\":%" PRId64
-                 ",\"last_error\":",
-                 s.ocsf_version, s.enabled ? "true" : "false", s.paused ? "true" : "false",
-                 s.delivered, s.retried, s.dead_lettered, s.skipped, s.in_flight, s.batches,
-                 s.checkpoint, s.lag_events, s.lag_seconds, s.last_error_ms);
-        ocsf_buf_puts(out, num);
-        ocsf_json_escape(out, s.last_error, strlen(s.last_error));
-        ocsf_buf_putc(out, '}');
-    }
-    ocsf_buf_puts(out, "]}");
 }
