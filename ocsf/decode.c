@@ -123,10 +123,19 @@ static const field_t file_f[] = {
     {"path", F_STR, PR(path), NULL, 0},        {"type", F_FILETYPE, 0, NULL, 0},
     {"type_id", F_FILETYPE, 1, NULL, 0},       END,
 };
+static const field_t user_f[] = {
+    {"name", F_STR, PR(user_name), NULL, 0},
+    {"uid", F_STR, PR(user_uid), NULL, 0},
+    END,
+};
 static const field_t process_f[] = {
-    {"cmd_line", F_STR, PR(cmd_line), NULL, 0}, {"file", F_OBJ, 0, file_f, 0},
-    {"name", F_STR, PR(name), NULL, 0},         {"pid", F_INT, PR(pid), NULL, 0},
-    {"uid", F_STR, PR(uid), NULL, 0},           END,
+    {"cmd_line", F_STR, PR(cmd_line), NULL, 0},
+    {"file", F_OBJ, 0, file_f, 0},
+    {"name", F_STR, PR(name), NULL, 0},
+    {"pid", F_INT, PR(pid), NULL, 0},
+    {"uid", F_STR, PR(uid), NULL, 0},
+    {"user", F_OBJ, 0, user_f, 0},
+    END,
 };
 static const field_t actor_f[] = {
     {"process", F_OBJ, 0, process_f, 0},

@@ -67,7 +67,7 @@ static void put_i(obj_t *o, const char *k, size_t kn, int64_t v)
 static bool has_process(const ocsf_process_t *p)
 {
     return p->pid != OCSF_NONE || p->name.p || p->cmd_line.p || p->uid.p || p->path.p ||
-           p->file_name.p || p->sha256.p;
+           p->file_name.p || p->sha256.p || p->user_name.p || p->user_uid.p;
 }
 
 static bool has_endpoint(const ocsf_endpoint_t *e)
@@ -126,6 +126,14 @@ static void enc_process(obj_t *parent, const char *k, size_t kn, const ocsf_proc
     STR(&o, "name", p->name);
     INT(&o, "pid", p->pid);
     STR(&o, "uid", p->uid);
+    if (p->user_name.p || p->user_uid.p) {
+        KEY(&o, "user");
+        obj_t u;
+        open_(&u, o.b);
+        STR(&u, "name", p->user_name);
+        STR(&u, "uid", p->user_uid);
+        close_(&u);
+    }
     close_(&o);
 }
 

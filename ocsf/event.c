@@ -88,7 +88,8 @@ static bool process_eq(const ocsf_process_t *a, const ocsf_process_t *b)
     return a->pid == b->pid && ocsf_str_eq(a->name, b->name) &&
            ocsf_str_eq(a->cmd_line, b->cmd_line) && ocsf_str_eq(a->uid, b->uid) &&
            ocsf_str_eq(a->path, b->path) && ocsf_str_eq(a->file_name, b->file_name) &&
-           ocsf_str_eq(a->sha256, b->sha256);
+           ocsf_str_eq(a->sha256, b->sha256) && ocsf_str_eq(a->user_name, b->user_name) &&
+           ocsf_str_eq(a->user_uid, b->user_uid);
 }
 
 static bool endpoint_eq(const ocsf_endpoint_t *a, const ocsf_endpoint_t *b)

@@ -153,6 +153,8 @@ typedef struct {
     ocsf_str_t path;      /* process.file.path */
     ocsf_str_t file_name; /* process.file.name (required in OCSF when file is) */
     ocsf_str_t sha256;    /* process.file.hashes[SHA-256].value, lowercase hex */
+    ocsf_str_t user_name; /* process.user.name */
+    ocsf_str_t user_uid;  /* process.user.uid (a decimal uid) */
 } ocsf_process_t;
 
 typedef struct {

@@ -230,6 +230,8 @@ static void sample(ocsf_event_t *ev, size_t i)
         ev->process.name = OCSF_STR("bash");
         ev->process.cmd_line = OCSF_STR("bash -lc 'npm test'");
         ocsf_process_set_file(&ev->process, OCSF_STR("/usr/bin/bash"), OCSF_NOSTR);
+        ev->process.user_name = OCSF_STR("tollgate-sandbox");
+        ev->process.user_uid = OCSF_STR("999");
         ev->status_id = OCSF_STATUS_SUCCESS;
         break;
     }
