@@ -13,15 +13,18 @@
 
 static void usage(FILE *f)
 {
-    fprintf(
-        f, "usage: tollgate sandbox create --name NAME [--provider ID]... [--policy FILE]\n"
-           "       tollgate sandbox list\n"
-           "       tollgate sandbox get NAME\n"
-           "       tollgate sandbox delete NAME\n"
-           "       tollgate sandbox exec --name NAME [--env K=V]... [--cwd DIR] [--tty] -- CMD...\n"
-           "common: [--gateway URL] [--state DIR]\n\n"
-           "Providers shipped: codex, github (a layer _provider_<id> that policy updates\n"
-           "can never remove). Without --policy the sandbox allows nothing.\n");
+    fprintf(f, "usage: tollgate sandbox create --name NAME [--provider ID]... [--policy FILE] "
+               "[--user USER]\n"
+               "       tollgate sandbox list\n"
+               "       tollgate sandbox get NAME\n"
+               "       tollgate sandbox delete NAME\n"
+               "       tollgate sandbox exec --name NAME [--user USER] [--env K=V]... [--cwd DIR] "
+               "[--tty]\n"
+               "                             -- CMD...\n"
+               "common: [--gateway URL] [--state DIR]\n\n"
+               "Providers shipped: codex, github (a layer _provider_<id> that policy updates\n"
+               "can never remove). Without --policy the sandbox allows nothing. --user: the\n"
+               "non-root user `sandbox exec` runs its commands as (default tollgate-sandbox).\n");
 }
 
 int cli_read_file(const char *path, ocsf_buf_t *out)
@@ -97,6 +100,7 @@ static int do_request(const cli_client_t *c, const char *what, const char *metho
 int cli_sandbox(int argc, char **argv)
 {
     const char *gateway = NULL, *state = NULL, *name = NULL, *policy = NULL, *sub = NULL;
+    const char *user = NULL;
     const char *provs[16];
     size_t np = 0;
     if (argc > 1 && !strcmp(argv[1], "exec"))
@@ -115,6 +119,8 @@ int cli_sandbox(int argc, char **argv)
             name = argv[++i];
         } else if (!strcmp(a, "--policy") && more) {
             policy = argv[++i];
+        } else if (!strcmp(a, "--user") && more) {
+            user = argv[++i];
         } else if (!strcmp(a, "--provider") && more && np < 16) {
             provs[np++] = argv[++i];
         } else if (a[0] != '-' && !sub) {
@@ -152,6 +158,8 @@ int cli_sandbox(int argc, char **argv)
             ocsf_buf_dispose(&yaml);
             return CLI_EXIT_FAIL;
         }
+        if (user)
+            json_object_set_new(body, "user", json_string(user));
         if (policy) {
             json_object_set_new(body, "policy_yaml", json_stringn(yaml.p, yaml.len));
             json_object_set_new(body, "origin", json_string(policy));

@@ -71,10 +71,13 @@ static json_t *summary(gw__sandbox_t *sb)
     json_t *provs = json_array();
     for (size_t i = 0; i < sb->nproviders; i++)
         json_array_append_new(provs, json_string(sb->providers[i]));
-    return json_pack("{s:s,s:s,s:I,s:o,s:I,s:s,s:I}", "name", sb->name, "uid", sb->uid,
-                     "created_ms", (json_int_t)sb->created_ms, "providers", provs, "version",
-                     (json_int_t)sb->version, "hash", sb->hash, "rules",
-                     (json_int_t)(sb->effective ? sb->effective->nrules : 0));
+    json_t *o = json_pack("{s:s,s:s,s:I,s:o,s:I,s:s,s:I}", "name", sb->name, "uid", sb->uid,
+                          "created_ms", (json_int_t)sb->created_ms, "providers", provs, "version",
+                          (json_int_t)sb->version, "hash", sb->hash, "rules",
+                          (json_int_t)(sb->effective ? sb->effective->nrules : 0));
+    if (o && sb->user[0]) /* absent: sandbox exec's default user */
+        json_object_set_new(o, "user", json_string(sb->user));
+    return o;
 }
 
 static json_t *proxies_json(gw__sandbox_t *sb)
@@ -302,12 +305,19 @@ static void create(gw__t *g, gw_http_req_t *req)
     const char *name = json_string_value(json_object_get(o, "name"));
     const char *yaml = json_string_value(json_object_get(o, "policy_yaml"));
     const char *origin = json_string_value(json_object_get(o, "origin"));
+    json_t *user = json_object_get(o, "user");
     pol_policy_t *base = NULL;
     int status = 400;
     if (!o || !provs)
         goto fail;
     if (!name) {
         snprintf(err, sizeof err, "name: required");
+        goto fail;
+    }
+    if (user &&
+        (!json_is_string(user) || gw__user_valid(json_string_value(user), err, sizeof err) != 0)) {
+        if (!json_is_string(user))
+            snprintf(err, sizeof err, "user: a string");
         goto fail;
     }
     if (yaml && !(base = pol_parse_yaml(yaml, strlen(yaml), origin ? origin : "policy", false, err,
@@ -318,6 +328,10 @@ static void create(gw__t *g, gw_http_req_t *req)
     if (rc) {
         status = rc == -EEXIST ? 409 : rc == -ENOENT || rc == -EINVAL ? 400 : 500;
         pol_policy_destroy(base);
+        goto fail;
+    }
+    if (user && gw__sandbox_set_user(g, sb, json_string_value(user), err, sizeof err) != 0) {
+        status = 500;
         goto fail;
     }
     reply(req, 201, summary(sb));

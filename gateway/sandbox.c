@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,8 @@ static int save(gw__t *g, gw__sandbox_t *sb, char *err, size_t errlen)
     json_t *pins = json_object();
     for (size_t i = 0; i < sb->npins; i++)
         json_object_set_new(pins, sb->pins[i].path, json_string(sb->pins[i].sha256));
+    if (o && sb->user[0])
+        json_object_set_new(o, "user", json_string(sb->user));
     if (o)
         json_object_set_new(o, "pins", pins);
     else
@@ -222,6 +225,36 @@ static void new_uid(char out[40])
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
         memset(rnd, 0x5a, sizeof rnd);
     ocsf_uuid_v4(rnd, out);
+}
+
+int gw__user_valid(const char *user, char *err, size_t errlen)
+{
+    size_t n = strlen(user);
+    bool digits = n > 0 && strspn(user, "0123456789") == n;
+    bool name = n > 0 && n <= 32 && strchr("abcdefghijklmnopqrstuvwxyz_", user[0]) &&
+                strspn(user, "abcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
+    if (!digits && !name) {
+        if (err)
+            snprintf(err, errlen, "user: a user name ([a-z_][a-z0-9_.-]{0,31}) or a numeric uid");
+        return -EINVAL;
+    }
+    struct passwd *pw = digits ? getpwuid((uid_t)strtoul(user, NULL, 10)) : getpwnam(user);
+    if (!pw || pw->pw_uid == 0 || pw->pw_gid == 0) {
+        if (err)
+            snprintf(err, errlen, "user '%s': %s", user,
+                     pw ? "uid or gid 0: sandboxed commands never run as root"
+                        : "no such user on the gateway's host");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int gw__sandbox_set_user(gw__t *g, gw__sandbox_t *sb, const char *user, char *err, size_t errlen)
+{
+    if (user[0] && gw__user_valid(user, err, errlen) != 0)
+        return -EINVAL;
+    snprintf(sb->user, sizeof sb->user, "%s", user);
+    return save(g, sb, err, errlen);
 }
 
 int gw__sandbox_create(gw__t *g, const char *name, char *const *providers, size_t nproviders,
@@ -418,6 +451,11 @@ static int load_one(gw__t *g, const char *path, char *err, size_t errlen)
     }
     json_t *pins = json_incref(json_object_get(o, "pins"));
     json_object_del(o, "pins");
+    const char *user = json_string_value(json_object_get(o, "user"));
+    char user_copy[33] = "";
+    if (user && strlen(user) < sizeof user_copy && gw__user_valid(user, NULL, 0) == 0)
+        snprintf(user_copy, sizeof user_copy, "%s", user);
+    json_object_del(o, "user");
     int rc = json_unpack_ex(o, &jerr, JSON_STRICT, "{s:s,s:s,s:I,s:o,s:I,s:s,s:s}", "name", &name,
                             "uid", &uid, "created_ms", &created, "providers", &provs, "version",
                             &version, "hash", &hash, "base_yaml", &yaml);
@@ -434,6 +472,7 @@ static int load_one(gw__t *g, const char *path, char *err, size_t errlen)
         abort();
     snprintf(sb->name, sizeof sb->name, "%s", name);
     snprintf(sb->uid, sizeof sb->uid, "%s", uid);
+    snprintf(sb->user, sizeof sb->user, "%s", user_copy);
     sb->created_ms = created;
     sb->version = (uint64_t)version;
     size_t i;
