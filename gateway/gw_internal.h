@@ -53,6 +53,7 @@ typedef struct gw__sandbox {
         char sha256[65];
     } * pins; /* trust on first use: the first hash seen per binary path */
     size_t npins;
+    char user[33]; /* the user `sandbox exec` runs commands as; "": the default */
 } gw__sandbox_t;
 
 typedef struct {
@@ -83,6 +84,7 @@ typedef struct {
     char netid[8];             /* names this gateway's namespaces and links (netns.c) */
     bool net_ok;               /* root: namespaces can be made */
     bool net_table;            /* the host's nft table exists (netns.c, under its lock) */
+    char state_abs[4096];      /* state_dir as an absolute path (attach replies) */
     char proxy_sandbox[GW__NAME_MAX + 1];
     char proxy_sandbox_uid[40];
     gw__logs_t *followers;
@@ -122,6 +124,12 @@ int gw__sandboxes_load(gw__t *g, char *err, size_t errlen);
 void gw__sandboxes_free(gw__t *g);
 gw__sandbox_t *gw__sandbox_find(gw__t *g, const char *name);
 bool gw__name_valid(const char *name);
+/* 0 when user names an existing non-root user of this host (err: why not;
+ * may be NULL). */
+int gw__user_valid(const char *user, char *err, size_t errlen);
+/* Sets the sandbox's exec user (a name or uid known to this host, never
+ * root; "" for the default) and saves it; -EINVAL with err when refused. */
+int gw__sandbox_set_user(gw__t *g, gw__sandbox_t *sb, const char *user, char *err, size_t errlen);
 /* Creates and persists; 0, -EEXIST, -EINVAL (err). Emits LIFECYCLE:CREATE
  * and CONFIG:UPDATED. */
 int gw__sandbox_create(gw__t *g, const char *name, char *const *providers, size_t nproviders,
@@ -159,7 +167,9 @@ void gw__proxy_hooks(gw__pxhost_t *host, px_hooks_t *h);
 /* ---- sandbox networking (netns.c: plumbing, blocking; sandbox_net.c: runtime) ---- */
 
 #define GW__PROXY_PORT   3128  /* a sandbox's proxy, on the host side of its veth */
-#define GW__CATCHER_PORT 15001 /* the bypass catcher, 127.0.0.1 inside the namespace */
+#define GW__CATCHER_PORT 15001 /* the bypass catcher, 127.0.0.1 and [::1] inside the namespace */
+#define GW__NFLOG_GROUP  15002 /* UDP over IPv6 is logged to this NFLOG group, then dropped */
+#define GW__SANDBOX_IP6  "fd74:6c67::2" /* eth0's only IPv6 address (nothing leaves over it) */
 
 typedef struct {
     int index;         /* the /30 of the sandbox network: 1.. */
@@ -169,6 +179,11 @@ typedef struct {
     char host_ip[16];  /* base + 4 index + 1: the proxy listens there */
     char sbx_ip[16];   /* base + 4 index + 2: eth0 inside */
     char resolv[160];  /* /etc/netns/<ns>/resolv.conf */
+    /* `nft -s list table inet tollgate` inside, and `nft -t -s list table
+     * inet tollgate_<netid>` on the host, as captured right after they were
+     * installed (netns_guard.c). Heap; owned by the gw__net_t holding the
+     * spec (freed with it); copies of a spec borrow them. */
+    char *rules, *host_rules;
 } gw__netspec_t;
 
 /* Blocking (ip, nft): the threadpool, or the start and end of the process. */
@@ -185,6 +200,50 @@ void gw__netns_destroy(const char *netid, const gw__netspec_t *s);
 void gw__netns_cleanup(const char *netid);
 /* An nft counter of the namespace's table (packets), or -1. */
 int64_t gw__netns_counter(const gw__netspec_t *s, const char *counter);
+
+/* For the guard (netns.c): run() of `ip` or `nft` (the exit status or
+ * -errno, output in out); the sandbox's table (sandbox_rules()); this
+ * sandbox's element in the host set; the host-wide lock (an fd, or -1). */
+int gw__netns_run(const char *const argv[], const char *input, char *out, size_t cap);
+int gw__netns_rules_apply(const gw__netspec_t *s, char *err, size_t errlen);
+int gw__netns_host_element_add(const char *netid, const gw__netspec_t *s, char *err, size_t errlen);
+int gw__netns_lock(void);
+void gw__netns_unlock(int fd);
+
+/* ---- the rules' guard (netns_guard.c; blocking, the threadpool) ---- */
+
+/* What a check found: nothing (0) or some of these. */
+enum {
+    GW__GUARD_TABLE_MISSING = 1 << 0, /* no table inet tollgate in the namespace */
+    GW__GUARD_RULES_CHANGED = 1 << 1, /* it is there, but not as installed */
+    GW__GUARD_HOST_MISSING = 1 << 2,  /* no table inet tollgate_<netid> */
+    GW__GUARD_HOST_CHANGED = 1 << 3,  /* it is there, but not as installed */
+    GW__GUARD_ELEM_MISSING = 1 << 4,  /* the sandbox's element is not in its set */
+};
+
+typedef struct {
+    unsigned found;           /* GW__GUARD_*: what was missing or different */
+    char *rules, *host_rules; /* the listings after a restore (heap, the caller's); NULL
+                                 when that side was intact */
+} gw__guard_t;
+
+/* Captures s->rules and s->host_rules (under the lock, right after the build).
+ * 0, or -errno with err (then both are NULL). */
+int gw__netns_guard_capture(const char *netid, gw__netspec_t *s, char *err, size_t errlen);
+/* Compares the rules of s with its captured listings and restores what is
+ * missing or different: the namespace's table (deleted if there, then
+ * installed again), the host table (made again, with the elements of s and
+ * of `others`, borrowed) or only s's element. 0 with out filled (out->found
+ * 0: intact), or -errno with err: something could not be restored (out->found
+ * says what was wrong). Takes the host-wide lock. */
+int gw__netns_guard(const char *netid, const gw__netspec_t *s, const gw__netspec_t *others,
+                    size_t nothers, gw__guard_t *out, char *err, size_t errlen);
+void gw__guard_dispose(gw__guard_t *out);
+/* On the loop: FINDING:CREATE "sandbox firewall rules changed" for sandbox
+ * name/uid (borrowed) saying what `found` and that it was restored, or that
+ * restoring failed (`failed`: why; NULL when restored). */
+void gw__guard_finding(gw__t *g, const char *name, const char *uid, const gw__netspec_t *s,
+                       unsigned found, const char *failed);
 
 typedef struct gw__net gw__net_t;
 /* At start: the netid ($STATE/netid), leftovers removed, the host table

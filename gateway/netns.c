@@ -7,14 +7,17 @@
  *   netns  tg-<netid>-<name>          (/run/netns, like `ip netns add`)
  *   veth   tg<netid>h<N> (host) <-> eth0 (inside)
  *   addrs  base+4N+1/30 (host side, the proxy listens there) and base+4N+2/30
- *   route  the sandbox's only one: default via the host side
- *   nft    inside, table inet tollgate: TCP to the proxy passes, other TCP is
- *          REDIRECTed to the catcher (127.0.0.1:15001), UDP 53 to the DNS
- *          responder (127.0.0.1:53); everything else leaving eth0 is dropped
- *          and counted (udp_dropped, other_dropped)
+ *   route  IPv4: default via the host side; IPv6 (no link-local address,
+ *          one ULA address): default dev eth0, so IPv6 attempts reach the rules
+ *   nft    inside, table inet tollgate (before eth0 is up): TCP to the proxy
+ *          passes, other TCP is REDIRECTed to the catcher (127.0.0.1:15001,
+ *          [::1]:15001), IPv4 UDP 53 to the DNS responder (127.0.0.1:53), IPv6
+ *          UDP is logged to NFLOG group 15002 and dropped; everything else
+ *          leaving eth0 is dropped and counted (udp_dropped, other_dropped)
  *   nft    in the root namespace, table inet tollgate_<netid> (made by the
  *          first attach): from a sandbox's link only (its link, its host
- *          address, port 3128) is accepted, nothing is forwarded
+ *          address, port 3128) is accepted, nothing is forwarded; IPv6 is
+ *          disabled on the host side of each veth
  *   file   /etc/netns/<ns>/resolv.conf naming 127.0.0.1 (what
  *          `ip netns exec` and `tollgate sandbox exec` mount over
  *          /etc/resolv.conf)
@@ -192,23 +195,28 @@ static int sandbox_rules(const gw__netspec_t *s, char *err, size_t errlen)
              "table inet tollgate {\n"
              "  counter udp_dropped { }\n"
              "  counter other_dropped { }\n"
+             "  counter udp6_dropped { }\n"
              "  chain nat_out {\n"
              "    type nat hook output priority -100; policy accept;\n"
              "    oif \"lo\" accept\n"
              "    ip daddr %s tcp dport %d accept\n"
              "    meta nfproto ipv4 udp dport 53 redirect to :53\n"
              "    meta nfproto ipv4 meta l4proto tcp redirect to :%d\n"
+             "    meta nfproto ipv6 meta l4proto tcp redirect to :%d\n"
              "  }\n"
              "  chain filter_out {\n"
              "    type filter hook output priority 0; policy accept;\n"
              "    oif \"lo\" accept\n"
              "    ct status dnat accept\n"
              "    ip daddr %s tcp dport %d accept\n"
+             "    meta nfproto ipv6 meta l4proto udp counter name \"udp6_dropped\" "
+             "log group %d snaplen 256 queue-threshold 1 drop\n"
              "    meta l4proto udp counter name \"udp_dropped\" drop\n"
              "    counter name \"other_dropped\" drop\n"
              "  }\n"
              "}\n",
-             s->host_ip, GW__PROXY_PORT, GW__CATCHER_PORT, s->host_ip, GW__PROXY_PORT);
+             s->host_ip, GW__PROXY_PORT, GW__CATCHER_PORT, GW__CATCHER_PORT, s->host_ip,
+             GW__PROXY_PORT, GW__NFLOG_GROUP);
     return RUN(err, errlen, script, "ip", "netns", "exec", s->ns, "nft", "-f", "-");
 }
 
@@ -282,6 +290,41 @@ static void unlock_net(int fd)
         close(fd);
 }
 
+/* IPv6 on the host side of the veth: off (no address, and the kernel drops
+ * every IPv6 packet arriving there before any hook). */
+static int ipv6_host_off(const gw__netspec_t *s, char *err, size_t errlen)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/proc/sys/net/ipv6/conf/%s/disable_ipv6", s->host_if);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, "1\n", 2) != 2) {
+        snprintf(err, errlen, "write %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -EIO;
+    }
+    close(fd);
+    return 0;
+}
+
+/* IPv6 inside: eth0 gets no link-local address (nothing of the kernel's own
+ * to send: no DAD, no router solicitation), one ULA address and a default
+ * route through eth0, so that a connect() or sendto() to any IPv6 address
+ * makes a packet the output rules see (TCP: REDIRECTed to the catcher on
+ * [::1]; UDP: logged to the NFLOG listener and dropped; the rest dropped).
+ * Without a route the attempt would fail in the routing and be seen by no
+ * one. ::1 on lo is untouched. */
+static int ipv6_inside(const gw__netspec_t *s, char *err, size_t errlen)
+{
+    int rc;
+    if ((rc = RUN(err, errlen, NULL, "ip", "-n", s->ns, "-6", "addr", "add", GW__SANDBOX_IP6 "/128",
+                  "dev", "eth0", "nodad")) ||
+        (rc = RUN(err, errlen, NULL, "ip", "-n", s->ns, "-6", "route", "add", "default", "dev",
+                  "eth0")))
+        return rc;
+    return 0;
+}
+
 static int build(const char *netid, const gw__netspec_t *s, bool *table_ready, char *err,
                  size_t errlen)
 {
@@ -289,17 +332,22 @@ static int build(const char *netid, const gw__netspec_t *s, bool *table_ready, c
     snprintf(hcidr, sizeof hcidr, "%s/30", s->host_ip);
     snprintf(scidr, sizeof scidr, "%s/30", s->sbx_ip);
     int rc;
+    bool v6 = access("/proc/sys/net/ipv6", F_OK) == 0; /* off: no IPv6 anywhere */
+    /* the rules are in place before eth0 is up: not one packet leaves unjudged */
     if ((rc = RUN(err, errlen, NULL, "ip", "netns", "add", s->ns)) ||
         (rc = RUN(err, errlen, NULL, "ip", "link", "add", s->host_if, "type", "veth", "peer",
                   "name", "eth0", "netns", s->ns)) ||
+        (rc = sandbox_rules(s, err, errlen)) || (v6 && (rc = ipv6_host_off(s, err, errlen))) ||
         (rc = RUN(err, errlen, NULL, "ip", "addr", "add", hcidr, "dev", s->host_if)) ||
         (rc = RUN(err, errlen, NULL, "ip", "link", "set", s->host_if, "up")) ||
         (rc = RUN(err, errlen, NULL, "ip", "-n", s->ns, "addr", "add", scidr, "dev", "eth0")) ||
+        (v6 && (rc = RUN(err, errlen, NULL, "ip", "-n", s->ns, "link", "set", "eth0", "addrgenmode",
+                         "none"))) ||
         (rc = RUN(err, errlen, NULL, "ip", "-n", s->ns, "link", "set", "eth0", "up")) ||
         (rc = RUN(err, errlen, NULL, "ip", "-n", s->ns, "link", "set", "lo", "up")) ||
         (rc = RUN(err, errlen, NULL, "ip", "-n", s->ns, "route", "add", "default", "via",
                   s->host_ip)) ||
-        (rc = sandbox_rules(s, err, errlen)))
+        (v6 && (rc = ipv6_inside(s, err, errlen))))
         return rc;
     if (!*table_ready && (rc = gw__netns_host_table(netid, err, errlen)) != 0)
         return rc;
@@ -326,6 +374,8 @@ int gw__netns_create(const char *netid, const char *name, const char *cidr, bool
     if (idx > 0) {
         spec_fill(out, netid, name, base, idx);
         rc = build(netid, out, table_ready, err, errlen);
+        if (rc == 0) /* what the guard compares with (netns_guard.c) */
+            rc = gw__netns_guard_capture(netid, out, err, errlen);
     }
     unlock_net(lk);
     if (rc != 0 && idx > 0)
@@ -411,4 +461,31 @@ int64_t gw__netns_counter(const gw__netspec_t *s, const char *counter)
         return -1;
     const char *p = strstr(out, "packets ");
     return p ? strtoll(p + 8, NULL, 10) : -1;
+}
+
+/* ---- for the guard (netns_guard.c) --------------------------------------------------- */
+
+int gw__netns_run(const char *const argv[], const char *input, char *out, size_t cap)
+{
+    return run(argv, input, out, cap);
+}
+
+int gw__netns_rules_apply(const gw__netspec_t *s, char *err, size_t errlen)
+{
+    return sandbox_rules(s, err, errlen);
+}
+
+int gw__netns_host_element_add(const char *netid, const gw__netspec_t *s, char *err, size_t errlen)
+{
+    return host_element(netid, s, true, err, errlen);
+}
+
+int gw__netns_lock(void)
+{
+    return lock_net();
+}
+
+void gw__netns_unlock(int fd)
+{
+    unlock_net(fd);
 }

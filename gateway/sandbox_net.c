@@ -13,7 +13,9 @@
  * looked up inside the namespace), its bypass catcher and its DNS responder
  * (sockets made inside the namespace on the threadpool, served here). The
  * namespace is built and removed on the threadpool (netns.c); attaches that
- * arrive while it is being built wait for it.
+ * arrive while it is being built wait for it. An attach of a built namespace
+ * is answered once its rules were checked, and restored if need be, on the
+ * threadpool (netns_guard.c: FINDING:CREATE when they were not as installed).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +34,9 @@
 #define MAX_WAITING 16
 #define DEFAULT_NET "10.203.0.0/16"
 
-typedef enum { NET_BUILDING, NET_READY, NET_TEARDOWN } net_state_t;
+/* CHECKING: built, its rules being checked (netns_guard.c) before attaches
+ * are answered; back to READY after. */
+typedef enum { NET_BUILDING, NET_READY, NET_CHECKING, NET_TEARDOWN } net_state_t;
 
 struct gw__net {
     struct gw__net *next;
@@ -41,13 +45,14 @@ struct gw__net {
     gw__pxhost_t host;
     net_state_t state;
     gw__netspec_t spec;
-    int netns_fd, catcher_fd, dns_fd;
+    int netns_fd, catcher_fd, dns_fd, catcher6_fd, nflog_fd;
     int build_rc;
     char err[512];
     px_config_t pxcfg;
     char listen[64];
     px_t *proxy;
     px_catcher_t *catcher;
+    px_nflog_t *nflog; /* UDP over IPv6 (proxy/nflog.c) */
     px_dns_t *dns;
     gw_http_req_t *waiting[MAX_WAITING];
     size_t nwaiting;
@@ -56,6 +61,13 @@ struct gw__net {
     void (*done)(gw__t *g, void *arg);
     void *done_arg;
     gw_http_req_t *stats_req;
+    /* the rules' check: the first `nchecking` waiters are the ones it answers */
+    size_t nchecking;
+    gw__guard_t guard;
+    int check_rc;
+    gw__netspec_t *others; /* copies: the other built sandboxes' elements */
+    size_t nothers;
+    bool detach; /* DELETE during a check: torn down once it ends */
 };
 
 static void reply(gw_http_req_t *req, int status, json_t *o)
@@ -80,6 +92,12 @@ static gw__net_t *find(gw__t *g, const char *name)
     return NULL;
 }
 
+/* Built and serving (its rules may be being checked). */
+static bool built(const gw__net_t *n)
+{
+    return n && (n->state == NET_READY || n->state == NET_CHECKING);
+}
+
 static void unlink_net(gw__t *g, gw__net_t *n)
 {
     for (gw__net_t **pp = &g->nets; *pp; pp = &(*pp)->next)
@@ -93,11 +111,11 @@ static json_t *info(gw__net_t *n)
 {
     char proxy[64];
     snprintf(proxy, sizeof proxy, "http://%s:%d", n->spec.host_ip, GW__PROXY_PORT);
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:i}", "name", n->name, "netns",
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:i,s:s}", "name", n->name, "netns",
                      n->spec.ns, "netns_path", n->spec.ns_path, "resolv_conf", n->spec.resolv,
                      "proxy", proxy, "host_ip", n->spec.host_ip, "sandbox_ip", n->spec.sbx_ip,
                      "index", n->spec.index, "dns", "127.0.0.1:53", "catcher_port",
-                     GW__CATCHER_PORT);
+                     GW__CATCHER_PORT, "state_dir", n->g->state_abs);
 }
 
 /* ---- build ------------------------------------------------------------------------- */
@@ -105,7 +123,7 @@ static json_t *info(gw__net_t *n)
 static void build_work(uv_work_t *w)
 {
     gw__net_t *n = w->data;
-    n->netns_fd = n->catcher_fd = n->dns_fd = -1;
+    n->netns_fd = n->catcher_fd = n->dns_fd = n->catcher6_fd = n->nflog_fd = -1;
     n->build_rc = gw__netns_create(n->g->netid, n->name, DEFAULT_NET, &n->g->net_table, &n->spec,
                                    n->err, sizeof n->err);
     if (n->build_rc != 0)
@@ -119,8 +137,21 @@ static void build_work(uv_work_t *w)
     n->catcher_fd = px_netns_socket(n->netns_fd, SOCK_STREAM, "127.0.0.1", GW__CATCHER_PORT, n->err,
                                     sizeof n->err);
     n->dns_fd = px_netns_socket(n->netns_fd, SOCK_DGRAM, "127.0.0.1", 53, n->err, sizeof n->err);
-    if (n->catcher_fd < 0 || n->dns_fd < 0)
+    if (n->catcher_fd < 0 || n->dns_fd < 0) {
         n->build_rc = n->catcher_fd < 0 ? n->catcher_fd : n->dns_fd;
+        return;
+    }
+    /* IPv6: TCP to the catcher on [::1] (unless the kernel has no IPv6),
+     * UDP through the NFLOG group the rules log it to */
+    n->catcher6_fd =
+        px_netns_socket(n->netns_fd, SOCK_STREAM, "::1", GW__CATCHER_PORT, n->err, sizeof n->err);
+    if (n->catcher6_fd == -EAFNOSUPPORT)
+        n->err[0] = '\0';
+    else if (n->catcher6_fd < 0)
+        n->build_rc = n->catcher6_fd;
+    if (n->build_rc == 0 &&
+        (n->nflog_fd = px_nflog_socket(n->netns_fd, GW__NFLOG_GROUP, n->err, sizeof n->err)) < 0)
+        n->build_rc = n->nflog_fd;
 }
 
 /* The listeners on the loop; 0 or -errno with n->err. */
@@ -137,6 +168,14 @@ static int serve(gw__t *g, gw__net_t *n)
         rc = px_catcher_create(&g->loop, n->catcher_fd, n->netns_fd, n->dns, &h, &n->catcher, err,
                                sizeof err);
     n->catcher_fd = -1;
+    if (rc == 0 && n->catcher6_fd >= 0) { /* takes the fd; else stop_listeners closes it */
+        rc = px_catcher_listen6(n->catcher, n->catcher6_fd, err, sizeof err);
+        n->catcher6_fd = -1;
+    }
+    if (rc == 0) {
+        rc = px_nflog_create(&g->loop, n->nflog_fd, n->netns_fd, &h, &n->nflog, err, sizeof err);
+        n->nflog_fd = -1;
+    }
     if (g->px_cfg)
         n->pxcfg = *g->px_cfg;
     else
@@ -187,6 +226,101 @@ static void build_after(uv_work_t *w, int status)
         teardown_start(g, n);
 }
 
+/* ---- the rules' check at each attach (netns_guard.c) ------------------------------- */
+
+static void check_work(uv_work_t *w)
+{
+    gw__net_t *n = w->data;
+    n->check_rc = gw__netns_guard(n->g->netid, &n->spec, n->others, n->nothers, &n->guard, n->err,
+                                  sizeof n->err);
+}
+
+/* Answers the first k waiters (the rest move up). */
+static void answer(gw__net_t *n, size_t k, int status, const char *err)
+{
+    for (size_t i = 0; i < k; i++) {
+        if (status == 200)
+            reply(n->waiting[i], 200, info(n));
+        else
+            reply_err(n->waiting[i], status, err);
+    }
+    memmove(n->waiting, n->waiting + k, (n->nwaiting - k) * sizeof n->waiting[0]);
+    n->nwaiting -= k;
+}
+
+static void check_after(uv_work_t *w, int status);
+
+/* Checks the rules of a READY namespace for the waiters there now. */
+static void check_start(gw__t *g, gw__net_t *n)
+{
+    n->state = NET_CHECKING;
+    n->nchecking = n->nwaiting;
+    n->nothers = 0;
+    size_t cap = 0;
+    for (gw__net_t *o = g->nets; o; o = o->next)
+        cap += o != n && built(o);
+    n->others = cap ? calloc(cap, sizeof *n->others) : NULL;
+    if (cap && !n->others)
+        abort();
+    for (gw__net_t *o = g->nets; o && n->others; o = o->next)
+        if (o != n && built(o)) {
+            n->others[n->nothers] = o->spec; /* host_if and host_ip are what is used */
+            n->others[n->nothers].rules = n->others[n->nothers].host_rules = NULL;
+            n->nothers++;
+        }
+    n->work.data = n;
+    g->work_in_flight++;
+    if (uv_queue_work(&g->loop, &n->work, check_work, check_after) != 0) {
+        g->work_in_flight--;
+        free(n->others);
+        n->others = NULL;
+        n->state = NET_READY;
+        answer(n, n->nwaiting, 503, "could not start checking the namespace's rules: retry");
+    }
+}
+
+static void check_after(uv_work_t *w, int status)
+{
+    gw__net_t *n = w->data;
+    gw__t *g = n->g;
+    finish_work(g);
+    free(n->others);
+    n->others = NULL;
+    int rc = status ? status : n->check_rc;
+    if (status)
+        snprintf(n->err, sizeof n->err, "the check of the namespace's rules was cancelled");
+    if (n->guard.found)
+        gw__guard_finding(g, n->name, n->uid, &n->spec, n->guard.found, rc ? n->err : NULL);
+    if (n->guard.rules) { /* restored: what is in place now is what is compared next */
+        free(n->spec.rules);
+        n->spec.rules = n->guard.rules;
+        n->guard.rules = NULL;
+    }
+    if (n->guard.host_rules) {
+        free(n->spec.host_rules);
+        n->spec.host_rules = n->guard.host_rules;
+        n->guard.host_rules = NULL;
+    }
+    gw__guard_dispose(&n->guard);
+    if (n->state == NET_TEARDOWN) { /* the gateway stopped meanwhile (gw__net_stop) */
+        if (n->detach && n->done)   /* gw__net_free removes the namespace */
+            n->done(g, n->done_arg);
+        n->detach = false;
+        n->done = NULL;
+        return;
+    }
+    n->state = NET_READY;
+    if (n->detach) {
+        n->detach = false;
+        answer(n, n->nwaiting, 503, "the sandbox is being removed");
+        teardown_start(g, n);
+        return;
+    }
+    answer(n, n->nchecking, rc == 0 ? 200 : 500, n->err);
+    if (n->nwaiting) /* attaches that came during the check get a check of their own */
+        check_start(g, n);
+}
+
 static void attach(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb)
 {
     if (!g->net_ok) {
@@ -196,8 +330,9 @@ static void attach(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb)
         return;
     }
     gw__net_t *n = find(g, sb->name);
-    if (n && n->state == NET_READY) {
-        reply(req, 200, info(n));
+    if (n && n->state == NET_READY) { /* built: its rules are checked before the answer */
+        n->waiting[n->nwaiting++] = req;
+        check_start(g, n);
         return;
     }
     if (n && (n->state == NET_TEARDOWN || n->nwaiting == MAX_WAITING)) {
@@ -233,14 +368,21 @@ static void stop_listeners(gw__net_t *n)
 {
     px_destroy(n->proxy);
     px_catcher_destroy(n->catcher);
+    px_nflog_destroy(n->nflog);
     px_dns_destroy(n->dns);
     n->proxy = NULL;
     n->catcher = NULL;
+    n->nflog = NULL;
     n->dns = NULL;
     if (n->catcher_fd >= 0)
         close(n->catcher_fd);
     if (n->dns_fd >= 0)
         close(n->dns_fd);
+    if (n->catcher6_fd >= 0)
+        close(n->catcher6_fd);
+    if (n->nflog_fd >= 0)
+        close(n->nflog_fd);
+    n->catcher6_fd = n->nflog_fd = -1;
     n->catcher_fd = n->dns_fd = -1;
 }
 
@@ -261,6 +403,8 @@ static void teardown_after(uv_work_t *w, int status)
         close(n->netns_fd);
     if (n->done)
         n->done(g, n->done_arg);
+    free(n->spec.rules);
+    free(n->spec.host_rules);
     free(n);
 }
 
@@ -279,6 +423,12 @@ static void teardown_start(gw__t *g, gw__net_t *n)
 void gw__net_detach(gw__t *g, const char *name, void (*done)(gw__t *g, void *arg), void *arg)
 {
     gw__net_t *n = find(g, name);
+    if (n && n->state == NET_CHECKING) { /* check_after removes it, then runs done */
+        n->detach = true;
+        n->done = done;
+        n->done_arg = arg;
+        return;
+    }
     if (!n || n->state != NET_READY) {
         /* none, or one being built or removed: build_after notices the
          * sandbox is gone and removes it */
@@ -293,7 +443,7 @@ void gw__net_detach(gw__t *g, const char *name, void (*done)(gw__t *g, void *arg
 void gw__net_policy_changed(gw__t *g, gw__sandbox_t *sb)
 {
     gw__net_t *n = find(g, sb->name);
-    if (n && n->state == NET_READY)
+    if (built(n))
         gw__sandbox_report(g, sb, "netns", sb->version, true, NULL);
 }
 
@@ -327,6 +477,8 @@ void gw__net_start(gw__t *g, const px_config_t *px_cfg)
 {
     g->px_cfg = px_cfg;
     load_netid(g);
+    if (!realpath(g->state_dir, g->state_abs)) /* it exists: made before the loop */
+        snprintf(g->state_abs, sizeof g->state_abs, "%s", g->state_dir);
     if (geteuid() != 0) {
         fprintf(stderr, "[gateway] not root: `sandbox exec` (network namespaces) is off\n");
         return;
@@ -345,7 +497,7 @@ void gw__net_stop(gw__t *g)
         for (size_t i = 0; i < n->nwaiting; i++)
             reply_err(n->waiting[i], 503, "the gateway is stopping");
         n->nwaiting = 0;
-        if (n->state == NET_READY) {
+        if (built(n)) {
             stop_listeners(n);
             n->state = NET_TEARDOWN;
         }
@@ -361,6 +513,8 @@ void gw__net_free(gw__t *g)
         gw__netns_destroy(g->netid, &n->spec);
         if (n->netns_fd > 0)
             close(n->netns_fd);
+        free(n->spec.rules);
+        free(n->spec.host_rules);
         free(n);
     }
     if (g->net_ok && g->net_table)
@@ -375,7 +529,7 @@ typedef struct {
     gw_http_req_t *req;
     char name[GW__NAME_MAX + 1];
     gw__netspec_t spec;
-    int64_t udp, other;
+    int64_t udp, other, udp6;
 } stats_job_t;
 
 static void stats_work(uv_work_t *w)
@@ -383,6 +537,7 @@ static void stats_work(uv_work_t *w)
     stats_job_t *j = w->data;
     j->udp = gw__netns_counter(&j->spec, "udp_dropped");
     j->other = gw__netns_counter(&j->spec, "other_dropped");
+    j->udp6 = gw__netns_counter(&j->spec, "udp6_dropped");
 }
 
 static void finish_work(gw__t *g)
@@ -392,6 +547,21 @@ static void finish_work(gw__t *g)
         uv_async_send(&g->wake); /* lets the API see nothing is in flight */
 }
 
+/* The IPv6 counters: TCP caught by the catcher on [::1], UDP logged and
+ * dropped by the rules (udp6_dropped), and what the NFLOG listener made of
+ * it. */
+static void ipv6_stats(gw__net_t *n, const stats_job_t *j, const px_catcher_stats_t *cs, json_t *o)
+{
+    px_nflog_stats_t ns;
+    px_nflog_stats(n->nflog, &ns);
+    json_t *v6 = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "tcp_caught", (json_int_t)cs->caught6,
+                           "udp_dropped", (json_int_t)j->udp6, "udp_recorded",
+                           (json_int_t)ns.recorded, "udp_unnamed", (json_int_t)ns.unnamed,
+                           "udp_suppressed", (json_int_t)ns.suppressed, "udp_lost",
+                           (json_int_t)ns.lost, "udp_seen", (json_int_t)ns.seen);
+    json_object_set_new(o, "ipv6", v6);
+}
+
 static void stats_after(uv_work_t *w, int status)
 {
     (void)status;
@@ -399,7 +569,7 @@ static void stats_after(uv_work_t *w, int status)
     gw__t *g = j->g;
     finish_work(g);
     gw__net_t *n = find(g, j->name);
-    if (!n || n->state != NET_READY) {
+    if (!built(n)) {
         reply_err(j->req, 404, "the sandbox has no network namespace (not attached)");
     } else {
         json_t *o = info(n);
@@ -413,6 +583,7 @@ static void stats_after(uv_work_t *w, int status)
         json_object_set_new(o, "other_dropped", json_integer(j->other));
         json_object_set_new(o, "bypass_caught", json_integer((json_int_t)cs.caught));
         json_object_set_new(o, "bypass_unnamed", json_integer((json_int_t)cs.unnamed));
+        ipv6_stats(n, j, &cs, o);
         json_object_set_new(o, "dns_queries", json_integer((json_int_t)ds.queries));
         json_object_set_new(o, "dns_names", json_integer((json_int_t)ds.names));
         json_object_set_new(o, "proxy_allowed", json_integer((json_int_t)ps.allowed));
@@ -425,7 +596,7 @@ static void stats_after(uv_work_t *w, int status)
 static void net_stats(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb)
 {
     gw__net_t *n = find(g, sb->name);
-    if (!n || n->state != NET_READY) {
+    if (!built(n)) {
         reply_err(req, 404, "the sandbox has no network namespace (not attached)");
         return;
     }
@@ -469,6 +640,19 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
+/* process.user from {"uid":N,"name":S}; uidtext holds the uid's text. */
+static void set_user(ocsf_process_t *p, json_t *user, char uidtext[24])
+{
+    json_t *uid = json_object_get(user, "uid");
+    const char *name = json_string_value(json_object_get(user, "name"));
+    if (json_is_integer(uid) && json_integer_value(uid) >= 0) {
+        snprintf(uidtext, 24, "%lld", (long long)json_integer_value(uid));
+        p->user_uid = ocsf_str(uidtext);
+    }
+    if (name && name[0] && strlen(name) <= 64)
+        p->user_name = ocsf_str(name);
+}
+
 static void process_event(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb)
 {
     size_t len;
@@ -504,6 +688,9 @@ static void process_event(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb)
     ev.process.name = ocsf_str(base_name(path));
     ev.process.cmd_line = ocsf_str(cmd);
     ocsf_process_set_file(&ev.process, ocsf_str(path), OCSF_NOSTR);
+    char uid[24], auid[24];
+    set_user(&ev.process, json_object_get(o, "user"), uid);
+    set_user(&ev.actor, json_object_get(actor, "user"), auid);
     json_t *code = json_object_get(o, "exit_code");
     if (!launch && json_is_integer(code))
         ev.exit_code = json_integer_value(code);

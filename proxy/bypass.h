@@ -10,13 +10,17 @@
  *     names it): every A query gets a fake address from a pool (198.18/15
  *     by default) that it remembers name <-> address; AAAA and the rest get
  *     an empty NOERROR answer;
- *   - the bypass catcher (TCP 127.0.0.1:15001 in the namespace; every
- *     outbound TCP connection but the one to the proxy is REDIRECTed
- *     there): it reads the original destination (SO_ORIGINAL_DST: the
+ *   - the bypass catcher (TCP 127.0.0.1:15001 and [::1]:15001 in the
+ *     namespace; every outbound TCP connection but the one to the proxy is
+ *     REDIRECTed there): it reads the original destination (SO_ORIGINAL_DST: the
  *     namespace's conntrack, which the socket shares), names the caller the
  *     way the proxy does (sock_diag *in that namespace*), emits NET:REFUSE
  *     (engine `bypass`) and FINDING:CREATE "proxy bypass attempt", and
  *     resets the connection.
+ *
+ *   - the NFLOG listener (UDP over IPv6, any port: logged by the rules to
+ *     an NFLOG group, then dropped): the same events, the sender named by
+ *     its socket's port in the namespace's udp6 table.
  *
  * Why inside: a listener in the root namespace would see the connection
  * after the NAT but not the conntrack entry that knows where it was going,
@@ -29,6 +33,7 @@
 #ifndef TOLLGATE_PROXY_BYPASS_H
 #define TOLLGATE_PROXY_BYPASS_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,7 +54,8 @@
 int px_netns_run(int netns_fd, int (*fn)(void *arg), void *arg);
 
 /* A socket bound in the namespace: SOCK_STREAM (listening, backlog 128) or
- * SOCK_DGRAM, on ip:port (IPv4 text), non-blocking and close-on-exec.
+ * SOCK_DGRAM, on ip:port (IPv4 or IPv6 text; an IPv6 socket is
+ * IPV6_V6ONLY), non-blocking and close-on-exec.
  * Returns the fd or -errno; err says which step failed. */
 int px_netns_socket(int netns_fd, int type, const char *ip, int port, char *err, size_t errlen);
 
@@ -105,13 +111,71 @@ typedef struct px_catcher px_catcher_t;
  * hooks->emit and the names of hooks are used. 0 or -errno with err. */
 int px_catcher_create(uv_loop_t *loop, int listen_fd, int netns_fd, px_dns_t *dns,
                       const px_hooks_t *hooks, px_catcher_t **out, char *err, size_t errlen);
+/* Adds the IPv6 listener (takes ownership of `listen_fd`: a listening TCP
+ * socket on [::1], same port, made in the same namespace). 0 or a negative
+ * libuv error with err; the catcher works on without it. Loop thread. */
+int px_catcher_listen6(px_catcher_t *c, int listen_fd, char *err, size_t errlen);
 /* Closes the listener and every connection; memory goes once the loop has
  * run the closes and the lookups in flight have ended. NULL is ok. */
 void px_catcher_destroy(px_catcher_t *c);
 
 typedef struct {
     uint64_t caught, unnamed, overflow;
+    uint64_t caught6; /* of caught: over IPv6 */
 } px_catcher_stats_t;
 void px_catcher_stats(const px_catcher_t *c, px_catcher_stats_t *st);
+
+/* ---- UDP over IPv6: the NFLOG listener (nflog.c, nflog_parse.c) ------------------ */
+
+typedef struct px_nflog px_nflog_t;
+
+#define PX_NFLOG_SNAPLEN 256 /* bytes of each packet copied: the headers */
+
+/* A netlink socket (NETLINK_NETFILTER) made inside the namespace `netns_fd`
+ * and bound to NFLOG `group` there (copy mode packet, queue threshold 1).
+ * Blocks: the threadpool. The fd (non-blocking, close-on-exec) or -errno
+ * with err. */
+int px_nflog_socket(int netns_fd, uint16_t group, char *err, size_t errlen);
+
+/* Serves `fd` (takes ownership; from px_nflog_socket) on `loop`: every
+ * logged UDP/IPv6 datagram becomes NET:REFUSE + FINDING:CREATE (engine
+ * `bypass`, protocol udp), its sender named in the namespace `netns_fd`
+ * (borrowed, outlives the listener). Repeats of one socket and destination
+ * within 10 s, more than 20 events a second and more than 32 lookups at
+ * once are counted, not recorded. 0 or a negative libuv error with err. */
+int px_nflog_create(uv_loop_t *loop, int fd, int netns_fd, const px_hooks_t *hooks,
+                    px_nflog_t **out, char *err, size_t errlen);
+/* Stops; memory goes once the loop has closed the socket and the lookups in
+ * flight have ended. NULL is ok. Loop thread. */
+void px_nflog_destroy(px_nflog_t *l);
+
+typedef struct {
+    uint64_t seen;       /* UDP/IPv6 datagrams logged */
+    uint64_t recorded;   /* events emitted */
+    uint64_t unnamed;    /* of recorded: the sender could not be named */
+    uint64_t suppressed; /* seen, not recorded (repeats, rate, lookups busy) */
+    uint64_t lost;       /* socket buffer overruns (ENOBUFS): messages dropped */
+    uint64_t unparsed;   /* messages that were not a UDP/IPv6 packet */
+} px_nflog_stats_t;
+/* NULL: all zero. */
+void px_nflog_stats(const px_nflog_t *l, px_nflog_stats_t *st);
+
+/* One UDP datagram over IPv6: its ends (ports in network order). */
+typedef struct {
+    struct sockaddr_in6 src, dst;
+} px_udp6_pkt_t;
+
+/* One IPv6 packet from its network header (untrusted bytes): 0 and `out`
+ * when a UDP header is within `n` (after at most 8 extension headers);
+ * -ENOENT for another protocol or a later fragment; -EINVAL malformed. */
+int px_ipv6_udp_parse(const uint8_t *p, size_t n, px_udp6_pkt_t *out);
+
+/* What one recv() of an NFLOG socket holds (untrusted bytes, any length,
+ * any alignment): the UDP/IPv6 datagrams of its NFULNL_MSG_PACKET messages,
+ * the first `max` into out. Returns how many there were (may exceed max);
+ * *skipped (may be NULL) counts the other messages. Stops at the first
+ * message whose length does not fit. */
+size_t px_nflog_parse(const uint8_t *buf, size_t len, px_udp6_pkt_t *out, size_t max,
+                      size_t *skipped);
 
 #endif

@@ -9,38 +9,39 @@
  * FINDING:CREATE "proxy bypass attempt", then a reset. The connection stays
  * open until the caller is named, so its socket is still there to find.
  *
+ * Two listeners, one port: 127.0.0.1 (IPv4) and [::1] (IPv6, where the
+ * namespace REDIRECTs every outbound IPv6 TCP connection; IP6T_SO_ORIGINAL_DST).
+ * The events are built in bypass_event.c, shared with nflog.c (UDP/IPv6).
+ *
  * Thread: the loop thread; identity lookups on the threadpool. At most
  * MAX_CONNS connections wait at once; more are reset at once and counted.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "proxy/bypass.h"
-#include "proxy/px_internal.h"
+#include "proxy/bypass_internal.h"
 
 #define MAX_CONNS 256
-
-static const ocsf_product_t product = {OCSF_STR("tollgate-proxy"), OCSF_STR(TOLLGATE_VENDOR),
-                                       OCSF_STR(TOLLGATE_VERSION)};
 
 typedef struct catch_conn catch_conn_t;
 
 struct px_catcher {
     uv_loop_t *loop;
-    uv_tcp_t listener;
+    uv_tcp_t listener, listener6; /* 127.0.0.1 and [::1], port 15001 */
+    bool has6;
     int netns_fd;
     px_dns_t *dns;
-    px_hooks_t hooks;
-    char name[64], uid[64], hostname[256];
+    px__bypass_ctx_t ev;
     px_ident_cache_t *idcache;
     catch_conn_t *conns;
     unsigned nconns;
-    int open; /* the listener + connections not yet freed */
+    int open; /* the listeners + connections not yet freed */
     bool closing;
     px_catcher_stats_t st;
 };
@@ -100,81 +101,20 @@ static void conn_reset(catch_conn_t *k)
 
 /* ---- events ---------------------------------------------------------------------- */
 
-typedef struct {
-    char src[64], dst_ip[64], host[256], cmd[4096], text[600];
-} evbufs_t;
-
-static void ev_base(catch_conn_t *k, ocsf_event_t *ev, int cls, int act, int sev, evbufs_t *b)
-{
-    px_catcher_t *c = k->cat;
-    ocsf_event_init(ev);
-    uv_timeval64_t tv;
-    uv_gettimeofday(&tv);
-    ocsf_event_begin(ev, cls, act, sev, tv.tv_sec * 1000 + tv.tv_usec / 1000, &product);
-    ev->log_name = OCSF_STR("sandbox");
-    ev->device_hostname = ocsf_str(c->hostname);
-    ev->device_type_id = 0;
-    ev->container_name = ocsf_str(c->name);
-    ev->container_uid = ocsf_str(c->uid);
-    if (k->ident && k->ident_rc == 0) {
-        ev->actor.pid = k->ident->pid;
-        ev->actor.name = ocsf_str(k->ident->exe);
-        px_cmdline_redact(k->ident->cmdline, b->cmd, sizeof b->cmd);
-        ev->actor.cmd_line = ocsf_str(b->cmd);
-        ocsf_process_set_file(&ev->actor, ocsf_str(k->ident->exe),
-                              k->ident->sha256[0] ? ocsf_str(k->ident->sha256) : OCSF_NOSTR);
-    }
-}
-
 static void emit(catch_conn_t *k)
 {
     px_catcher_t *c = k->cat;
-    ocsf_event_t ev;
-    evbufs_t b;
-    const struct sockaddr_in *o = (const void *)&k->orig, *p = (const void *)&k->peer;
-    int port = ntohs(o->sin_port);
-    inet_ntop(AF_INET, &o->sin_addr, b.dst_ip, sizeof b.dst_ip);
-    inet_ntop(AF_INET, &p->sin_addr, b.src, sizeof b.src);
-    bool named = c->dns && px_dns_name_of(c->dns, o->sin_addr.s_addr, b.host, sizeof b.host);
-    if (!named)
-        snprintf(b.host, sizeof b.host, "%s", b.dst_ip);
-    char reason[400];
-    snprintf(reason, sizeof reason,
-             "connection to %s:%d (%s) did not go through the proxy: refused (bypass attempt)",
-             b.host, port, b.dst_ip);
-
-    ev_base(k, &ev, OCSF_CLASS_NETWORK, 5 /* Refuse */, OCSF_SEV_MEDIUM, &b);
-    ev.src.ip = ocsf_str(b.src);
-    ev.src.port = ntohs(p->sin_port);
-    ev.dst.domain = named ? ocsf_str(b.host) : OCSF_NOSTR;
-    ev.dst.ip = ocsf_str(b.dst_ip);
-    ev.dst.port = port;
-    ocsf_event_verdict(&ev, false, OCSF_STR("proxy_bypass"), OCSF_STR("bypass"), ocsf_str(reason));
-    c->hooks.emit(c->hooks.ctx, &ev);
-
-    ev_base(k, &ev, OCSF_CLASS_FINDING, OCSF_FINDING_CREATE, OCSF_SEV_HIGH, &b);
-    ev.finding_uid = OCSF_STR("proxy_bypass");
-    ev.finding_type = OCSF_STR("proxy_bypass");
-    ev.finding_title = OCSF_STR("proxy bypass attempt");
-    ev.confidence_id = OCSF_CONF_HIGH;
-    ev.status_id = OCSF_FSTATUS_NEW;
-    if (k->ident && k->ident_rc == 0)
-        snprintf(b.text, sizeof b.text, "%.300s(%d) tried %s:%d around the proxy", k->ident->exe,
-                 k->ident->pid, b.host, port);
-    else
-        snprintf(b.text, sizeof b.text, "an unnamed process tried %s:%d around the proxy (%s)",
-                 b.host, port, k->reason);
-    ev.message = ocsf_str(b.text);
-    ocsf_buf_t um;
-    ocsf_buf_init(&um);
-    char dst[300];
-    snprintf(dst, sizeof dst, "%s:%d", b.host, port);
-    const ocsf_str_t keys[] = {OCSF_STR("bypass_destination"), OCSF_STR("bypass_ip")};
-    const ocsf_str_t vals[] = {ocsf_str(dst), ocsf_str(b.dst_ip)};
-    ocsf_unmapped_build(&um, keys, vals, 2);
-    ev.unmapped = (ocsf_str_t){um.p, um.len};
-    c->hooks.emit(c->hooks.ctx, &ev);
-    ocsf_buf_dispose(&um);
+    const struct sockaddr_in *o = (const void *)&k->orig;
+    char host[256];
+    bool named = k->orig.ss_family == AF_INET && c->dns &&
+                 px_dns_name_of(c->dns, o->sin_addr.s_addr, host, sizeof host);
+    px__bypass_t b = {.proto = "tcp",
+                      .src = (const struct sockaddr *)&k->peer,
+                      .dst = (const struct sockaddr *)&k->orig,
+                      .host = named ? host : NULL,
+                      .ident = k->ident_rc == 0 ? k->ident : NULL,
+                      .reason = k->reason};
+    px__bypass_emit(&c->ev, &b);
 }
 
 /* ---- connections ----------------------------------------------------------------- */
@@ -200,6 +140,8 @@ static void ident_after(uv_work_t *w, int status)
     k->work_busy = false;
     if (status == 0 && !k->cat->closing) {
         k->cat->st.caught++;
+        if (k->peer.ss_family == AF_INET6)
+            k->cat->st.caught6++;
         if (k->ident_rc != 0)
             k->cat->st.unnamed++;
         emit(k);
@@ -207,6 +149,29 @@ static void ident_after(uv_work_t *w, int status)
     if (!k->closed)
         conn_reset(k);
     conn_maybe_free(k);
+}
+
+/* The client socket's two ends: the accepted socket's peer, and where the
+ * connection was going (the original destination in the namespace's
+ * conntrack; the listener's own address when someone dialled it). */
+static int conn_ends(catch_conn_t *k, int fd)
+{
+    socklen_t pl = sizeof k->peer, ol = sizeof k->orig;
+    if (getpeername(fd, (struct sockaddr *)&k->peer, &pl) != 0)
+        return -errno;
+    int rc;
+    if (k->peer.ss_family == AF_INET)
+        rc = getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &k->orig, &ol);
+    else if (k->peer.ss_family == AF_INET6)
+        rc = getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &k->orig, &ol);
+    else
+        return -EAFNOSUPPORT;
+    if (rc != 0) {
+        ol = sizeof k->orig; /* not redirected: someone dialled the catcher itself */
+        if (getsockname(fd, (struct sockaddr *)&k->orig, &ol) != 0)
+            return -errno;
+    }
+    return k->orig.ss_family == k->peer.ss_family ? 0 : -EAFNOSUPPORT;
 }
 
 static void on_connection(uv_stream_t *l, int status)
@@ -231,14 +196,7 @@ static void on_connection(uv_stream_t *l, int status)
         return;
     }
     uv_os_fd_t fd;
-    socklen_t pl = sizeof k->peer, ol = sizeof k->orig;
-    bool ok = uv_fileno((uv_handle_t *)&k->tcp, &fd) == 0 &&
-              getpeername(fd, (struct sockaddr *)&k->peer, &pl) == 0 &&
-              k->peer.ss_family == AF_INET;
-    if (ok && getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &k->orig, &ol) != 0) {
-        ol = sizeof k->orig; /* not redirected: someone dialled the catcher itself */
-        ok = getsockname(fd, (struct sockaddr *)&k->orig, &ol) == 0;
-    }
+    bool ok = uv_fileno((uv_handle_t *)&k->tcp, &fd) == 0 && conn_ends(k, fd) == 0;
     if (!ok || c->nconns > MAX_CONNS || !(k->ident = calloc(1, sizeof *k->ident))) {
         c->st.overflow++;
         conn_reset(k);
@@ -268,10 +226,7 @@ int px_catcher_create(uv_loop_t *loop, int listen_fd, int netns_fd, px_dns_t *dn
     c->loop = loop;
     c->netns_fd = netns_fd;
     c->dns = dns;
-    c->hooks = *hooks;
-    snprintf(c->name, sizeof c->name, "%s", hooks->sandbox_name ? hooks->sandbox_name : "");
-    snprintf(c->uid, sizeof c->uid, "%s", hooks->sandbox_uid ? hooks->sandbox_uid : "");
-    snprintf(c->hostname, sizeof c->hostname, "%s", hooks->hostname ? hooks->hostname : "");
+    px__bypass_ctx_init(&c->ev, hooks);
     c->idcache = px_ident_cache_create();
     int rc = c->idcache ? uv_tcp_init(loop, &c->listener) : UV_ENOMEM;
     if (rc != 0) {
@@ -294,12 +249,34 @@ int px_catcher_create(uv_loop_t *loop, int listen_fd, int netns_fd, px_dns_t *dn
     return 0;
 }
 
+int px_catcher_listen6(px_catcher_t *c, int listen_fd, char *err, size_t errlen)
+{
+    int rc = c->has6 || c->closing ? UV_EBUSY : uv_tcp_init(c->loop, &c->listener6);
+    if (rc != 0) {
+        snprintf(err, errlen, "catcher [::1]: %s", uv_strerror(rc));
+        close(listen_fd);
+        return rc;
+    }
+    c->listener6.data = c;
+    c->has6 = true;
+    c->open++;
+    if ((rc = uv_tcp_open(&c->listener6, listen_fd)) != 0)
+        close(listen_fd); /* not the handle's: still ours */
+    else
+        rc = uv_listen((uv_stream_t *)&c->listener6, 128, on_connection);
+    if (rc != 0)
+        snprintf(err, errlen, "catcher [::1]: %s", uv_strerror(rc));
+    return rc; /* on failure the handle is closed with the catcher */
+}
+
 void px_catcher_destroy(px_catcher_t *c)
 {
     if (!c || c->closing)
         return;
     c->closing = true;
     uv_close((uv_handle_t *)&c->listener, on_listener_closed);
+    if (c->has6)
+        uv_close((uv_handle_t *)&c->listener6, on_listener_closed);
     for (catch_conn_t *k = c->conns; k; k = k->next) {
         if (k->work_busy)
             uv_cancel((uv_req_t *)&k->work);

@@ -20,6 +20,7 @@
  * Threads: every function may be called from any thread; all of them block
  * (they read /proc and files), so never from the libuv loop thread.
  */
+#include "proxy/bypass_internal.h"
 #include "proxy/px_internal.h"
 
 #include <arpa/inet.h>
@@ -298,7 +299,7 @@ static int inode_from_procfs(const ep_t *peer, const ep_t *local, uint64_t *inod
     char eb[128];
     int rc = -ENOENT;
     if (peer->family == AF_INET) {
-        rc = inode_from_table("/proc/net/tcp", false, peer, local, inode);
+        rc = inode_from_table("/proc/thread-self/net/tcp", false, peer, local, inode);
         if (rc != 0 && rc != -ENOENT) {
             reasonf(reason, reasonlen, "cannot read /proc/net/tcp: %s", errtext(rc, eb, sizeof eb));
             return rc;
@@ -306,7 +307,7 @@ static int inode_from_procfs(const ep_t *peer, const ep_t *local, uint64_t *inod
     }
     if (rc == -ENOENT) {
         /* -ENOENT also when there is no tcp6 at all (IPv6 off) */
-        int rc6 = inode_from_table("/proc/net/tcp6", true, peer, local, inode);
+        int rc6 = inode_from_table("/proc/thread-self/net/tcp6", true, peer, local, inode);
         if (rc6 != 0 && rc6 != -ENOENT) {
             reasonf(reason, reasonlen, "cannot read /proc/net/tcp6: %s",
                     errtext(rc6, eb, sizeof eb));
@@ -572,6 +573,30 @@ static int scan_verdict(const px__holders_t *h, char *reason, size_t reasonlen)
     return 0;
 }
 
+int px__ident_lookup_inode(px_ident_cache_t *c, uint64_t ino, px_ident_t *id, char *reason,
+                           size_t reasonlen)
+{
+    char eb[128];
+    ident_reset(id);
+    int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (procfd < 0) {
+        reasonf(reason, reasonlen, "cannot read /proc: %s", errtext(errno, eb, sizeof eb));
+        return -ENOENT;
+    }
+    px__holders_t *h = malloc(sizeof *h); /* ~8 KiB: off the caller's stack */
+    if (h == NULL)
+        abort(); /* the project's OOM policy for fixed-size allocations */
+    px__ident_find_holders(px__ident_cache_scan(c), ino, h);
+    int rc = scan_verdict(h, reason, reasonlen);
+    if (rc == 0)
+        rc = fill_ident(c, procfd, h->pid, ino, id, reason, reasonlen);
+    if (rc != 0)
+        ident_reset(id);
+    free(h);
+    close(procfd);
+    return rc;
+}
+
 int px_ident_lookup(px_ident_cache_t *c, const struct sockaddr *peer, const struct sockaddr *local,
                     px_ident_t *id, char *reason, size_t reasonlen)
 {
@@ -584,22 +609,5 @@ int px_ident_lookup(px_ident_cache_t *c, const struct sockaddr *peer, const stru
     int rc = px_ident_socket_inode(peer, local, PX_IDENT_VIA_AUTO, &ino, reason, reasonlen);
     if (rc != 0)
         return rc == -EINVAL ? rc : -ENOENT;
-    char eb[128];
-    int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (procfd < 0) {
-        reasonf(reason, reasonlen, "cannot read /proc: %s", errtext(errno, eb, sizeof eb));
-        return -ENOENT;
-    }
-    px__holders_t *h = malloc(sizeof *h); /* ~8 KiB: off the caller's stack */
-    if (h == NULL)
-        abort(); /* the project's OOM policy for fixed-size allocations */
-    px__ident_find_holders(px__ident_cache_scan(c), ino, h);
-    rc = scan_verdict(h, reason, reasonlen);
-    if (rc == 0)
-        rc = fill_ident(c, procfd, h->pid, ino, id, reason, reasonlen);
-    if (rc != 0)
-        ident_reset(id);
-    free(h);
-    close(procfd);
-    return rc;
+    return px__ident_lookup_inode(c, ino, id, reason, reasonlen);
 }

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,9 @@ int px_netns_run(int netns_fd, int (*fn)(void *arg), void *arg)
 
 typedef struct {
     int type, port;
-    struct in_addr ip;
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    const char *ip;
     char *err;
     size_t errlen;
 } sock_args_t;
@@ -51,22 +54,20 @@ typedef struct {
 static int make_socket(void *arg)
 {
     sock_args_t *a = arg;
-    int fd = socket(AF_INET, a->type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(a->sa.ss_family, a->type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(a->err, a->errlen, "socket: %s", strerror(errno));
         return -errno;
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sin = {
-        .sin_family = AF_INET, .sin_port = htons((uint16_t)a->port), .sin_addr = a->ip};
+    if (a->sa.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     const char *step = "bind";
-    if (bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0 ||
+    if (bind(fd, (struct sockaddr *)&a->sa, a->salen) != 0 ||
         (a->type == SOCK_STREAM && (step = "listen", listen(fd, 128) != 0))) {
         int e = errno;
-        char ip[INET_ADDRSTRLEN];
-        inet_ntop(AF_INET, &a->ip, ip, sizeof ip);
-        snprintf(a->err, a->errlen, "%s %s:%d: %s", step, ip, a->port, strerror(e));
+        snprintf(a->err, a->errlen, "%s %s:%d: %s", step, a->ip, a->port, strerror(e));
         close(fd);
         return -e;
     }
@@ -75,10 +76,20 @@ static int make_socket(void *arg)
 
 int px_netns_socket(int netns_fd, int type, const char *ip, int port, char *err, size_t errlen)
 {
-    sock_args_t a = {.type = type, .port = port, .err = err, .errlen = errlen};
+    sock_args_t a = {.type = type, .port = port, .ip = ip, .err = err, .errlen = errlen};
+    struct sockaddr_in *in = (struct sockaddr_in *)&a.sa;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a.sa;
     err[0] = '\0';
-    if ((type != SOCK_STREAM && type != SOCK_DGRAM) || port < 0 || port > 65535 ||
-        inet_pton(AF_INET, ip, &a.ip) != 1) {
+    bool ok = (type == SOCK_STREAM || type == SOCK_DGRAM) && port >= 0 && port <= 65535;
+    if (ok && inet_pton(AF_INET, ip, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        a.salen = sizeof *in;
+    } else if (ok && inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        a.salen = sizeof *in6;
+    } else {
         snprintf(err, errlen, "bad socket request %s:%d", ip, port);
         return -EINVAL;
     }
