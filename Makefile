@@ -14,7 +14,7 @@ OPT       ?= -O2
 PY        := /usr/bin/python3
 FUZZ_TIME ?= 20
 
-PKGS      := jansson libcrypto libssl yaml-0.1 libuv libcurl rdkafka libzstd zlib
+PKGS      := jansson libcrypto libssl yaml-0.1 libuv libcurl rdkafka libzstd zlib libseccomp
 DEPS_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 DEPS_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread
 

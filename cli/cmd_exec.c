@@ -1,26 +1,43 @@
 /*
- * cmd_exec.c: `tollgate sandbox exec --name NAME [--env K=V]... [--cwd DIR]
- * [--tty] -- CMD [ARG]...`: runs CMD inside the sandbox's network namespace,
- * where its only way out is the sandbox's proxy.
+ * cmd_exec.c: `tollgate sandbox exec --name NAME [--user USER] [--env K=V]...
+ * [--cwd DIR] [--tty] -- CMD [ARG]...`: runs CMD inside the sandbox, where
+ * its only way out is the sandbox's proxy and it has no privilege.
  *
- * The gateway builds the namespace (POST .../attach); this process forks, the
- * child enters the namespace (setns), takes a private mount namespace with the
- * sandbox's resolv.conf over /etc/resolv.conf, gets a clean environment
- * (PATH, HOME, TERM, LANG, the proxy variables and --env only: nothing of the
- * caller's leaks in), waits until PROC:LAUNCH is recorded, then execs.
+ * The gateway builds the network namespace (POST .../attach) and checks its
+ * rules. Then three processes:
+ *
+ *   this one    (root, host namespaces) unshares a pid namespace for its
+ *               children, records PROC:LAUNCH / PROC:TERMINATE, forwards
+ *               SIGTERM/SIGHUP, returns the command's exit status
+ *   its child   pid 1 of the new pid namespace: enters the network
+ *               namespace, takes a mount namespace of its own (exec_confine.c:
+ *               resolv.conf, /proc, the gateway's state and /run/netns
+ *               hidden), drops to the sandbox user with no capability,
+ *               no_new_privs and the seccomp filter (exec_seccomp.c), forks
+ *               the command, forwards signals to it, reaps orphans, exits
+ *               with its status (the namespace dies with it)
+ *   the command inherits all that; chdir (as the user), reports its pid
+ *               (SCM_CREDENTIALS: the kernel translates it into this
+ *               process's pid namespace), waits until PROC:LAUNCH is
+ *               recorded, then execs with a clean environment (PATH, HOME of
+ *               the user, TERM, LANG, the proxy variables and --env only)
+ *
  * stdin, stdout, stderr and the terminal are inherited; the exit status is
  * the command's (128 + N for a signal N; 127 command not found, 126 not
- * executable). PROC:TERMINATE carries it.
+ * executable, 1 when it could not be confined: one line says why, and
+ * nothing runs).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -29,6 +46,8 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "cli/exec_confine.h"
+#include "gateway/gateway.h"
 
 #define MAX_ENV      64
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -36,20 +55,35 @@
 extern char **environ;
 
 typedef struct {
-    const char *gateway, *state, *name, *cwd;
+    const char *gateway, *state, *name, *cwd, *user;
     const char *env[MAX_ENV];
     size_t nenv;
     bool tty;
     char **cmd; /* NULL-terminated */
 } exec_args_t;
 
+/* What the child and the command tell this process when they fail. */
+typedef struct {
+    int code; /* the exit status to return */
+    char msg[480];
+} child_err_t;
+
+/* The child's and the command's side of the pipes. */
+typedef struct {
+    int netns, ctl, go, err;
+} child_fds_t;
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tollgate sandbox exec --name NAME [--env K=V]... [--cwd DIR] [--tty]\n"
-               "                             [--gateway URL] [--state DIR] -- CMD [ARG]...\n\n"
-               "Runs CMD in the sandbox's network namespace: its only way out is the\n"
-               "sandbox's proxy (HTTP_PROXY/HTTPS_PROXY are set); other connections are\n"
-               "refused and recorded. Needs root; the gateway must run as root too.\n");
+    fprintf(f,
+            "usage: tollgate sandbox exec --name NAME [--user USER] [--env K=V]... [--cwd DIR]\n"
+            "                             [--tty] [--gateway URL] [--state DIR] -- CMD [ARG]...\n\n"
+            "Runs CMD in the sandbox: its only way out is the sandbox's proxy\n"
+            "(HTTP_PROXY/HTTPS_PROXY are set); other connections are refused and\n"
+            "recorded. CMD runs as USER (default: the sandbox's user, else\n" CLI__EXEC_DEFAULT_USER
+            ", made when missing), never root, with no capabilities, no_new_privs,\n"
+            "a seccomp filter and pid and mount namespaces of its own. Needs root;\n"
+            "the gateway must run as root too.\n");
 }
 
 static int parse(int argc, char **argv, exec_args_t *a)
@@ -71,6 +105,8 @@ static int parse(int argc, char **argv, exec_args_t *a)
             a->state = argv[++i];
         } else if (!strcmp(s, "--cwd") && more) {
             a->cwd = argv[++i];
+        } else if (!strcmp(s, "--user") && more && argv[i + 1][0]) {
+            a->user = argv[++i];
         } else if (!strcmp(s, "--tty")) {
             a->tty = true;
         } else if (!strcmp(s, "--env") && more && a->nenv < MAX_ENV - 12 &&
@@ -98,7 +134,7 @@ static bool privileged(void)
     return (d[0].effective & (1u << CAP_SYS_ADMIN)) != 0;
 }
 
-/* PATH search as execvp would, from `dir` for relative names; "" if none. */
+/* PATH search as execvp would; "" if none. */
 static void resolve(const char *cmd, const char *path, char *out, size_t n)
 {
     out[0] = '\0';
@@ -129,19 +165,20 @@ static json_t *argv_json(char **v)
     return a;
 }
 
-/* POST body to path; 0 when the gateway answered `want`. */
-static int post(const cli_client_t *c, const char *what, const char *path, json_t *body,
+/* method path with body (NULL: none); 0 when the gateway answered 200. */
+static int call(const cli_client_t *c, const char *method, const char *path, json_t *body,
                 json_t **out)
 {
-    char *b = json_dumps(body, JSON_COMPACT);
+    char *b = body ? json_dumps(body, JSON_COMPACT) : NULL;
     ocsf_buf_t resp;
     long status = 0;
     ocsf_buf_init(&resp);
-    int rc = b ? cli_request(c, "POST", path, "application/json", b, strlen(b), 120, &status, &resp)
-               : -1;
+    int rc = body && !b ? -1
+                        : cli_request(c, method, path, b ? "application/json" : NULL, b,
+                                      b ? strlen(b) : 0, 120, &status, &resp);
     free(b);
     if (rc == 0 && status != 200) {
-        cli_print_error(what, status, &resp);
+        cli_print_error("sandbox exec", status, &resp);
         rc = -1;
     }
     if (rc == 0 && out) {
@@ -153,164 +190,338 @@ static int post(const cli_client_t *c, const char *what, const char *path, json_
     return rc;
 }
 
-/* ---- the child ----------------------------------------------------------------------- */
+/* ---- the environment ----------------------------------------------------------------- */
 
-typedef struct {
-    int step; /* 0 exec, 1 setns, 2 mount namespace, 3 resolv.conf, 4 cwd */
-    int err;
-} child_err_t;
+static bool overridden(const exec_args_t *a, const char *key)
+{
+    size_t n = strlen(key);
+    for (size_t i = 0; i < a->nenv; i++)
+        if (strncmp(a->env[i], key, n) == 0 && a->env[i][n] == '=')
+            return true;
+    return false;
+}
 
-static void build_env(const exec_args_t *a, const char *proxy, char **env, char *buf, size_t buflen)
+static void build_env(const exec_args_t *a, const char *proxy, const cli__exec_user_t *u,
+                      char **env, char *buf, size_t buflen)
 {
     size_t n = 0, o = 0;
-    const char *keep[] = {"HOME", "TERM", "LANG"};
-#define ADD(...)                                                                                   \
+    const char *keep[] = {"TERM", "LANG"};
+#define ADD(key, ...)                                                                              \
     do {                                                                                           \
-        int w_ = snprintf(buf + o, buflen - o, __VA_ARGS__);                                       \
+        int w_ = overridden(a, key) ? -1 : snprintf(buf + o, buflen - o, __VA_ARGS__);             \
         if (w_ > 0 && (size_t)w_ < buflen - o) {                                                   \
             env[n++] = buf + o;                                                                    \
             o += (size_t)w_ + 1;                                                                   \
         }                                                                                          \
     } while (0)
-    ADD("PATH=%s", getenv("PATH") ? getenv("PATH") : DEFAULT_PATH);
-    for (size_t i = 0; i < 3; i++)
+    ADD("PATH", "PATH=%s", DEFAULT_PATH); /* the caller's may name dirs the user cannot use */
+    ADD("HOME", "HOME=%s", u->home);
+    ADD("USER", "USER=%s", u->name);
+    ADD("LOGNAME", "LOGNAME=%s", u->name);
+    for (size_t i = 0; i < 2; i++)
         if (getenv(keep[i]))
-            ADD("%s=%s", keep[i], getenv(keep[i]));
-    ADD("HTTP_PROXY=%s", proxy);
-    ADD("HTTPS_PROXY=%s", proxy);
-    ADD("http_proxy=%s", proxy);
-    ADD("https_proxy=%s", proxy);
-    ADD("NO_PROXY=127.0.0.1,localhost,::1");
-    ADD("no_proxy=127.0.0.1,localhost,::1");
-    ADD("TOLLGATE_SANDBOX=%s", a->name);
+            ADD(keep[i], "%s=%s", keep[i], getenv(keep[i]));
+    ADD("HTTP_PROXY", "HTTP_PROXY=%s", proxy);
+    ADD("HTTPS_PROXY", "HTTPS_PROXY=%s", proxy);
+    ADD("http_proxy", "http_proxy=%s", proxy);
+    ADD("https_proxy", "https_proxy=%s", proxy);
+    ADD("NO_PROXY", "NO_PROXY=127.0.0.1,localhost,::1");
+    ADD("no_proxy", "no_proxy=127.0.0.1,localhost,::1");
+    ADD("TOLLGATE_SANDBOX", "TOLLGATE_SANDBOX=%s", a->name);
     for (size_t i = 0; i < a->nenv; i++)
         env[n++] = (char *)a->env[i];
 #undef ADD
     env[n] = NULL;
 }
 
-static void child(const exec_args_t *a, int nsfd, const char *resolv, char **env, int go, int errfd)
+/* ---- the child (pid 1 of the sandbox's pid namespace) and the command ---------------- */
+
+static void child_fail(int fd, int code, const char *msg)
 {
-    child_err_t ce = {1, 0};
-    char b;
-    signal(SIGINT, SIG_DFL);
-    signal(SIGQUIT, SIG_DFL);
-    if (setns(nsfd, CLONE_NEWNET) != 0 ||
-        (ce.step = 2,
-         unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) ||
-        (ce.step = 3, mount(resolv, "/etc/resolv.conf", NULL, MS_BIND, NULL) != 0) ||
-        (ce.step = 4, a->cwd && chdir(a->cwd) != 0))
-        goto fail;
-    close(nsfd);
-    if (read(go, &b, 1) != 1)
-        _exit(1); /* the parent could not record the launch */
-    environ = env;
-    ce.step = 0;
-    execvp(a->cmd[0], a->cmd);
-fail:
-    ce.err = errno;
-    if (write(errfd, &ce, sizeof ce) < 0)
-        _exit(1);
-    _exit(ce.step == 0 && (ce.err == ENOENT || ce.err == ENOTDIR) ? 127 : ce.step == 0 ? 126 : 1);
+    child_err_t ce = {code, ""};
+    snprintf(ce.msg, sizeof ce.msg, "%s", msg);
+    if (write(fd, &ce, sizeof ce) < 0)
+        _exit(code);
+    _exit(code);
 }
 
-/* ---- the parent ---------------------------------------------------------------------- */
+/* The command: chdir as the user, report the pid, wait for the launch event,
+ * exec. Never returns. */
+static void command(const exec_args_t *a, char **env, const child_fds_t *f)
+{
+    char msg[480], b;
+    signal(SIGINT, SIG_DFL);
+    signal(SIGQUIT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    if (a->cwd && chdir(a->cwd) != 0) {
+        snprintf(msg, sizeof msg, "--cwd %.300s: %s (as the sandbox user)", a->cwd,
+                 strerror(errno));
+        child_fail(f->err, 1, msg);
+    }
+    if (send(f->ctl, "p", 1, 0) != 1 || read(f->go, &b, 1) != 1)
+        _exit(1); /* this process could not record the launch */
+    close(f->ctl);
+    close(f->go);
+    environ = env;
+    execvp(a->cmd[0], a->cmd);
+    int e = errno;
+    snprintf(msg, sizeof msg, "exec: %s: ", e == ENOENT ? "command not found" : strerror(e));
+    child_fail(f->err, e == ENOENT || e == ENOTDIR ? 127 : 126, msg);
+}
+
+static volatile sig_atomic_t command_pid;
+
+static void forward(int sig)
+{
+    if (command_pid > 0)
+        kill(command_pid, sig);
+}
+
+/* Waits for the command, reaping everything else; its exit status. */
+static int init_wait(pid_t pid)
+{
+    for (;;) {
+        int st;
+        pid_t w = waitpid(-1, &st, 0);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return 1;
+        if (w == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+}
+
+static void child(const exec_args_t *a, const char *resolv, const char *const *hide, size_t nhide,
+                  const cli__exec_user_t *u, char **env, const child_fds_t *f)
+{
+    char err[400], msg[480];
+    signal(SIGINT, SIG_IGN); /* the terminal's signals reach the command directly */
+    signal(SIGQUIT, SIG_IGN);
+    const char *step = "enter the sandbox's network namespace";
+    int rc = setns(f->netns, CLONE_NEWNET) != 0 ? -errno : 0;
+    snprintf(err, sizeof err, "%s", strerror(-rc));
+    if (rc == 0 && (step = "make a mount namespace", unshare(CLONE_NEWNS) != 0)) {
+        rc = -errno;
+        snprintf(err, sizeof err, "%s", strerror(errno));
+    }
+    if (rc == 0 && (step = "mounts", rc = cli__exec_mounts(resolv, hide, nhide, err, sizeof err)))
+        ;
+    else if (rc == 0 && (step = "drop privileges", rc = cli__exec_drop(u, err, sizeof err)))
+        ;
+    else if (rc == 0)
+        step = "seccomp", rc = cli__exec_seccomp(err, sizeof err);
+    if (rc != 0) {
+        snprintf(msg, sizeof msg, "cannot confine the command (%s): %s", step, err);
+        child_fail(f->err, 1, msg);
+    }
+    close(f->netns);
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* this process goes: the sandbox goes */
+    struct sigaction sa = {.sa_handler = forward};
+    sigemptyset(&sa.sa_mask);
+    int sigs[] = {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        sigaction(sigs[i], &sa, NULL);
+    pid_t pid = fork();
+    if (pid == 0)
+        command(a, env, f);
+    if (pid < 0)
+        child_fail(f->err, 1, "fork the command failed");
+    command_pid = pid;
+    close(f->ctl);
+    close(f->go);
+    close(f->err);
+    _exit(init_wait(pid));
+}
+
+/* ---- this process -------------------------------------------------------------------- */
 
 static volatile sig_atomic_t child_pid;
 
-static void forward(int sig)
+static void forward_child(int sig)
 {
     if (child_pid > 0)
         kill(child_pid, sig);
 }
 
 static int process_event(const cli_client_t *c, const exec_args_t *a, char **argv, const char *path,
-                         pid_t pid, const char *what, int code)
+                         pid_t pid, const cli__exec_user_t *u, const char *what, int code)
 {
     char self[4096], url[256];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     self[n > 0 ? n : 0] = '\0';
-    json_t *o = json_pack("{s:s,s:I,s:o,s:s,s:{s:I,s:s,s:o}}", "activity", what, "pid",
-                          (json_int_t)pid, "argv", argv_json(a->cmd), "path", path, "actor", "pid",
-                          (json_int_t)getpid(), "path", self, "argv", argv_json(argv));
+    struct passwd *me = getpwuid(getuid()); /* the real uid: who ran sudo tollgate ... */
+    json_t *o =
+        json_pack("{s:s,s:I,s:o,s:s,s:{s:I,s:s,s:o,s:{s:I,s:s}},s:{s:I,s:s}}", "activity", what,
+                  "pid", (json_int_t)pid, "argv", argv_json(a->cmd), "path", path, "actor", "pid",
+                  (json_int_t)getpid(), "path", self, "argv", argv_json(argv), "user", "uid",
+                  (json_int_t)getuid(), "name", me ? me->pw_name : "", "user", "uid",
+                  (json_int_t)u->uid, "name", u->name);
     if (strcmp(what, "terminate") == 0)
         json_object_set_new(o, "exit_code", json_integer(code));
     snprintf(url, sizeof url, "/v1/sandboxes/%s/process", a->name);
-    int rc = post(c, "sandbox exec", url, o, NULL);
+    int rc = call(c, "POST", url, o, NULL);
     json_decref(o);
     return rc;
 }
 
-static const char *const steps[] = {"exec", "enter the network namespace", "make a mount namespace",
-                                    "mount the sandbox's resolv.conf", "chdir"};
+/* The command's pid in this pid namespace (SCM_CREDENTIALS), or 0 when the
+ * child failed before forking it. */
+static pid_t command_started(int ctl)
+{
+    char b;
+    union {
+        char buf[CMSG_SPACE(sizeof(struct ucred))];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = {&b, 1};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+    ssize_t r;
+    while ((r = recvmsg(ctl, &m, 0)) < 0 && errno == EINTR)
+        ;
+    struct cmsghdr *cm = r == 1 ? CMSG_FIRSTHDR(&m) : NULL;
+    if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_CREDENTIALS)
+        return 0;
+    struct ucred cr;
+    memcpy(&cr, CMSG_DATA(cm), sizeof cr);
+    return cr.pid;
+}
 
-/* Runs the child to its end; the exit status tollgate returns. */
-static int run(const cli_client_t *c, const exec_args_t *a, char **argv, json_t *net)
+/* Prints what the child or the command said when it failed. */
+static void report_failure(int errfd, const char *cmd)
+{
+    child_err_t ce;
+    if (read(errfd, &ce, sizeof ce) != (ssize_t)sizeof ce)
+        return;
+    ce.msg[sizeof ce.msg - 1] = '\0';
+    char prefix[520];
+    snprintf(prefix, sizeof prefix, "tollgate sandbox exec: %s", ce.msg);
+    if (strncmp(ce.msg, "exec: ", 6) == 0)
+        cli_err_escaped(prefix, cmd, strlen(cmd));
+    else
+        cli_err_escaped(prefix, "", 0);
+}
+
+static int wait_child(pid_t pid)
+{
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return CLI_EXIT_FAIL;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The pipes and the pid namespace; the fork. The child's pid, or -1. */
+static pid_t start(const exec_args_t *a, json_t *net, const char *const *hide, size_t nhide,
+                   const cli__exec_user_t *u, char **env, char *token, size_t tokenlen, int mine[3])
 {
     const char *nspath = json_string_value(json_object_get(net, "netns_path"));
     const char *resolv = json_string_value(json_object_get(net, "resolv_conf"));
-    const char *proxy = json_string_value(json_object_get(net, "proxy"));
-    static char envbuf[1 << 16];
-    char *env[MAX_ENV + 1], path[4096];
-    if (!nspath || !resolv || !proxy) {
-        fprintf(stderr, "tollgate sandbox exec: the gateway's attach reply lacks netns_path\n");
-        return CLI_EXIT_FAIL;
-    }
-    build_env(a, proxy, env, envbuf, sizeof envbuf);
-    int nsfd = open(nspath, O_RDONLY | O_CLOEXEC), go[2], ep[2];
-    if (nsfd < 0) {
+    int sp[2], go[2], ep[2], one = 1;
+    child_fds_t f = {open(nspath, O_RDONLY | O_CLOEXEC), -1, -1, -1};
+    if (f.netns < 0) {
         fprintf(stderr, "tollgate sandbox exec: open %s: %s\n", nspath, strerror(errno));
-        return CLI_EXIT_FAIL;
+        return -1;
     }
-    if (pipe2(go, O_CLOEXEC) != 0 || pipe2(ep, O_CLOEXEC) != 0) {
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0 ||
+        setsockopt(sp[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0 ||
+        pipe2(go, O_CLOEXEC) != 0 || pipe2(ep, O_CLOEXEC) != 0) {
         perror("tollgate sandbox exec: pipe");
-        return CLI_EXIT_FAIL;
+        return -1;
     }
-    resolve(a->cmd[0], getenv("PATH") ? getenv("PATH") : DEFAULT_PATH, path, sizeof path);
-    signal(SIGINT, SIG_IGN); /* the terminal's signals are the command's */
-    signal(SIGQUIT, SIG_IGN);
-    signal(SIGTERM, forward);
-    signal(SIGHUP, forward);
+    if (unshare(CLONE_NEWPID) != 0) {
+        fprintf(stderr,
+                "tollgate sandbox exec: cannot make a pid namespace (%s): the command "
+                "cannot be confined, so it does not run\n",
+                strerror(errno));
+        return -1;
+    }
+    f.ctl = sp[1], f.go = go[0], f.err = ep[1];
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
+        close(sp[0]);
         close(go[1]);
         close(ep[0]);
-        child(a, nsfd, resolv, env, go[0], ep[1]);
+        explicit_bzero(token, tokenlen); /* nothing of the gateway's secret stays in the sandbox */
+        clearenv(); /* the command's environment is env; this one may hold TOLLGATE_TOKEN */
+        child(a, resolv, hide, nhide, u, env, &f);
     }
-    close(nsfd);
+    close(f.netns);
+    close(sp[1]);
     close(go[0]);
     close(ep[1]);
-    if (pid < 0) {
+    mine[0] = sp[0], mine[1] = go[1], mine[2] = ep[0];
+    if (pid < 0)
         perror("tollgate sandbox exec: fork");
+    return pid;
+}
+
+/* Runs the command to its end; the exit status tollgate returns. */
+static int run(cli_client_t *c, const exec_args_t *a, char **argv, json_t *net,
+               const cli__exec_user_t *u)
+{
+    const char *proxy = json_string_value(json_object_get(net, "proxy"));
+    static char envbuf[1 << 16];
+    char *env[MAX_ENV + 16], path[4096], state[4096], err[256];
+    if (!json_string_value(json_object_get(net, "netns_path")) || !proxy ||
+        !json_string_value(json_object_get(net, "resolv_conf"))) {
+        fprintf(stderr, "tollgate sandbox exec: the gateway's attach reply lacks netns_path\n");
         return CLI_EXIT_FAIL;
     }
+    const char *hide[2] = {json_string_value(json_object_get(net, "state_dir")), NULL};
+    if (gw_state_dir(a->state, state, sizeof state, err, sizeof err) == 0)
+        hide[1] = state;
+    build_env(a, proxy, u, env, envbuf, sizeof envbuf);
+    resolve(a->cmd[0], DEFAULT_PATH, path, sizeof path);
+    signal(SIGINT, SIG_IGN); /* the terminal's signals are the command's */
+    signal(SIGQUIT, SIG_IGN);
+    signal(SIGTERM, forward_child);
+    signal(SIGHUP, forward_child);
+    int fds[3];
+    pid_t pid = start(a, net, hide, 2, u, env, c->token, sizeof c->token, fds);
+    if (pid < 0)
+        return CLI_EXIT_FAIL;
     child_pid = pid;
-    child_err_t ce;
-    bool launched = process_event(c, a, argv, path[0] ? path : a->cmd[0], pid, "launch", 0) == 0;
-    if (launched && write(go[1], "g", 1) != 1)
+    pid_t cmd_pid = command_started(fds[0]);
+    bool launched = cmd_pid > 0 && process_event(c, a, argv, path[0] ? path : a->cmd[0], cmd_pid, u,
+                                                 "launch", 0) == 0;
+    if (launched && write(fds[1], "g", 1) != 1)
         launched = false;
-    close(go[1]);
-    ssize_t got = read(ep[0], &ce, sizeof ce);
-    close(ep[0]);
-    int st, code;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    if (got == (ssize_t)sizeof ce && ce.step >= 0 && ce.step <= 4) {
-        char prefix[300];
-        snprintf(prefix, sizeof prefix, "tollgate sandbox exec: %s: %s: ", steps[ce.step],
-                 ce.step == 0 && ce.err == ENOENT ? "command not found" : strerror(ce.err));
-        cli_err_escaped(prefix, a->cmd[0], strlen(a->cmd[0]));
-    }
+    close(fds[1]);
+    close(fds[0]);
+    report_failure(fds[2], a->cmd[0]);
+    close(fds[2]);
+    int code = wait_child(pid);
     if (launched)
-        process_event(c, a, argv, path[0] ? path : a->cmd[0], pid, "terminate", code);
+        process_event(c, a, argv, path[0] ? path : a->cmd[0], cmd_pid, u, "terminate", code);
     return launched ? code : CLI_EXIT_FAIL;
+}
+
+/* The user: --user, else the sandbox's own setting, else the default. */
+static int pick_user(const cli_client_t *c, const exec_args_t *a, cli__exec_user_t *u)
+{
+    char url[256], err[400];
+    const char *spec = a->user;
+    json_t *sb = NULL;
+    snprintf(url, sizeof url, "/v1/sandboxes/%.100s", a->name);
+    if (!spec && call(c, "GET", url, NULL, &sb) != 0)
+        return -1;
+    if (!spec)
+        spec = json_string_value(json_object_get(sb, "user"));
+    int rc = cli__exec_user(spec, u, err, sizeof err);
+    json_decref(sb);
+    if (rc != 0)
+        cli_err_escaped("tollgate sandbox exec: ", err, strlen(err));
+    return rc;
 }
 
 int cli_sandbox_exec(int argc, char **argv)
 {
     exec_args_t a = {0};
+    char err[400];
     if (parse(argc, argv, &a) != 0) {
         usage(stderr);
         return CLI_EXIT_USAGE;
@@ -320,17 +531,22 @@ int cli_sandbox_exec(int argc, char **argv)
                         "sandbox's network namespace): run it with sudo\n");
         return CLI_EXIT_FAIL;
     }
+    if (cli__exec_kernel_check(err, sizeof err) != 0) {
+        fprintf(stderr, "tollgate sandbox exec: %s\n", err);
+        return CLI_EXIT_FAIL;
+    }
     cli_client_t c;
-    if (cli_client_init(&c, a.gateway, a.state) != 0)
+    cli__exec_user_t u;
+    if (cli_client_init(&c, a.gateway, a.state) != 0 || pick_user(&c, &a, &u) != 0)
         return CLI_EXIT_FAIL;
     char url[256];
     snprintf(url, sizeof url, "/v1/sandboxes/%.100s/attach", a.name);
     json_t *body = json_object(), *net = NULL;
-    int rc = post(&c, "sandbox exec", url, body, &net);
+    int rc = call(&c, "POST", url, body, &net);
     json_decref(body);
     if (rc != 0)
         return CLI_EXIT_FAIL;
-    rc = run(&c, &a, argv, net);
+    rc = run(&c, &a, argv, net, &u);
     json_decref(net);
     return rc;
 }

