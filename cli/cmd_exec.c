@@ -73,6 +73,15 @@ typedef struct {
     int netns, ctl, go, err;
 } child_fds_t;
 
+/* What the child sets up (borrowed from this process's memory). */
+typedef struct {
+    const char *resolv;  /* the sandbox's resolv.conf */
+    const char *ca_pem;  /* the CA intercepted tunnels present; NULL: none */
+    const char *hide[2]; /* the gateway's and this client's state directories */
+    const cli__exec_user_t *user;
+    char **env;
+} setup_t;
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -201,7 +210,7 @@ static bool overridden(const exec_args_t *a, const char *key)
     return false;
 }
 
-static void build_env(const exec_args_t *a, const char *proxy, const cli__exec_user_t *u,
+static void build_env(const exec_args_t *a, const char *proxy, const cli__exec_user_t *u, bool ca,
                       char **env, char *buf, size_t buflen)
 {
     size_t n = 0, o = 0;
@@ -228,6 +237,15 @@ static void build_env(const exec_args_t *a, const char *proxy, const cli__exec_u
     ADD("NO_PROXY", "NO_PROXY=127.0.0.1,localhost,::1");
     ADD("no_proxy", "no_proxy=127.0.0.1,localhost,::1");
     ADD("TOLLGATE_SANDBOX", "TOLLGATE_SANDBOX=%s", a->name);
+    /* the CA of intercepted tunnels, where common clients look (exec_confine.c) */
+    const char *bundle = ca ? CLI__EXEC_CA_DIR "/bundle.pem" : NULL;
+    if (bundle) {
+        const char *keys[] = {"SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE",
+                              "GIT_SSL_CAINFO"};
+        for (size_t i = 0; i < 4; i++)
+            ADD(keys[i], "%s=%s", keys[i], bundle);
+        ADD("NODE_EXTRA_CA_CERTS", "NODE_EXTRA_CA_CERTS=%s", CLI__EXEC_CA_DIR "/sandbox-ca.pem");
+    }
     for (size_t i = 0; i < a->nenv; i++)
         env[n++] = (char *)a->env[i];
 #undef ADD
@@ -293,26 +311,33 @@ static int init_wait(pid_t pid)
     }
 }
 
-static void child(const exec_args_t *a, const char *resolv, const char *const *hide, size_t nhide,
-                  const cli__exec_user_t *u, char **env, const child_fds_t *f)
+/* In the child: namespaces, mounts, the drop and the filter; 0 or -errno
+ * with step and err. */
+static int confine(const setup_t *s, int netns, const char **step, char *err, size_t errlen)
+{
+    *step = "enter the sandbox's network namespace";
+    if (setns(netns, CLONE_NEWNET) != 0 ||
+        (*step = "make a mount namespace", unshare(CLONE_NEWNS) != 0)) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        return -errno;
+    }
+    int rc = (*step = "mounts", cli__exec_mounts(s->resolv, s->hide, 2, err, errlen));
+    if (rc == 0 && s->ca_pem)
+        rc = (*step = "the CA bundle", cli__exec_ca_files(s->ca_pem, err, errlen));
+    if (rc == 0)
+        rc = (*step = "drop privileges", cli__exec_drop(s->user, err, errlen));
+    if (rc == 0)
+        rc = (*step = "seccomp", cli__exec_seccomp(err, errlen));
+    return rc;
+}
+
+static void child(const exec_args_t *a, const setup_t *s, const child_fds_t *f)
 {
     char err[400], msg[480];
     signal(SIGINT, SIG_IGN); /* the terminal's signals reach the command directly */
     signal(SIGQUIT, SIG_IGN);
-    const char *step = "enter the sandbox's network namespace";
-    int rc = setns(f->netns, CLONE_NEWNET) != 0 ? -errno : 0;
-    snprintf(err, sizeof err, "%s", strerror(-rc));
-    if (rc == 0 && (step = "make a mount namespace", unshare(CLONE_NEWNS) != 0)) {
-        rc = -errno;
-        snprintf(err, sizeof err, "%s", strerror(errno));
-    }
-    if (rc == 0 && (step = "mounts", rc = cli__exec_mounts(resolv, hide, nhide, err, sizeof err)))
-        ;
-    else if (rc == 0 && (step = "drop privileges", rc = cli__exec_drop(u, err, sizeof err)))
-        ;
-    else if (rc == 0)
-        step = "seccomp", rc = cli__exec_seccomp(err, sizeof err);
-    if (rc != 0) {
+    const char *step;
+    if (confine(s, f->netns, &step, err, sizeof err) != 0) {
         snprintf(msg, sizeof msg, "cannot confine the command (%s): %s", step, err);
         child_fail(f->err, 1, msg);
     }
@@ -325,7 +350,7 @@ static void child(const exec_args_t *a, const char *resolv, const char *const *h
         sigaction(sigs[i], &sa, NULL);
     pid_t pid = fork();
     if (pid == 0)
-        command(a, env, f);
+        command(a, s->env, f);
     if (pid < 0)
         child_fail(f->err, 1, "fork the command failed");
     command_pid = pid;
@@ -414,11 +439,9 @@ static int wait_child(pid_t pid)
 }
 
 /* The pipes and the pid namespace; the fork. The child's pid, or -1. */
-static pid_t start(const exec_args_t *a, json_t *net, const char *const *hide, size_t nhide,
-                   const cli__exec_user_t *u, char **env, char *token, size_t tokenlen, int mine[3])
+static pid_t start(const exec_args_t *a, const char *nspath, const setup_t *s, char *token,
+                   size_t tokenlen, int mine[3])
 {
-    const char *nspath = json_string_value(json_object_get(net, "netns_path"));
-    const char *resolv = json_string_value(json_object_get(net, "resolv_conf"));
     int sp[2], go[2], ep[2], one = 1;
     child_fds_t f = {open(nspath, O_RDONLY | O_CLOEXEC), -1, -1, -1};
     if (f.netns < 0) {
@@ -447,7 +470,7 @@ static pid_t start(const exec_args_t *a, json_t *net, const char *const *hide, s
         close(ep[0]);
         explicit_bzero(token, tokenlen); /* nothing of the gateway's secret stays in the sandbox */
         clearenv(); /* the command's environment is env; this one may hold TOLLGATE_TOKEN */
-        child(a, resolv, hide, nhide, u, env, &f);
+        child(a, s, &f);
     }
     close(f.netns);
     close(sp[1]);
@@ -464,24 +487,28 @@ static int run(cli_client_t *c, const exec_args_t *a, char **argv, json_t *net,
                const cli__exec_user_t *u)
 {
     const char *proxy = json_string_value(json_object_get(net, "proxy"));
+    const char *nspath = json_string_value(json_object_get(net, "netns_path"));
     static char envbuf[1 << 16];
-    char *env[MAX_ENV + 16], path[4096], state[4096], err[256];
-    if (!json_string_value(json_object_get(net, "netns_path")) || !proxy ||
-        !json_string_value(json_object_get(net, "resolv_conf"))) {
+    char *env[MAX_ENV + 24], path[4096], state[4096], err[256];
+    setup_t s = {json_string_value(json_object_get(net, "resolv_conf")),
+                 json_string_value(json_object_get(net, "ca_pem")),
+                 {json_string_value(json_object_get(net, "state_dir")), NULL},
+                 u,
+                 env};
+    if (!nspath || !proxy || !s.resolv) {
         fprintf(stderr, "tollgate sandbox exec: the gateway's attach reply lacks netns_path\n");
         return CLI_EXIT_FAIL;
     }
-    const char *hide[2] = {json_string_value(json_object_get(net, "state_dir")), NULL};
     if (gw_state_dir(a->state, state, sizeof state, err, sizeof err) == 0)
-        hide[1] = state;
-    build_env(a, proxy, u, env, envbuf, sizeof envbuf);
+        s.hide[1] = state;
+    build_env(a, proxy, u, s.ca_pem != NULL, env, envbuf, sizeof envbuf);
     resolve(a->cmd[0], DEFAULT_PATH, path, sizeof path);
     signal(SIGINT, SIG_IGN); /* the terminal's signals are the command's */
     signal(SIGQUIT, SIG_IGN);
     signal(SIGTERM, forward_child);
     signal(SIGHUP, forward_child);
     int fds[3];
-    pid_t pid = start(a, net, hide, 2, u, env, c->token, sizeof c->token, fds);
+    pid_t pid = start(a, nspath, &s, c->token, sizeof c->token, fds);
     if (pid < 0)
         return CLI_EXIT_FAIL;
     child_pid = pid;

@@ -173,6 +173,55 @@ int cli__exec_mounts(const char *resolv, const char *const *hide, size_t nhide, 
     return 0;
 }
 
+/* ---- the CA bundle ------------------------------------------------------------------- */
+
+#define SYSTEM_STORE "/etc/ssl/certs/ca-certificates.crt"
+
+/* Writes n bytes of p (and of the file at copy, first, when not NULL) to
+ * dir/name, mode 0444. */
+static int write_pem(const char *name, const char *copy, const char *p, size_t n, char *err,
+                     size_t errlen)
+{
+    char path[256], buf[8192];
+    snprintf(path, sizeof path, "%s/%s", CLI__EXEC_CA_DIR, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444);
+    if (fd < 0)
+        return failed(err, errlen, "write", path);
+    int in = copy ? open(copy, O_RDONLY | O_CLOEXEC) : -1;
+    bool ok = true;
+    for (ssize_t r; in >= 0 && ok && (r = read(in, buf, sizeof buf)) > 0;)
+        ok = write(fd, buf, (size_t)r) == r;
+    if (in >= 0)
+        close(in);
+    ok = ok && write(fd, p, n) == (ssize_t)n;
+    if (close(fd) != 0 || !ok)
+        return failed(err, errlen, "write", path);
+    return 0;
+}
+
+int cli__exec_ca_files(const char *ca_pem, char *err, size_t errlen)
+{
+    struct stat st;
+    if (mkdir(CLI__EXEC_CA_DIR, 0755) != 0 && errno != EEXIST)
+        return failed(err, errlen, "mkdir", CLI__EXEC_CA_DIR);
+    if (lstat(CLI__EXEC_CA_DIR, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a directory", CLI__EXEC_CA_DIR);
+        return -ENOTDIR;
+    }
+    if (mount("tollgate-ca", CLI__EXEC_CA_DIR, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "size=4m,mode=0755") != 0)
+        return failed(err, errlen, "mount a tmpfs on", CLI__EXEC_CA_DIR);
+    size_t n = strlen(ca_pem);
+    bool store = access(SYSTEM_STORE, R_OK) == 0;
+    int rc = write_pem("sandbox-ca.pem", NULL, ca_pem, n, err, errlen);
+    if (rc == 0)
+        rc = write_pem("bundle.pem", store ? SYSTEM_STORE : NULL, ca_pem, n, err, errlen);
+    if (rc == 0 && mount(NULL, CLI__EXEC_CA_DIR, NULL,
+                         MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+        return failed(err, errlen, "make read-only:", CLI__EXEC_CA_DIR);
+    return rc;
+}
+
 /* ---- privileges ---------------------------------------------------------------------- */
 
 static int caps_get(struct __user_cap_data_struct d[2])

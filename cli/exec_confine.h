@@ -49,6 +49,13 @@ int cli__exec_kernel_check(char *err, size_t errlen);
 int cli__exec_mounts(const char *resolv, const char *const *hide, size_t nhide, char *err,
                      size_t errlen);
 
+/* The sandbox CA where common clients look: a read-only tmpfs on
+ * CLI__EXEC_CA_DIR (made when missing) with sandbox-ca.pem (ca_pem) and
+ * bundle.pem (the system store, then the CA), mode 0444. In the command's
+ * mount namespace, before the drop. */
+#define CLI__EXEC_CA_DIR "/run/tollgate-sandbox"
+int cli__exec_ca_files(const char *ca_pem, char *err, size_t errlen);
+
 /* Drops to u for good (see above). */
 int cli__exec_drop(const cli__exec_user_t *u, char *err, size_t errlen);
 
