@@ -454,16 +454,20 @@ static pid_t start(const exec_args_t *a, const char *nspath, const setup_t *s, c
         perror("tollgate sandbox exec: pipe");
         return -1;
     }
-    if (unshare(CLONE_NEWPID) != 0) {
+    f.ctl = sp[1], f.go = go[0], f.err = ep[1];
+    fflush(NULL);
+    /* fork into a new pid namespace: clone(2) rather than unshare(2), which
+     * would put every later child of this process there too (and fail them
+     * once the namespace's init is gone) */
+    pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid < 0) {
         fprintf(stderr,
                 "tollgate sandbox exec: cannot make a pid namespace (%s): the command "
                 "cannot be confined, so it does not run\n",
                 strerror(errno));
+        close(f.netns);
         return -1;
     }
-    f.ctl = sp[1], f.go = go[0], f.err = ep[1];
-    fflush(NULL);
-    pid_t pid = fork();
     if (pid == 0) {
         close(sp[0]);
         close(go[1]);
@@ -477,8 +481,6 @@ static pid_t start(const exec_args_t *a, const char *nspath, const setup_t *s, c
     close(go[0]);
     close(ep[1]);
     mine[0] = sp[0], mine[1] = go[1], mine[2] = ep[0];
-    if (pid < 0)
-        perror("tollgate sandbox exec: fork");
     return pid;
 }
 
