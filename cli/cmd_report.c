@@ -88,7 +88,9 @@ static FILE *out_open(out_t *o, const char *path)
             close(fd);
         return NULL;
     }
-    fchmod(fd, 0644);
+    mode_t mask = umask(0); /* mkstemp made it 0600: give it the mode open(2) would */
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
     return o->f;
 }
 
@@ -231,9 +233,10 @@ int cli_report(int argc, char **argv)
         rc = a.table ? rep_render_table(doc, a.table, fmt, out.f) : rep_render(doc, fmt, out.f);
         rc = out_close(&out, rc);
     }
-    if (!rep_doc_clean(doc))
+    bool clean = rep_doc_clean(doc);
+    if (!clean) /* the report is still written: it says what is missing */
         fprintf(stderr, "tollgate report: the record is NOT complete or NOT intact: see the "
                         "Completeness section (gaps, hash chain, drops)\n");
     json_decref(doc);
-    return rc ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    return rc || !clean ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }

@@ -273,12 +273,23 @@ def test_tampered_record_shows_up(loaded, tollgate_bin):
     seq = int.from_bytes(data[rec + 12:rec + 20], "little")
     data[at] ^= 0x20
     open(seg, "wb").write(bytes(data))
-    r = report(tollgate_bin, g.state, "--format", "json")
-    assert b"NOT complete or NOT intact" in r.stderr
+    r = report(tollgate_bin, g.state, "--format", "json", ok=False)
+    assert r.returncode == 1 and b"NOT complete or NOT intact" in r.stderr
     doc = json.loads(r.stdout)
     v = doc["completeness"]["verify"]
     assert v["result"] == "fail" and v["first_bad"]["sequence"] == seq
     assert v["first_bad"]["kind"] == "crc" and os.path.basename(seg) == v["first_bad"]["segment"]
     assert doc["completeness"]["unreadable_records"] == 1
-    md = report(tollgate_bin, g.state).stdout.decode()
+    md = report(tollgate_bin, g.state, ok=False).stdout.decode()
     assert f"| {seq} | crc |" in md
+
+
+def test_report_file_honours_umask(loaded, tollgate_bin, tmp_path):
+    g, _, _ = loaded
+    for mask, want in ((0o077, 0o600), (0o022, 0o644)):
+        out = tmp_path / f"report-{mask:o}.md"
+        r = subprocess.run(["sh", "-c", f'umask {mask:03o}; exec "$0" "$@"', tollgate_bin,
+                            "report", "--state", g.state, "-o", str(out)],
+                           capture_output=True, timeout=120)
+        assert out.exists(), r.stderr.decode()
+        assert out.stat().st_mode & 0o777 == want, oct(out.stat().st_mode)
