@@ -186,7 +186,8 @@ static void on_signal(uv_signal_t *s, int signum)
     /* the loop ends once the last reply and threadpool item are done */
     uv_close((uv_handle_t *)&g->sigint, on_handle_closed);
     uv_close((uv_handle_t *)&g->sigterm, on_handle_closed);
-    if (!g->waiting && !g->work_in_flight)
+    /* the last follower may have closed it already (api.c: maybe_finish) */
+    if (!g->waiting && !g->work_in_flight && !uv_is_closing((uv_handle_t *)&g->wake))
         uv_close((uv_handle_t *)&g->wake, on_handle_closed);
 }
 
