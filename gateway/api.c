@@ -574,6 +574,16 @@ static void followers_metrics(gw__t *g, ocsf_buf_t *b)
 
 /* ---- dispatch and hooks ------------------------------------------------------- */
 
+int gw__api_check_head(gw_http_req_t *req, void *ctx, const char **msg)
+{
+    gw__t *g = ctx;
+    if (strcmp(gw_http_path(req), "/v1/health") == 0 || authorized(g, req))
+        return 0;
+    atomic_fetch_add(&g->unauthorized, 1);
+    *msg = "missing or wrong bearer token (see <state>/token)";
+    return 401;
+}
+
 void gw__api_handle(gw_http_req_t *req, void *ctx)
 {
     gw__t *g = ctx;

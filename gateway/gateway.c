@@ -207,6 +207,7 @@ static int start_http(gw__t *g, char *err, size_t errlen)
         .idle_timeout_ms = 60000,
         .tls_cert = g->cfg.tls_cert,
         .tls_key = g->cfg.tls_key,
+        .check_head = gw__api_check_head,
     };
     int rc = gw_http_server_create(&g->loop, &hc, gw__api_handle, g, &g->http, err, errlen);
     if (rc == 0)

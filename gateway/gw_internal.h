@@ -98,6 +98,9 @@ void gw__event_base(gw__t *g, ocsf_event_t *ev, int class_uid, int activity, int
 
 /* The API handler (api.c) and its hooks. */
 void gw__api_handle(gw_http_req_t *req, void *ctx);
+/* The server's check_head: 401 for anything but /v1/health without the token,
+ * before a body is read. */
+int gw__api_check_head(gw_http_req_t *req, void *ctx, const char **msg);
 void gw__api_on_commit(gw__t *g); /* on the loop after the collector's wake */
 void gw__api_stop(gw__t *g);      /* finish followers; pending replies wait */
 

@@ -535,6 +535,7 @@ int gw_http_server_create(uv_loop_t *loop, const gw_http_config_t *cfg, gw_http_
     s->loop = loop;
     s->cb = cb;
     s->ctx = ctx;
+    s->check_head = cfg->check_head;
     s->max_head = cfg->max_head ? cfg->max_head : DEFAULT_MAX_HEAD;
     s->max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
     s->idle_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : DEFAULT_IDLE_MS;

@@ -43,6 +43,11 @@ typedef struct {
     unsigned idle_timeout_ms; /* keep-alive idle / slow head; default 60000 */
     const char *tls_cert;     /* PEM files; both NULL: plain HTTP */
     const char *tls_key;
+    /* Optional, on the loop thread: called when a request's head is complete,
+     * before any byte of its body is read, with the handler's ctx. A non-zero
+     * HTTP status refuses the request at once (*msg: the error text, static):
+     * it is answered and the connection closes, its body never buffered. */
+    int (*check_head)(gw_http_req_t *req, void *ctx, const char **msg);
 } gw_http_config_t;
 
 /* Binds and listens. Returns 0 or a negative errno (err says what: "listen

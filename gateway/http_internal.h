@@ -89,6 +89,7 @@ struct gw_http_server {
     uv_tcp_t listener;
     gw_http_handler_cb cb;
     void *ctx;
+    int (*check_head)(gw_http_req_t *req, void *ctx, const char **msg);
     size_t max_head, max_body;
     unsigned idle_ms;
     int port;

@@ -197,6 +197,10 @@ static int on_headers_complete(http_parser *p)
         return refuse(c, 400, "invalid request target");
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->srv->max_body)
         return refuse(c, 413, "request body too large"); /* before reading any of it */
+    const char *why = NULL;
+    int status = c->srv->check_head ? c->srv->check_head(r, c->srv->ctx, &why) : 0;
+    if (status) /* e.g. 401: before any of the body is read */
+        return refuse(c, status, why ? why : "request refused");
     c->in_body = true;
     if (wants_continue(p, r)) {
         ocsf_buf_t b;
@@ -402,7 +406,7 @@ void gw__respond_error(gw__conn_t *c, int status, const char *msg)
     ocsf_buf_puts(&b, "Content-Length: ");
     ocsf_buf_put_i64(&b, (int64_t)body.len);
     ocsf_buf_puts(&b, "\r\n");
-    put_tail(&b, NULL, false);
+    put_tail(&b, status == 401 ? "WWW-Authenticate: Bearer realm=\"tollgate\"\r\n" : NULL, false);
     ocsf_buf_put(&b, body.p, body.len);
     ocsf_buf_dispose(&body);
     gw__conn_send(c, &b);
