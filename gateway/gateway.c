@@ -236,6 +236,9 @@ int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *co
         snprintf(err, errlen, "mkdir %s: %s", state_dir, strerror(-rc));
         goto out;
     }
+    if ((rc = gw__state_check(state_dir, err, errlen)) != 0 ||
+        (rc = g->lock_fd = gw__state_lock(state_dir, err, errlen)) < 0)
+        goto out;
     if ((rc = gw_token_load(state_dir, true, g->token, err, errlen)) != 0)
         goto out;
     g->validator = ocsf_validator_create(err, errlen);
@@ -298,6 +301,8 @@ out_col:
 out_validator:
     ocsf_validator_destroy(g->validator);
 out:
+    if (g->lock_fd > 0)
+        close(g->lock_fd); /* the next gateway may have the directory */
     free(g);
     return rc;
 }

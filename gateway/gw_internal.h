@@ -83,6 +83,7 @@ typedef struct {
     const px_config_t *px_cfg; /* settings of their proxies (NULL: defaults) */
     char netid[8];             /* names this gateway's namespaces and links (netns.c) */
     bool net_ok;               /* root: namespaces can be made */
+    int lock_fd;               /* state.c: the state directory's lock, held to the end */
     bool net_table;            /* the host's nft table exists (netns.c, under its lock) */
     char state_abs[4096];      /* state_dir as an absolute path (attach replies) */
     char proxy_sandbox[GW__NAME_MAX + 1];
@@ -95,6 +96,12 @@ typedef struct {
 
 /* Fills the parts every gateway event has (product, device, log_name). */
 void gw__event_base(gw__t *g, ocsf_event_t *ev, int class_uid, int activity, int severity);
+
+/* The state directory (state.c), at start: an exclusive lock held for the
+ * process's life (the fd, or -EBUSY with "state directory DIR in use by pid
+ * N"), and the owner and mode checks of DIR, DIR/token and DIR/spool. */
+int gw__state_lock(const char *dir, char *err, size_t errlen);
+int gw__state_check(const char *dir, char *err, size_t errlen);
 
 /* The API handler (api.c) and its hooks. */
 void gw__api_handle(gw_http_req_t *req, void *ctx);
