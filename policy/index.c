@@ -42,6 +42,7 @@ struct pol_index {
     size_t mask;
     unsigned kinds; /* bit k: some entry of kind k */
     ix_ref_t *refs;
+    bool any_l7; /* some endpoint is inspected (pol_endpoint_inspects) */
 };
 
 typedef struct {
@@ -160,6 +161,9 @@ pol_index_t *pol_index_build(const pol_policy_t *p)
         }
     }
     free(es);
+    for (size_t r = 0; r < ix->p->nrules; r++)
+        for (size_t k = 0; k < ix->p->rules[r].nendpoints; k++)
+            ix->any_l7 |= pol_endpoint_inspects(&ix->p->rules[r].endpoints[k]);
     return ix;
 }
 
@@ -197,7 +201,7 @@ typedef struct {
     size_t checked;                 /* the last rule whose binaries were checked (and failed) */
 } ix_walk_t;
 
-static bool binary_ok(const pol_rule_t *r, const pol_query_t *q)
+bool pol__binary_ok(const pol_rule_t *r, const pol_query_t *q)
 {
     for (size_t i = 0; i < q->nexes; i++) {
         if (!q->exes[i])
@@ -217,8 +221,9 @@ static bool port_ok(const pol_endpoint_t *e, uint16_t port)
     return false;
 }
 
-static void ix_visit(const pol_index_t *ix, const ix_slot_t *s, ix_walk_t *w)
+static void ix_visit(const pol_index_t *ix, const ix_slot_t *s, void *arg)
 {
+    ix_walk_t *w = arg;
     if (!s)
         return;
     for (uint32_t i = s->first; i < s->first + s->n; i++) {
@@ -232,7 +237,7 @@ static void ix_visit(const pol_index_t *ix, const ix_slot_t *s, ix_walk_t *w)
             w->matched = ref->rule;
         if (ref->rule == w->checked)
             continue;
-        if (w->q->any_binary || binary_ok(r, w->q)) {
+        if (w->q->any_binary || pol__binary_ok(r, w->q)) {
             w->allowed = ref->rule;
             w->endpoint = &r->endpoints[ref->ep];
             return;
@@ -320,7 +325,9 @@ static void reason_binary(rw_t *w, const pol_query_t *q, const char *key)
 /* The whole host (EXACT); after each dot but one at 0, the rest when it
  * has two labels or more (ANY); after the first dot, the same (ONE), unless
  * the first label is empty. One right-to-left pass hashes every suffix. */
-static void ix_lookup(const pol_index_t *ix, const char *h, size_t hl, ix_walk_t *w)
+typedef void (*ix_visit_fn)(const pol_index_t *ix, const ix_slot_t *s, void *arg);
+
+static void ix_lookup(const pol_index_t *ix, const char *h, size_t hl, ix_visit_fn visit, void *w)
 {
     uint64_t st = IX_SEED, one_st = 0;
     size_t one_at = 0;
@@ -329,7 +336,7 @@ static void ix_lookup(const pol_index_t *ix, const char *h, size_t hl, ix_walk_t
         if (h[i] == '.') {
             if (i > 0 && dot_right) {
                 const char *k = h + i + 1;
-                ix_visit(ix, ix_find(ix, ix_fin(st, IX_ANY), IX_ANY, k, hl - i - 1), w);
+                visit(ix, ix_find(ix, ix_fin(st, IX_ANY), IX_ANY, k, hl - i - 1), w);
             }
             one_at = i, one_st = st, one_ok = dot_right;
             dot_right = true;
@@ -338,9 +345,71 @@ static void ix_lookup(const pol_index_t *ix, const char *h, size_t hl, ix_walk_t
     }
     if (one_ok && one_at > 0) {
         const char *k = h + one_at + 1;
-        ix_visit(ix, ix_find(ix, ix_fin(one_st, IX_ONE), IX_ONE, k, hl - one_at - 1), w);
+        visit(ix, ix_find(ix, ix_fin(one_st, IX_ONE), IX_ONE, k, hl - one_at - 1), w);
     }
-    ix_visit(ix, ix_find(ix, ix_fin(st, IX_EXACT), IX_EXACT, h, hl), w);
+    visit(ix, ix_find(ix, ix_fin(st, IX_EXACT), IX_EXACT, h, hl), w);
+}
+
+/* Lower-cases the queried host (trailing dot dropped) into h; its length, or
+ * 0 when it cannot match anything. */
+static size_t ix_host(const pol_query_t *q, char h[POL__MAX_HOST])
+{
+    const char *host = q->host ? q->host : "";
+    size_t hl = strlen(host);
+    if (hl && host[hl - 1] == '.')
+        hl--;
+    if (hl == 0 || hl > POL__MAX_HOST)
+        return 0;
+    for (size_t i = 0; i < hl; i++)
+        h[i] = (host[i] >= 'A' && host[i] <= 'Z') ? (char)(host[i] - 'A' + 'a') : host[i];
+    return hl;
+}
+
+typedef struct {
+    const pol_query_t *q;
+    pol__ix_fn fn;
+    void *ctx;
+    bool stop;
+} ix_each_t;
+
+static void each_visit(const pol_index_t *ix, const ix_slot_t *s, void *arg)
+{
+    ix_each_t *w = arg;
+    for (uint32_t i = s ? s->first : 0; s && !w->stop && i < s->first + s->n; i++) {
+        const pol_rule_t *r = &ix->p->rules[ix->refs[i].rule];
+        const pol_endpoint_t *e = &r->endpoints[ix->refs[i].ep];
+        if (port_ok(e, w->q->port))
+            w->stop = !w->fn(w->ctx, ix->refs[i].rule, r, e);
+    }
+}
+
+void pol__ix_each(const pol_index_t *ix, const pol_query_t *q, pol__ix_fn fn, void *ctx)
+{
+    char h[POL__MAX_HOST];
+    size_t hl = ix ? ix_host(q, h) : 0;
+    ix_each_t w = {q, fn, ctx, false};
+    if (hl)
+        ix_lookup(ix, h, hl, each_visit, &w);
+}
+
+/* pol_decide's endpoint tells the proxy whether to intercept: when the first
+ * allowing endpoint is plain but another one the caller may use is inspected,
+ * the inspected one is named (its L7 rules then decide, as in OpenShell). */
+typedef struct {
+    const pol_query_t *q;
+    size_t rank;
+    const pol_rule_t *rule;
+    const pol_endpoint_t *ep;
+} ix_l7_pick_t;
+
+static bool pick_l7(void *ctx, size_t rank, const pol_rule_t *r, const pol_endpoint_t *e)
+{
+    ix_l7_pick_t *w = ctx;
+    if (rank < w->rank && pol_endpoint_inspects(e) &&
+        (w->q->any_binary || pol__binary_ok(r, w->q))) {
+        w->rank = rank, w->rule = r, w->ep = e;
+    }
+    return true;
 }
 
 void pol_decide(const pol_index_t *ix, const pol_query_t *q, pol_decision_t *d)
@@ -354,22 +423,20 @@ void pol_decide(const pol_index_t *ix, const pol_query_t *q, pol_decision_t *d)
         rw_puts(&w, "network connections not allowed by policy");
         return;
     }
-    const char *host = q->host ? q->host : "";
-    size_t hl = strlen(host);
-    if (hl && host[hl - 1] == '.')
-        hl--;
+    char h[POL__MAX_HOST];
+    size_t hl = ix_host(q, h);
     ix_walk_t walk = {q, SIZE_MAX, SIZE_MAX, NULL, SIZE_MAX};
-    if (hl > 0 && hl <= POL__MAX_HOST) {
-        char h[POL__MAX_HOST];
-        for (size_t i = 0; i < hl; i++)
-            h[i] = (host[i] >= 'A' && host[i] <= 'Z') ? (char)(host[i] - 'A' + 'a') : host[i];
-        ix_lookup(ix, h, hl, &walk);
-    }
+    if (hl)
+        ix_lookup(ix, h, hl, ix_visit, &walk);
     if (walk.allowed != SIZE_MAX) {
+        const pol_rule_t *r = &ix->p->rules[walk.allowed];
+        ix_l7_pick_t pick = {q, SIZE_MAX, r, walk.endpoint};
+        if (ix->any_l7 && !pol_endpoint_inspects(walk.endpoint))
+            pol__ix_each(ix, q, pick_l7, &pick);
         d->allowed = true;
-        d->rule = ix->p->rules[walk.allowed].key;
-        d->layer = ix->p->rules[walk.allowed].layer;
-        d->endpoint = walk.endpoint;
+        d->rule = pick.rule->key;
+        d->layer = pick.rule->layer;
+        d->endpoint = pick.ep;
     } else if (walk.matched != SIZE_MAX) {
         reason_binary(&w, q, ix->p->rules[walk.matched].key);
     } else {

@@ -13,18 +13,15 @@
 
 #include "policy/pol_internal.h"
 
-typedef struct {
-    const char *origin;
-    char *err;
-    size_t errlen;
-    ocsf_buf_t path; /* escaped, like yaml.c's */
-    bool allow_provider_keys;
-} pc_t;
+/* The checker's context and helpers are shared with parse_l7.c. */
+typedef pol__pc_t pc_t;
+#define pc_fail       pol__pc_fail
+#define pc_push       pol__pc_push
+#define pc_push_index pol__pc_push_index
+#define want          pol__pc_want
+#define want_string   pol__pc_want_string
 
-static int pc_fail(pc_t *c, const pn_t *at, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int pc_fail(pc_t *c, const pn_t *at, const char *fmt, ...)
+int pol__pc_fail(pc_t *c, const pn_t *at, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -40,8 +37,25 @@ static int pc_fail(pc_t *c, const pn_t *at, const char *fmt, ...)
     return -EINVAL;
 }
 
+void pol__pc_warn(pc_t *c, const pn_t *at, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pol__shown(&c->warnings, c->origin, strlen(c->origin));
+    char line[32];
+    snprintf(line, sizeof line, ":%zu: ", at->line);
+    ocsf_buf_puts(&c->warnings, line);
+    ocsf_buf_put(&c->warnings, c->path.p, c->path.len);
+    ocsf_buf_puts(&c->warnings, c->path.len ? ": " : "");
+    ocsf_buf_puts(&c->warnings, msg);
+    ocsf_buf_putc(&c->warnings, '\n');
+}
+
 /* Appends ".key" (or "key" at the top) to the path; returns the old length. */
-static size_t pc_push(pc_t *c, const pn_t *key)
+size_t pol__pc_push(pc_t *c, const pn_t *key)
 {
     size_t mark = c->path.len;
     if (mark)
@@ -50,7 +64,7 @@ static size_t pc_push(pc_t *c, const pn_t *key)
     return mark;
 }
 
-static size_t pc_push_index(pc_t *c, size_t i)
+size_t pol__pc_push_index(pc_t *c, size_t i)
 {
     size_t mark = c->path.len;
     char idx[32];
@@ -64,7 +78,7 @@ static const char *kind_name(const pn_t *n)
     return n->kind == PN_MAP ? "a mapping" : n->kind == PN_SEQ ? "a list" : "a scalar";
 }
 
-static int want(pc_t *c, const pn_t *n, pn_kind_t kind)
+int pol__pc_want(pc_t *c, const pn_t *n, pn_kind_t kind)
 {
     if (n->kind == kind)
         return 0;
@@ -75,7 +89,7 @@ static int want(pc_t *c, const pn_t *n, pn_kind_t kind)
                    kind_name(n));
 }
 
-static int want_string(pc_t *c, const pn_t *n, char **out)
+int pol__pc_want_string(pc_t *c, const pn_t *n, char **out)
 {
     int rc = want(c, n, PN_SCALAR);
     if (rc)
@@ -97,20 +111,11 @@ static bool in_list(const char *s, const char *const *list)
 
 /* ---- endpoints ----------------------------------------------------------------- */
 
-/* Endpoint keys of OpenShell that tollgate keeps and shows (extra_json)
- * without enforcing them yet. Any other unknown key is an error. */
+/* Endpoint keys kept as JSON (extra_json) and enforced outside policy/
+ * (allowed_ips: the proxy's SSRF override). L7 keys are parse_l7.c's; any
+ * other key is an error. */
 static const char *const kept_endpoint_keys[] = {
-    "rules",
     "allowed_ips",
-    "deny_rules",
-    "tls",
-    "path",
-    "allow_encoded_slash",
-    "websocket_credential_rewrite",
-    "request_body_credential_rewrite",
-    "persisted_queries",
-    "graphql_persisted_queries",
-    "graphql_max_body_bytes",
     NULL,
 };
 
@@ -179,12 +184,9 @@ static int endpoint_field(pc_t *c, const pn_t *k, const pn_t *v, pol_endpoint_t 
     }
     if (strcmp(key, "ports") == 0)
         return parse_ports(c, v, e);
-    if (strcmp(key, "protocol") == 0)
-        return want_string(c, v, &e->protocol);
-    if (strcmp(key, "access") == 0)
-        return want_string(c, v, &e->access);
-    if (strcmp(key, "enforcement") == 0)
-        return want_string(c, v, &e->enforcement);
+    int rc = pol__l7_field(c, k, v, e);
+    if (rc != -ENOENT)
+        return rc;
     if (in_list(key, kept_endpoint_keys)) {
         json_object_set_new(extra, key, pn_to_json(v));
         return 0;
@@ -207,6 +209,8 @@ static int parse_endpoint(pc_t *c, const pn_t *n, pol_endpoint_t *e)
         rc = pc_fail(c, n, "endpoint without a host");
     if (rc == 0 && e->nports == 0)
         rc = pc_fail(c, n, "endpoint without a port (port: or ports:)");
+    if (rc == 0)
+        rc = pol__l7_check(c, n, e);
     if (rc == 0) {
         pol__ports_normalise(e->ports, &e->nports);
         if (json_object_size(extra))
@@ -361,8 +365,12 @@ pol_policy_t *pol_parse_yaml(const char *yaml, size_t len, const char *origin,
     if (pn_parse(yaml, len, c.origin, &root, err, errlen))
         return NULL;
     ocsf_buf_init(&c.path);
+    ocsf_buf_init(&c.warnings);
     pol_policy_t *p = pol_policy_create();
     int rc = parse_policy(&c, root, p);
+    if (rc == 0 && c.warnings.len)
+        p->warnings = pol__xstrndup(c.warnings.p, c.warnings.len);
+    ocsf_buf_dispose(&c.warnings);
     ocsf_buf_dispose(&c.path);
     pn_free(root);
     if (rc) {
@@ -512,10 +520,14 @@ pol_provider_t *pol_provider_parse(const char *yaml, size_t len, const char *ori
     if (pn_parse(yaml, len, c.origin, &root, err, errlen))
         return NULL;
     ocsf_buf_init(&c.path);
+    ocsf_buf_init(&c.warnings);
     pol_provider_t *pr = pol__xcalloc(1, sizeof *pr);
     pr->as_policy = pol_policy_create();
     pr->as_policy->schema_version = 1;
     int rc = parse_provider(&c, root, pr, pol__add_rule(pr->as_policy));
+    if (rc == 0 && c.warnings.len)
+        pr->as_policy->warnings = pol__xstrndup(c.warnings.p, c.warnings.len);
+    ocsf_buf_dispose(&c.warnings);
     ocsf_buf_dispose(&c.path);
     pn_free(root);
     if (rc) {

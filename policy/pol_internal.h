@@ -28,6 +28,8 @@
 #define POL__PROVIDER     "_provider_"
 #define POL__PROVIDER_LEN (sizeof POL__PROVIDER - 1)
 #define POL__BASE_LAYER   "base"
+#define POL__MAX_L7_GLOB  1024 /* bytes of an L7 path or query glob */
+#define POL__MAX_L7_RULES 1024 /* entries of rules / deny_rules / query of one endpoint */
 
 /* ---- memory (abort on OOM) ------------------------------------------------ */
 void *pol__xmalloc(size_t n);
@@ -107,5 +109,57 @@ void pn_free(pn_t *n); /* accepts NULL */
 json_t *pn_to_json(const pn_t *n);
 /* Plain scalar that reads as something other than a string. */
 bool pn_plain_is_typed(const char *s, size_t n);
+
+/* ---- the schema checker (parse.c, parse_l7.c) ---------------------------------- */
+typedef struct {
+    const char *origin;
+    char *err;
+    size_t errlen;
+    ocsf_buf_t path; /* escaped, like yaml.c's */
+    bool allow_provider_keys;
+    ocsf_buf_t warnings; /* "origin:line: path: text\n" lines */
+} pol__pc_t;
+
+/* "origin:line: path: msg" into err; returns -EINVAL. */
+int pol__pc_fail(pol__pc_t *c, const pn_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The same text as one line of c->warnings. */
+void pol__pc_warn(pol__pc_t *c, const pn_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+size_t pol__pc_push(pol__pc_t *c, const pn_t *key); /* ".key"; returns the old length */
+size_t pol__pc_push_index(pol__pc_t *c, size_t i);  /* "[i]" */
+int pol__pc_want(pol__pc_t *c, const pn_t *n, pn_kind_t kind);
+int pol__pc_want_string(pol__pc_t *c, const pn_t *n, char **out); /* replaces *out */
+
+/* ---- L7 endpoint keys (parse_l7.c) ---------------------------------------------- */
+/* Reads one L7 key of an endpoint (protocol, access, enforcement, rules,
+ * deny_rules, tls, path, allow_encoded_slash, or a refused one): 0, -EINVAL
+ * with the error, or -ENOENT when the key is not an L7 key. */
+int pol__l7_field(pol__pc_t *c, const pn_t *k, const pn_t *v, pol_endpoint_t *e);
+/* Checks the L7 keys of a whole endpoint together (at: the endpoint node). */
+int pol__l7_check(pol__pc_t *c, const pn_t *at, pol_endpoint_t *e);
+/* Adds the L7 keys of e (tls, path, allow_encoded_slash, rules, deny_rules)
+ * to the JSON object o, in the canonical shape. */
+void pol__l7_json(const pol_endpoint_t *e, json_t *o);
+void pol__l7_copy(pol_endpoint_t *dst, const pol_endpoint_t *src);
+void pol__l7_dispose(pol_endpoint_t *e);
+/* "read-only" -> its methods' test; NULL or unknown -> false. */
+bool pol__l7_access_allows(const char *access, const char *method);
+
+/* ---- L7 request matching (l7_path.c) -------------------------------------------- */
+#define L7_MAX_SUBJECT 8192 /* bytes of a query string (and so of a key or value) matched */
+/* Whether the request's query satisfies the rule's query matchers (allow:
+ * every value of each key matches, and the key is there; deny: some value of
+ * each key matches): 1 or 0; -EINVAL when it cannot be decoded, -E2BIG when
+ * longer than L7_MAX_SUBJECT. A rule without matchers: 1. */
+int pol__l7_query_match(const pol_l7_rule_t *r, const char *query, bool deny);
+
+/* ---- index walk (index.c) ------------------------------------------------------- */
+/* Calls fn for every (rule, endpoint) of the index whose host and port match
+ * q (binaries not checked), rule being the canonical rank. Stops when fn
+ * returns false. No allocation. */
+typedef bool (*pol__ix_fn)(void *ctx, size_t rank, const pol_rule_t *r, const pol_endpoint_t *e);
+void pol__ix_each(const pol_index_t *ix, const pol_query_t *q, pol__ix_fn fn, void *ctx);
+bool pol__binary_ok(const pol_rule_t *r, const pol_query_t *q);
 
 #endif

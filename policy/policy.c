@@ -31,6 +31,7 @@ void pol_policy_destroy(pol_policy_t *p)
         pol__rule_dispose(&p->rules[i]);
     free(p->rules);
     free(p->sections_json);
+    free(p->warnings);
     free(p);
 }
 
@@ -41,6 +42,7 @@ pol_policy_t *pol_policy_clone(const pol_policy_t *p)
         return c;
     c->schema_version = p->schema_version;
     c->sections_json = pol__xstrdup(p->sections_json);
+    c->warnings = pol__xstrdup(p->warnings);
     for (size_t i = 0; i < p->nrules; i++)
         pol__rule_copy(pol__add_rule(c), &p->rules[i]);
     return c;
@@ -84,6 +86,7 @@ static json_t *endpoint_json(const pol_endpoint_t *e)
     set_str(o, "protocol", e->protocol);
     set_str(o, "access", e->access);
     set_str(o, "enforcement", e->enforcement);
+    pol__l7_json(e, o);
     return o;
 }
 

@@ -11,11 +11,19 @@
  *       endpoints:
  *         - host: api.github.com  # exact (case-insensitive), *.x.com (one label), **.x.com (any)
  *           port: 443             # or ports: [80, 443]
- *           protocol: rest        # kept and shown; rest | tcp | ...
- *           access: read-write    # kept and shown
- *           enforcement: enforce  # enforce | audit; kept and shown
- *           rules: [...]          # kept and shown (L7 rules come with the proxy)
- *           allowed_ips: [...]    # kept and shown
+ *           protocol: rest        # rest (L7: every request decided) | tcp (plain)
+ *           access: read-write    # read-only | read-write | full (or rules:, not both)
+ *           enforcement: enforce  # enforce | audit (the default when absent, as in OpenShell)
+ *           rules:                # allow list: [{allow: {method, path, query}}]
+ *             - allow: {method: GET, path: "/repos/x", query: {state: "open*"}}
+ *           deny_rules:           # win over allows: [{method, path, query}]
+ *             - {method: POST, path: "/repos/x/pulls"}
+ *           path: /api            # a glob that selects between endpoints of one host:port
+ *           allow_encoded_slash: false
+ *           tls: skip             # no interception (terminate, passthrough: deprecated no-ops)
+ *           allowed_ips: [...]    # enforced by the proxy (SSRF override)
+ *         # websocket, graphql, sql, json-rpc, mcp and their keys: refused at load
+ *         # ("not supported by tollgate yet"); any other key: "unknown key"
  *       binaries:
  *         - path: /usr/bin/curl   # exact, or a glob: * within a path segment, ** across
  *   filesystem_policy: ...        # sections not enforced yet: kept as they are, shown
@@ -41,12 +49,40 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* One query matcher of an L7 rule: the request's values of `key` (decoded)
+ * against globs (`key: "glob"`, or `key: {any: [g1, g2]}`). */
+typedef struct {
+    char *key;
+    char **globs; /* at least one */
+    size_t nglobs;
+    bool any; /* written as {any: [...]} (the canonical form keeps it) */
+} pol_l7_query_t;
+
+/* One L7 rule: `rules[i].allow` or `deny_rules[i]`. */
+typedef struct {
+    char *method;          /* upper-cased token, or "*" (any); GET also matches HEAD */
+    char *path;            /* glob on the canonical path: * (one segment), ** (any), ?, [a-z] */
+    pol_l7_query_t *query; /* every matcher must hold; NULL/0 when none */
+    size_t nquery;
+} pol_l7_rule_t;
+
 typedef struct {
     char *host;      /* lower-cased; may be a glob */
     uint16_t *ports; /* at least one */
     size_t nports;
-    char *protocol, *access, *enforcement; /* NULL when absent */
-    char *extra_json; /* rules, allowed_ips and any other keys: a compact JSON object, or NULL */
+    char *protocol;    /* "rest" | "tcp"; NULL when absent */
+    char *access;      /* "read-only" | "read-write" | "full"; NULL when absent */
+    char *enforcement; /* "enforce" | "audit"; NULL when absent (L7: audit, as in OpenShell) */
+    char *
+        extra_json; /* kept keys enforced elsewhere (allowed_ips): a compact JSON object, or NULL */
+    /* L7 settings (parse_l7.c; decided by pol_l7_decide) */
+    char *tls;                /* "skip" | "terminate" | "passthrough" (deprecated no-ops); NULL */
+    char *path;               /* endpoint path selector (glob); NULL: every path */
+    bool allow_encoded_slash; /* %2F inside a segment allowed (else refused) */
+    pol_l7_rule_t *l7_allow;  /* `rules[i].allow`, in order */
+    size_t nl7_allow;
+    pol_l7_rule_t *l7_deny; /* `deny_rules`, in order */
+    size_t nl7_deny;
 } pol_endpoint_t;
 
 typedef struct {
@@ -64,6 +100,9 @@ typedef struct {
     pol_rule_t *rules;  /* in document order */
     size_t nrules;
     char *sections_json; /* every other top-level section, a compact JSON object, or NULL */
+    char *warnings;      /* load warnings, "origin:line: path: text" lines ending in '\n', or NULL
+                            (deprecated `tls` values, L7 endpoints without `enforcement`); not part
+                            of the canonical JSON or the hash: show and record them at load */
 } pol_policy_t;
 
 /* An empty policy (allows nothing). */
@@ -172,6 +211,62 @@ typedef struct {
  *   "binary '<exe>' not allowed in policy '<key>' (ancestors: [a -> b])"
  * Thread-safe on a shared index; allocation-free. */
 void pol_decide(const pol_index_t *ix, const pol_query_t *q, pol_decision_t *d);
+
+/* ---- L7: HTTP requests inside an intercepted tunnel (l7.c) -------------------- */
+
+/* True when connections the endpoint allows must be intercepted (TLS
+ * terminated by the proxy, every request decided with pol_l7_decide):
+ * protocol rest, or any of access, rules, deny_rules; false with `tls: skip`. */
+bool pol_endpoint_inspects(const pol_endpoint_t *e);
+
+typedef struct {
+    bool allowed;      /* the request may go upstream (an audit-mode violation too) */
+    bool violation;    /* it broke the endpoint's L7 rules (denied, or let through by audit) */
+    bool audit;        /* the violation was let through because enforcement is audit */
+    const char *rule;  /* the policy rule key that decided (borrowed from the index); NULL: none */
+    char matched[256]; /* the L7 rule that allowed or denied it: "access read-only",
+                          "rules[2]", "deny_rules[0]" ... */
+    char reason[512];  /* on a violation: the text users see ("POST /x not allowed by
+                          access read-only of policy 'gh'") */
+} pol_l7_decision_t;
+
+/* Decides one HTTP request inside a tunnel to q->host:q->port that
+ * pol_decide allowed for q's binary: method (an upper-case token as sent),
+ * path (origin form as sent, percent-encoded, without the query), query
+ * (after '?', NULL when none). Among the rules and endpoints that match the
+ * host, port and binary, `path:` on an endpoint selects; `deny_rules` win over
+ * allows; `access` presets read-only (GET HEAD OPTIONS), read-write (+ POST PUT
+ * PATCH), full (all). Thread-safe on a shared index; allocation-free.
+ *
+ * The path is canonicalised first, as OpenShell does (pol_l7_canon_path):
+ * a path that cannot be (`..` above the root, control bytes, raw non-ASCII,
+ * bad %-escapes, `%2F` where no matching endpoint sets allow_encoded_slash)
+ * is refused whatever the enforcement (allowed false, audit false). When the
+ * matching endpoints have no L7 settings (plain), the request is allowed
+ * (matched "plain endpoint"); when some have, only those decide. A violation
+ * is let through (audit) only when every L7 endpoint that selected the path
+ * is in audit mode. `matched` names the rule ("access read-only",
+ * "rules[1] GET /repos/x", "deny_rules[0] POST /x"); `reason` reads "POST /x
+ * not allowed by access read-only of policy 'gh'", "DELETE /x blocked by
+ * deny_rules[0] of policy 'gh'", ... (request text escaped and capped). */
+void pol_l7_decide(const pol_index_t *ix, const pol_query_t *q, const char *method,
+                   const char *path, const char *query, pol_l7_decision_t *out);
+
+/* The canonical form of a request path (origin form, no query), as
+ * OpenShell's L7 canonicaliser makes it: %-escapes of unreserved bytes
+ * decoded, others upper-case %HH; `.`/`..` resolved (`..` above the root
+ * refused); `//` collapsed; `;params` stripped from each segment; control
+ * bytes, raw non-ASCII, bad escapes and `%2F` (unless allow_encoded_slash:
+ * kept as %2F) refused; an empty path is "/". Writes at most outlen bytes
+ * with NUL. 0, or -EINVAL with *why set (a static text), or -E2BIG (longer
+ * than 4096 bytes). The proxy may forward the canonical path upstream. */
+int pol_l7_canon_path(const char *path, size_t len, bool allow_encoded_slash, char *out,
+                      size_t outlen, const char **why);
+
+/* The L7 glob: `*` (no '/' when path is true), `**` (anything), `?` (one
+ * byte, not '/' in paths), `[a-z]`/`[!a-z]` (one byte, not '/' in paths),
+ * `\x` (a literal x). Exposed for tests. */
+bool pol_l7_glob(const char *pattern, const char *s, size_t n, bool path);
 
 /* Glob helpers (exposed for tests). */
 bool pol_host_match(const char *pattern, const char *host);

@@ -167,8 +167,12 @@ static void y_endpoint(ocsf_buf_t *b, const pol_endpoint_t *e)
     y_field(b, 8, "access", e->access);
     y_field(b, 8, "enforcement", e->enforcement);
     json_t *extra = e->extra_json ? json_loads(e->extra_json, 0, NULL) : NULL;
-    if (json_is_object(extra))
-        y_object(b, extra, 8, false);
+    if (!json_is_object(extra)) {
+        json_decref(extra);
+        extra = json_object();
+    }
+    pol__l7_json(e, extra); /* tls, path, rules, deny_rules, ... */
+    y_object(b, extra, 8, false);
     json_decref(extra);
 }
 

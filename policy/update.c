@@ -28,11 +28,16 @@ static bool one_of(const char *s, const char *const *list)
     return false;
 }
 
+/* OpenShell's --add-endpoint protocols tollgate does not enforce. */
+static const char *const refused_protocols[] = {"websocket", "sql", "graphql",
+                                                "json-rpc",  "mcp", NULL};
+
 static int spec_field(const char *name, const char *v, size_t n, char **out, char *err,
                       size_t errlen)
 {
     static const char *const access[] = {"read-only", "read-write", "full", NULL};
     static const char *const enforcement[] = {"enforce", "audit", NULL};
+    static const char *const protocol[] = {"rest", "tcp", NULL};
     if (n == 0)
         return 0; /* empty: the default */
     char *s = pol__xstrndup(v, n);
@@ -41,16 +46,19 @@ static int spec_field(const char *name, const char *v, size_t n, char **out, cha
         ok = ok && one_of(s, access);
     else if (strcmp(name, "enforcement") == 0)
         ok = ok && one_of(s, enforcement);
+    else if (strcmp(name, "protocol") == 0)
+        ok = ok && one_of(s, protocol);
     for (size_t i = 0; ok && i < n; i++)
         ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
              s[i] == '_';
     if (!ok) {
         ocsf_buf_t b;
         ocsf_buf_init(&b);
-        pol__errf(err, errlen, "%s '%s' is not valid%s", name, pol__shown(&b, v, n),
+        pol__errf(err, errlen, "%s '%s' is %s%s", name, pol__shown(&b, v, n),
+                  one_of(s, refused_protocols) ? "not supported by tollgate yet" : "not valid",
                   strcmp(name, "access") == 0        ? " (read-only, read-write, full)"
                   : strcmp(name, "enforcement") == 0 ? " (enforce, audit)"
-                                                     : "");
+                                                     : " (rest, tcp)");
         ocsf_buf_dispose(&b);
         free(s);
         return -EINVAL;
@@ -126,6 +134,11 @@ int pol_endpoint_spec_parse(const char *s, bool allow_extras, pol_endpoint_spec_
             rc = spec_field(extras[i], field, n, dst, err, errlen);
         }
         field = end ? end + 1 : NULL;
+    }
+    if (rc == 0 && out->protocol && strcmp(out->protocol, "tcp") == 0 &&
+        (out->access || out->enforcement)) {
+        pol__errf(err, errlen, "protocol tcp does not support access or enforcement");
+        rc = -EINVAL;
     }
     if (rc)
         pol_endpoint_spec_dispose(out);
@@ -270,9 +283,10 @@ static bool str_eq(const char *a, const char *b)
 
 static void add_spec(pol_rule_t *r, const pol_endpoint_spec_t *s)
 {
-    const char *access = s->access ? s->access : DEFAULT_ACCESS;
     const char *protocol = s->protocol ? s->protocol : DEFAULT_PROTOCOL;
-    const char *enforcement = s->enforcement ? s->enforcement : DEFAULT_ENFORCEMENT;
+    bool tcp = strcmp(protocol, "tcp") == 0; /* plain: no L7 keys (defaults or not) */
+    const char *access = tcp ? NULL : s->access ? s->access : DEFAULT_ACCESS;
+    const char *enforcement = tcp ? NULL : s->enforcement ? s->enforcement : DEFAULT_ENFORCEMENT;
     for (size_t k = 0; k < r->nendpoints; k++) {
         const pol_endpoint_t *e = &r->endpoints[k];
         if (strcmp(e->host, s->host) || !str_eq(e->access, access) ||
@@ -363,6 +377,18 @@ static int check_spec(const pol_endpoint_spec_t *s, bool add, char *err, size_t 
         }
     if (add && s->port == 0) {
         pol__errf(err, errlen, "add-endpoint: port must be in 1..65535");
+        return -EINVAL;
+    }
+    /* hand-built specs: only what the parser accepts (an update must load back) */
+    static const char *const access[] = {"read-only", "read-write", "full", NULL};
+    bool tcp = s->protocol && strcmp(s->protocol, "tcp") == 0;
+    if (add && ((s->protocol && !tcp && strcmp(s->protocol, "rest") != 0) ||
+                (s->access && (tcp || !one_of(s->access, access))) ||
+                (s->enforcement && (tcp || (strcmp(s->enforcement, "enforce") != 0 &&
+                                            strcmp(s->enforcement, "audit") != 0))))) {
+        pol__errf(err, errlen,
+                  "add-endpoint: protocol rest or tcp, access read-only, read-write or full, "
+                  "enforcement enforce or audit (tcp: neither)");
         return -EINVAL;
     }
     return 0;

@@ -180,6 +180,7 @@ void pol__endpoint_dispose(pol_endpoint_t *e)
     free(e->access);
     free(e->enforcement);
     free(e->extra_json);
+    pol__l7_dispose(e);
     memset(e, 0, sizeof *e);
 }
 
@@ -194,6 +195,7 @@ void pol__endpoint_copy(pol_endpoint_t *dst, const pol_endpoint_t *src)
     dst->access = pol__xstrdup(src->access);
     dst->enforcement = pol__xstrdup(src->enforcement);
     dst->extra_json = pol__xstrdup(src->extra_json);
+    pol__l7_copy(dst, src);
 }
 
 void pol__rule_dispose(pol_rule_t *r)

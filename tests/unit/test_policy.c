@@ -36,8 +36,12 @@ static void parse_every_field(void **state)
     assert_string_equal(e->protocol, "rest");
     assert_string_equal(e->access, "read-only");
     assert_string_equal(e->enforcement, "audit");
-    assert_string_equal(e->extra_json, "{\"allowed_ips\":[\"10.0.0.0/8\"],\"rules\":[{\"allow\":"
-                                       "{\"method\":\"GET\",\"path\":\"/**/info/refs*\"}}]}");
+    assert_string_equal(e->extra_json, "{\"allowed_ips\":[\"10.0.0.0/8\"]}");
+    assert_int_equal(e->nl7_allow, 0);
+    assert_int_equal(e->nl7_deny, 1);
+    assert_string_equal(e->l7_deny[0].method, "POST"); /* upper-cased */
+    assert_string_equal(e->l7_deny[0].path, "/**/info/refs*");
+    assert_true(pol_endpoint_inspects(e));
     e = &r->endpoints[1];
     assert_string_equal(e->host, "*.githubusercontent.com");
     assert_int_equal(e->nports, 1);
@@ -45,6 +49,7 @@ static void parse_every_field(void **state)
     assert_null(e->access);
     assert_null(e->enforcement);
     assert_null(e->extra_json);
+    assert_false(pol_endpoint_inspects(e));
     assert_int_equal(r->nbinaries, 2);
     assert_string_equal(r->binaries[0], "/usr/bin/git");
     assert_string_equal(r->binaries[1], "/usr/bin/gh");
@@ -584,24 +589,31 @@ static void same_content_same_hash(void **state)
     assert_string_equal(
         ja, "{\"landlock\":{\"compatibility\":\"best_effort\"},\"network_policies\":{\"a_rule\":{"
             "\"binaries\":[],\"endpoints\":[{\"host\":\"a.com\",\"ports\":[443],\"rules\":[{"
-            "\"allow\":{\"method\":\"GET\"}}]}]},\"b_rule\":{\"binaries\":[{\"path\":\"/usr/bin/"
-            "b\"}],\"endpoints\":[{\"host\":\"b.com\",\"ports\":[80,443],\"protocol\":\"rest\"}],"
+            "\"allow\":{\"method\":\"GET\",\"path\":\"**\"}}]}]},\"b_rule\":{\"binaries\":[{"
+            "\"path\":\"/usr/bin/b\"}],\"endpoints\":[{\"access\":\"full\",\"host\":\"b.com\","
+            "\"ports\":[80,443],\"protocol\":\"rest\"}],"
             "\"name\":\"B\"}},\"version\":1}");
     free(ja);
     free(jb);
     /* any change of content changes the hash: a section, a port, a binary */
     static const char *const changed[] = {
         "version: 1\nnetwork_policies: {a_rule: {endpoints: [{host: a.com, port: 443, rules: "
-        "[{allow: {method: GET}}]}]}, b_rule: {name: B, binaries: [/usr/bin/b], endpoints: "
-        "[{host: b.com, ports: [80, 443], protocol: rest}]}}\nlandlock: {compatibility: "
+        "[{allow: {method: GET, path: '**'}}]}]}, b_rule: {name: B, binaries: [/usr/bin/b], "
+        "endpoints: "
+        "[{host: b.com, ports: [80, 443], protocol: rest, access: full}]}}\nlandlock: "
+        "{compatibility: "
         "hard_requirement}\n",
         "version: 1\nnetwork_policies: {a_rule: {endpoints: [{host: a.com, port: 443, rules: "
-        "[{allow: {method: GET}}]}]}, b_rule: {name: B, binaries: [/usr/bin/b], endpoints: "
-        "[{host: b.com, ports: [81, 443], protocol: rest}]}}\nlandlock: {compatibility: "
+        "[{allow: {method: GET, path: '**'}}]}]}, b_rule: {name: B, binaries: [/usr/bin/b], "
+        "endpoints: "
+        "[{host: b.com, ports: [81, 443], protocol: rest, access: full}]}}\nlandlock: "
+        "{compatibility: "
         "best_effort}\n",
         "version: 1\nnetwork_policies: {a_rule: {endpoints: [{host: a.com, port: 443, rules: "
-        "[{allow: {method: GET}}]}]}, b_rule: {name: B, binaries: [/usr/bin/c], endpoints: "
-        "[{host: b.com, ports: [80, 443], protocol: rest}]}}\nlandlock: {compatibility: "
+        "[{allow: {method: GET, path: '**'}}]}]}, b_rule: {name: B, binaries: [/usr/bin/c], "
+        "endpoints: "
+        "[{host: b.com, ports: [80, 443], protocol: rest, access: full}]}}\nlandlock: "
+        "{compatibility: "
         "best_effort}\n",
     };
     for (size_t i = 0; i < ARRAY_LEN(changed); i++) {

@@ -38,14 +38,14 @@ static void endpoint_specs(void **state)
     assert_null(e.protocol);
     assert_null(e.enforcement);
     pol_endpoint_spec_dispose(&e);
-    e = spec("api.x.com:8443:read-only:tcp:audit", true);
+    e = spec("api.x.com:8443:read-only:rest:audit", true);
     assert_string_equal(e.access, "read-only");
-    assert_string_equal(e.protocol, "tcp");
+    assert_string_equal(e.protocol, "rest");
     assert_string_equal(e.enforcement, "audit");
     pol_endpoint_spec_dispose(&e);
-    e = spec("api.x.com:443::grpc", true);
+    e = spec("api.x.com:443::tcp", true);
     assert_null(e.access);
-    assert_string_equal(e.protocol, "grpc");
+    assert_string_equal(e.protocol, "tcp");
     pol_endpoint_spec_dispose(&e);
     e = spec("[::1]:8080", true);
     assert_string_equal(e.host, "::1");
@@ -67,6 +67,9 @@ static void endpoint_specs(void **state)
         {"a.com:443:write", true, "access 'write' is not valid (read-only, read-write, full)"},
         {"a.com:443:read-only:rest:block", true, "enforcement 'block' is not valid"},
         {"a.com:443:read-only:rest:audit:x", true, "too many fields"},
+        {"a.com:443::grpc", true, "protocol 'grpc' is not valid (rest, tcp)"},
+        {"a.com:443::websocket", true, "protocol 'websocket' is not supported by tollgate yet"},
+        {"a.com:443:read-only:tcp", true, "protocol tcp does not support access or enforcement"},
         {"a.com:443:read-only", false, "too many fields (expected HOST:PORT)"},
         {"*.com:443", true, "host '*.com': a wildcard needs"},
         {"[::1:443", true, "expected [IPV6]:PORT"},
@@ -411,13 +414,14 @@ static void diff_lines(void **state)
                                "      - host: b.com\n"
                                "        ports: [443, 80]\n"
                                "        protocol: rest\n"
+                               "        access: full\n"
                                "    binaries:\n"
                                "      - path: /usr/bin/node\n"
                                "  a_rule:\n"
                                "    endpoints:\n"
                                "      - host: a.com\n"
                                "        port: 443\n"
-                               "        rules: [{allow: {method: GET}}]\n"
+                               "        rules: [{allow: {method: GET, path: \"**\"}}]\n"
                                "landlock:\n"
                                "  compatibility: best_effort\n");
     d = pol_diff(a, c);
