@@ -67,6 +67,11 @@ void cli_print_json(struct json_t *o);
 int cli_policy(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_report(int argc, char **argv);
+int cli_ca(int argc, char **argv); /* cmd_ca.c */
+
+/* Prints a reply's "warnings" (a policy's load warnings), one
+ * "tollgate WHAT: warning: ..." line each on stderr, escaped. */
+void cli_print_warnings(const char *what, struct json_t *reply);
 
 /* Writes s to stderr escaped (for bytes that came from outside). */
 void cli_err_escaped(const char *prefix, const char *s, size_t n);

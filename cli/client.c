@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "cli/cli.h"
 #include "gateway/gateway.h"
@@ -98,5 +99,18 @@ void cli_print_error(const char *what, long status, const ocsf_buf_t *body)
         cli_err_escaped(prefix, p, (size_t)(e - p));
     } else {
         cli_err_escaped(prefix, body->p ? body->p : "", body->len);
+    }
+}
+
+void cli_print_warnings(const char *what, json_t *reply)
+{
+    size_t i;
+    json_t *w;
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "tollgate %s: warning: ", what);
+    json_array_foreach(json_object_get(reply, "warnings"), i, w)
+    {
+        if (json_is_string(w))
+            cli_err_escaped(prefix, json_string_value(w), json_string_length(w));
     }
 }

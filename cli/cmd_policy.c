@@ -181,6 +181,8 @@ static int do_set(const cli_client_t *c, const opts_t *o, json_t **r)
     int rc = call(c, "policy set", "PUT", path, "application/yaml", yaml.p ? yaml.p : "", yaml.len,
                   60, r);
     ocsf_buf_dispose(&yaml);
+    if (rc == 0)
+        cli_print_warnings("policy set", *r);
     return rc;
 }
 

@@ -165,6 +165,8 @@ int cli_sandbox(int argc, char **argv)
             json_object_set_new(body, "origin", json_string(policy));
         }
         rc = do_request(&c, "sandbox create", "POST", "/v1/sandboxes", body, 201, &r);
+        if (rc == 0)
+            cli_print_warnings("sandbox create", r);
         json_decref(body);
         ocsf_buf_dispose(&yaml);
         if (rc == 0)

@@ -24,6 +24,7 @@ static const cli_cmd_t cmds[] = {
     {"status", cli_status, "the spool and every exporter: delivered, lag, paused, errors"},
     {"verify", cli_verify, "check the spool's CRCs and hash chain"},
     {"report", cli_report, "the compliance report of a period, from the spool"},
+    {"ca", cli_ca, "print the TLS interception CA's certificate (PEM)"},
     {"ocsf", cli_ocsf, "OCSF events: samples, render to human lines, validate"},
 };
 

@@ -7,6 +7,7 @@
  *                      are durable: {"accepted":N,"rejected":M,"errors":[...]}
  *   GET  /v1/logs      query (filter, then the last `limit`), text or JSON
  *                      lines; follow=1 streams new events (chunked)
+ *   GET  /v1/ca        the TLS interception CA's certificate, PEM (never its key)
  *
  * Thread: the loop thread; decoding and spool reads run on the libuv
  * threadpool (uv_queue_work) and come back in their after-work callbacks.
@@ -152,6 +153,18 @@ static void handle_status(gw__t *g, gw_http_req_t *req)
     ocsf_buf_dispose(&ex);
     gw_http_respond(req, 200, "application/json", NULL, b.p, b.len);
     ocsf_buf_dispose(&b);
+}
+
+/* GET /v1/ca: the certificate intercepted tunnels chain to, for clients'
+ * trust stores (`tollgate ca`). The key stays in <state>/ca/ca.key. */
+static void handle_ca(gw__t *g, gw_http_req_t *req)
+{
+    if (!g->ca) {
+        reply_error(req, 503, "no CA");
+        return;
+    }
+    const char *pem = px_ca_cert_pem(g->ca);
+    gw_http_respond(req, 200, "application/x-pem-file", NULL, pem, strlen(pem));
 }
 
 /* ---- POST /v1/events ----------------------------------------------------------- */
@@ -595,7 +608,7 @@ void gw__api_handle(gw_http_req_t *req, void *ctx)
     }
     bool known = strcmp(path, "/metrics") == 0 || strcmp(path, "/v1/events") == 0 ||
                  strcmp(path, "/v1/status") == 0 || strcmp(path, "/v1/logs") == 0 ||
-                 strncmp(path, "/v1/sandboxes", 13) == 0;
+                 strcmp(path, "/v1/ca") == 0 || strncmp(path, "/v1/sandboxes", 13) == 0;
     if (!known) {
         reply_error(req, 404, "no such endpoint");
         return;
@@ -619,6 +632,8 @@ void gw__api_handle(gw_http_req_t *req, void *ctx)
         handle_logs(g, req);
     else if (strcmp(path, "/v1/status") == 0 && strcmp(m, "GET") == 0)
         handle_status(g, req);
+    else if (strcmp(path, "/v1/ca") == 0 && strcmp(m, "GET") == 0)
+        handle_ca(g, req);
     else
         reply_error(req, 405, "method not allowed");
 }

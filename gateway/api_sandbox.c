@@ -80,6 +80,23 @@ static json_t *summary(gw__sandbox_t *sb)
     return o;
 }
 
+/* o with "warnings": the policy's load warnings, one string a line (a
+ * deprecated key, a default OpenShell applies): the CLI prints them. */
+static json_t *with_warnings(json_t *o, const char *w)
+{
+    json_t *a = json_array();
+    for (const char *p = w; p && *p;) {
+        size_t n = strcspn(p, "\n");
+        json_array_append_new(a, json_stringn(p, n));
+        p += n + (p[n] == '\n');
+    }
+    if (o)
+        json_object_set_new(o, "warnings", a);
+    else
+        json_decref(a);
+    return o;
+}
+
 static json_t *proxies_json(gw__sandbox_t *sb)
 {
     static const char *const st[] = {"pending", "loaded", "failed"};
@@ -334,7 +351,7 @@ static void create(gw__t *g, gw_http_req_t *req)
         status = 500;
         goto fail;
     }
-    reply(req, 201, summary(sb));
+    reply(req, 201, with_warnings(summary(sb), base ? base->warnings : NULL));
     free(provs);
     json_decref(o);
     return;
@@ -372,12 +389,14 @@ static void put_policy(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb)
         return;
     }
     snprintf(sum, sizeof sum, "set from %s (%zu rules)", origin, p->nrules);
+    char *warn = p->warnings ? strdup(p->warnings) : NULL;
     if (gw__sandbox_set_base(g, sb, p, sum, err, sizeof err) != 0) {
         pol_policy_destroy(p);
         reply_err(req, 500, err);
-        return;
+    } else {
+        reply(req, 200, with_warnings(summary(sb), warn));
     }
-    reply(req, 200, summary(sb));
+    free(warn);
 }
 
 /* Builds the update of a PATCH body; frees nothing of the body. */

@@ -1,6 +1,7 @@
 /*
- * gateway.c: the gateway process: state directory, API token, the loop,
- * the collector, signals, LIFECYCLE events at start and stop.
+ * gateway.c: the gateway process: state directory, API token, the TLS
+ * interception CA (proxy/tls_ca.c), the loop, the collector, signals,
+ * LIFECYCLE events at start and stop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -241,6 +242,11 @@ int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *co
         goto out;
     if ((rc = gw_token_load(state_dir, true, g->token, err, errlen)) != 0)
         goto out;
+    /* the CA of every proxy this process runs (`up`, sandboxes) and of GET /v1/ca */
+    if (!(g->ca = px_ca_open(state_dir, err, errlen))) {
+        rc = -EPERM;
+        goto out;
+    }
     g->validator = ocsf_validator_create(err, errlen);
     if (!g->validator) {
         rc = -EINVAL;
@@ -301,6 +307,7 @@ out_col:
 out_validator:
     ocsf_validator_destroy(g->validator);
 out:
+    px_ca_destroy(g->ca); /* after the proxies: the loop has run their closes */
     if (g->lock_fd > 0)
         close(g->lock_fd); /* the next gateway may have the directory */
     free(g);

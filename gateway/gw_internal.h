@@ -79,6 +79,7 @@ typedef struct {
     gw__waiter_t *waiters;     /* long polls on policy versions and load status */
     uv_timer_t tick;           /* expires long polls */
     struct px *proxy;          /* `tollgate up`: the sandbox's proxy, in process */
+    px_ca_t *ca;               /* the state's TLS interception CA (<state>/ca), every proxy's */
     struct gw__net *nets;      /* sandboxes with a network namespace (sandbox_net.c) */
     const px_config_t *px_cfg; /* settings of their proxies (NULL: defaults) */
     char netid[8];             /* names this gateway's namespaces and links (netns.c) */

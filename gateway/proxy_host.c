@@ -49,6 +49,7 @@ void gw__proxy_hooks(gw__pxhost_t *host, px_hooks_t *h)
         .sandbox_name = host->name,
         .sandbox_uid = host->uid,
         .hostname = host->g->hostname,
+        .ca = host->g->ca,
     };
 }
 

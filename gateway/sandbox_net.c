@@ -2,7 +2,8 @@
  * sandbox_net.c: a sandbox's network namespace at run time, and its API.
  *
  *   POST /v1/sandboxes/{name}/attach   makes (or reuses) the namespace; answers
- *        {"netns","netns_path","resolv_conf","proxy","host_ip","sandbox_ip",...}
+ *        {"netns","netns_path","resolv_conf","proxy","host_ip","sandbox_ip",...,
+ *        "ca_pem": the interception CA's certificate}
  *   GET  /v1/sandboxes/{name}/net      the same, with counters (catcher, DNS,
  *                                      UDP dropped); 404 when not attached
  *   POST /v1/sandboxes/{name}/process  {"activity":"launch"|"terminate","pid",
@@ -111,11 +112,13 @@ static json_t *info(gw__net_t *n)
 {
     char proxy[64];
     snprintf(proxy, sizeof proxy, "http://%s:%d", n->spec.host_ip, GW__PROXY_PORT);
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:i,s:s}", "name", n->name, "netns",
+    /* ca_pem: the certificate only (never the key), for the sandbox's CA bundle */
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:i,s:s,s:s?}", "name", n->name, "netns",
                      n->spec.ns, "netns_path", n->spec.ns_path, "resolv_conf", n->spec.resolv,
                      "proxy", proxy, "host_ip", n->spec.host_ip, "sandbox_ip", n->spec.sbx_ip,
                      "index", n->spec.index, "dns", "127.0.0.1:53", "catcher_port",
-                     GW__CATCHER_PORT, "state_dir", n->g->state_abs);
+                     GW__CATCHER_PORT, "state_dir", n->g->state_abs, "ca_pem",
+                     n->g->ca ? px_ca_cert_pem(n->g->ca) : NULL);
 }
 
 /* ---- build ------------------------------------------------------------------------- */

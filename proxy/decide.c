@@ -35,13 +35,8 @@ static void sockaddr_text(const struct sockaddr_storage *ss, char *ip, size_t n,
     }
 }
 
-typedef struct {
-    char src_ip[64], proxy_ip[64];
-    char cmd[4096];
-} evbufs_t;
-
 /* The parts every event of this connection has. */
-static void base(px_conn_t *c, ocsf_event_t *ev, int cls, int act, int sev, evbufs_t *b)
+void px__event_base(px_conn_t *c, ocsf_event_t *ev, int cls, int act, int sev, px__evbufs_t *b)
 {
     px_t *p = c->px;
     ocsf_event_init(ev);
@@ -68,30 +63,46 @@ static void base(px_conn_t *c, ocsf_event_t *ev, int cls, int act, int sev, evbu
     ev->dst.port = c->port ? c->port : OCSF_NONE;
 }
 
-static void http_fields(px_conn_t *c, ocsf_event_t *ev)
+void px__event_url(px_conn_t *c, ocsf_event_t *ev, const char *method, const char *scheme,
+                   ocsf_str_t path, ocsf_str_t query, ocsf_buf_t *qbuf)
 {
-    ev->http_method = ocsf_str(c->method);
-    ev->url_scheme = OCSF_STR("http");
+    ev->http_method = ocsf_str(method);
+    ev->url_scheme = ocsf_str(scheme);
     ev->url_hostname = ocsf_str(c->host_asked);
     ev->url_port = c->port;
+    ev->url_path = path;
+    ev->url_query = query;
+    if (query.p && !c->px->cfg.log_query_values) { /* secrets ride in query values */
+        qbuf->len = 0;
+        px_query_redact(query.p, query.n, qbuf);
+        ev->url_query = (ocsf_str_t){qbuf->len ? qbuf->p : "", qbuf->len};
+    }
+}
+
+static void http_fields(px_conn_t *c, ocsf_event_t *ev, ocsf_buf_t *qbuf)
+{
     const char *q = c->path.p ? memchr(c->path.p, '?', c->path.len) : NULL;
-    ev->url_path =
+    ocsf_str_t path =
         c->path.p ? (ocsf_str_t){c->path.p, q ? (size_t)(q - c->path.p) : c->path.len} : OCSF_NOSTR;
-    ev->url_query = q ? (ocsf_str_t){q + 1, c->path.len - (size_t)(q + 1 - c->path.p)} : OCSF_NOSTR;
+    ocsf_str_t query =
+        q ? (ocsf_str_t){q + 1, c->path.len - (size_t)(q + 1 - c->path.p)} : OCSF_NOSTR;
+    px__event_url(c, ev, c->method, "http", path, query, qbuf);
     ev->http_status = c->resp_status > 0 ? c->resp_status : OCSF_NONE; /* what the client got */
 }
 
 void px__event_open(px_conn_t *c, bool allowed, const char *engine, const char *reason)
 {
     ocsf_event_t ev;
-    evbufs_t b;
+    px__evbufs_t b;
     int cls = c->is_connect ? OCSF_CLASS_NETWORK : OCSF_CLASS_HTTP;
     int act = c->is_connect ? OCSF_NET_OPEN : ocsf_http_activity(ocsf_str(c->method));
     if (!c->is_connect && act == OCSF_OTHER)
         act = OCSF_OTHER;
-    base(c, &ev, cls, act, OCSF_SEV_INFO, &b);
+    ocsf_buf_t qbuf;
+    ocsf_buf_init(&qbuf);
+    px__event_base(c, &ev, cls, act, OCSF_SEV_INFO, &b);
     if (!c->is_connect)
-        http_fields(c, &ev);
+        http_fields(c, &ev, &qbuf);
     ocsf_event_verdict(&ev, allowed, c->dec.rule ? ocsf_str(c->dec.rule) : OCSF_NOSTR,
                        ocsf_str(engine), reason ? ocsf_str(reason) : OCSF_NOSTR);
     if (allowed) {
@@ -101,6 +112,7 @@ void px__event_open(px_conn_t *c, bool allowed, const char *engine, const char *
         c->px->st.denied++;
     }
     c->px->hooks.emit(c->px->hooks.ctx, &ev);
+    ocsf_buf_dispose(&qbuf);
 }
 
 void px__event_http(px_conn_t *c)
@@ -114,8 +126,8 @@ void px__event_http(px_conn_t *c)
 void px__event_close(px_conn_t *c)
 {
     ocsf_event_t ev;
-    evbufs_t b;
-    base(c, &ev, OCSF_CLASS_NETWORK, OCSF_NET_CLOSE, OCSF_SEV_INFO, &b);
+    px__evbufs_t b;
+    px__event_base(c, &ev, OCSF_CLASS_NETWORK, OCSF_NET_CLOSE, OCSF_SEV_INFO, &b);
     ocsf_event_verdict(&ev, true, c->dec.rule ? ocsf_str(c->dec.rule) : OCSF_NOSTR,
                        OCSF_STR("policy"), OCSF_NOSTR);
     ev.start_time = c->start_ms;
@@ -128,11 +140,11 @@ void px__event_close(px_conn_t *c)
     c->px->hooks.emit(c->px->hooks.ctx, &ev);
 }
 
-static void event_fail(px_conn_t *c, const char *reason)
+void px__event_fail(px_conn_t *c, const char *reason)
 {
     ocsf_event_t ev;
-    evbufs_t b;
-    base(c, &ev, OCSF_CLASS_NETWORK, OCSF_NET_FAIL, OCSF_SEV_LOW, &b);
+    px__evbufs_t b;
+    px__event_base(c, &ev, OCSF_CLASS_NETWORK, OCSF_NET_FAIL, OCSF_SEV_LOW, &b);
     ocsf_event_verdict(&ev, true, c->dec.rule ? ocsf_str(c->dec.rule) : OCSF_NOSTR,
                        OCSF_STR("policy"), OCSF_NOSTR);
     ev.status_id = OCSF_STATUS_FAILURE;
@@ -145,8 +157,8 @@ static void event_finding(px_conn_t *c, const char *uid, const char *title, cons
                           const char *unmapped)
 {
     ocsf_event_t ev;
-    evbufs_t b;
-    base(c, &ev, OCSF_CLASS_FINDING, OCSF_FINDING_CREATE, OCSF_SEV_HIGH, &b);
+    px__evbufs_t b;
+    px__event_base(c, &ev, OCSF_CLASS_FINDING, OCSF_FINDING_CREATE, OCSF_SEV_HIGH, &b);
     const ocsf_endpoint_t none = {.port = OCSF_NONE}; /* 2004 has no endpoints */
     ev.src = ev.dst = ev.proxy = none;
     ev.finding_uid = ocsf_str(uid);
@@ -237,6 +249,11 @@ static void on_connected(uv_connect_t *req, int status)
     if (c->closing || status == UV_ECANCELED)
         return;
     if (status == 0) {
+        if (c->is_connect && c->inspect) {
+            px__event_open(c, true, "policy", NULL);
+            px__mitm_start(c); /* TLS terminated, every request decided (mitm.c) */
+            return;
+        }
         if (c->is_connect) {
             px__event_open(c, true, "policy", NULL);
         } else {
@@ -257,7 +274,7 @@ static void fail(px_conn_t *c, const char *why)
 {
     char detail[400];
     snprintf(detail, sizeof detail, "connection to %.255s:%u failed", c->host_asked, c->port);
-    event_fail(c, why);
+    px__event_fail(c, why);
     px__refuse(c, 502, "upstream_unreachable", detail, why);
 }
 
@@ -362,6 +379,18 @@ static void load_allowed_ips(px_conn_t *c)
     px_cidrs_parse(ptrs, n, &c->allowed_ips, err, sizeof err);
 }
 
+size_t px__conn_exes(px_conn_t *c, const char **exes, size_t max)
+{
+    size_t n = 0;
+    if (c->ident_rc != 0 || !c->ident || max == 0)
+        return 0;
+    exes[n++] = c->ident->exe;
+    for (int i = 0; i < c->ident->nancestors && n < max; i++)
+        if (c->ident->ancestors[i][0]) /* unreadable ancestors are left out */
+            exes[n++] = c->ident->ancestors[i];
+    return n;
+}
+
 static void after_identity(px_conn_t *c)
 {
     px_t *p = c->px;
@@ -388,12 +417,7 @@ static void after_identity(px_conn_t *c)
             return;
         }
     }
-    if (c->ident_rc == 0) {
-        exes[nexes++] = c->ident->exe;
-        for (int i = 0; i < c->ident->nancestors && nexes < PX_MAX_ANCESTORS + 1; i++)
-            if (c->ident->ancestors[i][0]) /* unreadable ancestors are left out */
-                exes[nexes++] = c->ident->ancestors[i];
-    }
+    nexes = px__conn_exes(c, exes, PX_MAX_ANCESTORS + 1);
     uint64_t version = 0;
     const pol_index_t *ix = p->hooks.policy(p->hooks.ctx, &version);
     pol_query_t q = {c->host, c->port, exes, nexes, c->ident_rc != 0};
@@ -404,6 +428,17 @@ static void after_identity(px_conn_t *c)
     pol_decide(ix, &q, &c->dec);
     if (!c->dec.allowed) {
         deny(c, "policy", "policy_denied", c->dec.reason);
+        return;
+    }
+    /* an inspected endpoint: the tunnel is intercepted (mitm.c), which
+     * needs the CA; evaluated before dec.endpoint is forgotten below */
+    c->inspect = c->is_connect && pol_endpoint_inspects(c->dec.endpoint);
+    if (c->inspect && !p->hooks.ca) {
+        snprintf(reason, sizeof reason,
+                 "endpoint %.255s:%u has L7 rules, which need TLS interception, and this proxy "
+                 "has no CA",
+                 c->host_asked, c->port);
+        deny(c, "l7", "policy_denied", reason);
         return;
     }
     load_allowed_ips(c);

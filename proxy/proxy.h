@@ -35,6 +35,9 @@ typedef struct {
     int64_t idle_timeout_ms;     /* a tunnel with no byte either way is closed */
     int64_t require_identity;    /* 1: unknown caller denied; 0: endpoint-only decisions */
     int64_t test_allow_loopback; /* tests only: the SSRF guard lets loopback through */
+    int64_t log_query_values;    /* 1: URL query values kept in events; 0: "<redacted>" */
+    char *upstream_ca;           /* PEM file of extra CAs trusted for upstream TLS (beside the
+                                    system store); NULL: the system store only */
     /* Not a setting: a sandbox's proxy (gateway/sandbox_net.c) serves
      * clients in another network namespace; their sockets are looked up
      * there (an open /run/netns/NAME, borrowed; <= 0: the proxy's own). */
@@ -44,6 +47,26 @@ typedef struct {
 extern const conf_option_t px_options[];
 void px_config_default(px_config_t *cfg);
 void px_config_dispose(px_config_t *cfg);
+
+/* ---- TLS interception: the CA (tls_ca.c) -------------------------------------- */
+
+/* A CA per state directory: DIR/ca/ca.key (EC P-256, mode 0600, never read
+ * by anything but this) and DIR/ca/ca.pem, made on first use; leaf
+ * certificates for each SNI host (or IP literal) are signed on demand with
+ * one leaf key and cached (LRU). Loop thread only. */
+typedef struct px_ca px_ca_t;
+px_ca_t *px_ca_open(const char *state_dir, char *err, size_t errlen);
+void px_ca_destroy(px_ca_t *ca); /* accepts NULL */
+/* The CA certificate, PEM (borrowed, NUL-terminated). */
+const char *px_ca_cert_pem(const px_ca_t *ca);
+/* An SSL_CTX serving a leaf for host (an SNI name or an IP literal), ALPN
+ * http/1.1 only; a new reference the caller frees with SSL_CTX_free, or NULL
+ * with err. */
+struct ssl_ctx_st *px_ca_server_ctx(px_ca_t *ca, const char *host, char *err, size_t errlen);
+typedef struct {
+    uint64_t leaf_hits, leaf_misses, leaves_cached;
+} px_ca_stats_t;
+void px_ca_stats(const px_ca_t *ca, px_ca_stats_t *st);
 
 /* What the proxy needs from whoever runs it (the gateway in `tollgate up`,
  * the standalone `tollgate proxy`). Called on the loop thread. */
@@ -59,6 +82,9 @@ typedef struct {
      * `pinned`). */
     int (*pin)(void *ctx, const char *path, const char *sha256, char pinned[65]);
     const char *sandbox_name, *sandbox_uid, *hostname;
+    /* The CA that intercepted tunnels present (borrowed, outlives the proxy);
+     * NULL: none, and endpoints that need inspection are denied. */
+    px_ca_t *ca;
 } px_hooks_t;
 
 /* Listens and emits NET:LISTEN. 0 or -errno with err ("listen

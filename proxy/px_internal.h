@@ -254,6 +254,9 @@ struct px {
     int nbufs;
     bool closing;
     int open; /* the listener + connections not yet freed */
+    /* TLS interception (mitm.c), made on first use: the client-facing base
+     * context (SNI callback picks the leaf) and the upstream client context */
+    struct ssl_ctx_st *mitm_srv_ctx, *mitm_up_ctx;
 };
 
 typedef enum {
@@ -320,6 +323,11 @@ struct px_conn {
     bool http_pending; /* the allowed HTTP event waits for the response head */
     unsigned up_gen;   /* bumped per upstream handle: a stale write's error is ignored */
     uint64_t nreq;     /* request heads begun on this connection */
+
+    /* TLS interception: the CONNECT's endpoint is inspected (decide.c sets
+     * it); the tunnel's state once intercepted (mitm.c) */
+    bool inspect;
+    struct px__mitm *mitm;
 };
 
 /* server.c */
@@ -342,6 +350,33 @@ void px__decide(px_conn_t *c);
 /* The events of a connection. */
 void px__event_open(px_conn_t *c, bool allowed, const char *engine, const char *reason);
 void px__event_close(px_conn_t *c);
+void px__event_fail(px_conn_t *c, const char *reason);
+/* The builders of those events, for mitm_http.c: the parts every event of
+ * the connection has (device, sandbox, src/proxy/dst endpoints, actor) and
+ * the URL of an HTTP Activity event (query values redacted unless
+ * proxy.log_query_values; qbuf holds the redacted text and must outlive
+ * the event). */
+typedef struct {
+    char src_ip[64], proxy_ip[64];
+    char cmd[4096];
+} px__evbufs_t;
+void px__event_base(px_conn_t *c, ocsf_event_t *ev, int cls, int act, int sev, px__evbufs_t *b);
+void px__event_url(px_conn_t *c, ocsf_event_t *ev, const char *method, const char *scheme,
+                   ocsf_str_t path, ocsf_str_t query, ocsf_buf_t *qbuf);
+/* The caller's exe and its ancestors' (as the policy matches them). */
+size_t px__conn_exes(px_conn_t *c, const char **exes, size_t max);
+
+/* redact.c: a query string as the trail keeps it: keys kept, every value
+ * (and a bare item, which may be a secret itself) "<redacted>":
+ * "diag=<redacted>&x=<redacted>". Appends to out. */
+void px_query_redact(const char *q, size_t n, ocsf_buf_t *out);
+
+/* mitm.c: an allowed CONNECT whose endpoint is inspected: the 200, then TLS
+ * (or plain HTTP) terminated and every request decided (mitm_http.c). */
+void px__mitm_start(px_conn_t *c);
+void px__mitm_closing(px_conn_t *c); /* px__conn_close: a request's pending event */
+void px__mitm_free(px_conn_t *c);    /* px__conn_maybe_free */
+void px__mitm_px_free(px_t *p);      /* the proxy's TLS contexts */
 /* A forwarded request's allowed HTTP event, once: when its response head
  * arrives (with the status), or when the exchange ends without one. */
 void px__event_http(px_conn_t *c);

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "proxy/bypass.h"
+#include "proxy/px_internal.h"
 
 #define REDACTED "<redacted>"
 
@@ -127,5 +128,29 @@ void px_cmdline_redact(const char *in, char *out, size_t n)
         }
         first = false;
         p += len;
+    }
+}
+
+/* A URL's query as events keep it (px_internal.h): "a=1&b=2&c" gives
+ * "a=<redacted>&b=<redacted>&<redacted>"; an empty value stays empty. */
+void px_query_redact(const char *q, size_t n, ocsf_buf_t *out)
+{
+    size_t i = 0;
+    while (i <= n) {
+        const char *item = q + i;
+        const char *amp = memchr(item, '&', n - i);
+        size_t len = amp ? (size_t)(amp - item) : n - i;
+        const char *eq = memchr(item, '=', len);
+        if (eq) {
+            ocsf_buf_put(out, item, (size_t)(eq - item) + 1);
+            if (eq + 1 < item + len)
+                ocsf_buf_puts(out, REDACTED);
+        } else if (len) {
+            ocsf_buf_puts(out, REDACTED);
+        }
+        if (!amp)
+            break;
+        ocsf_buf_putc(out, '&');
+        i += len + 1;
     }
 }

@@ -11,6 +11,8 @@
  *   are durable there). A gateway restart or outage loses nothing; after a
  *   crash of this process the last batch may be sent twice (at least once).
  * - Pinned binary hashes: STATE/proxy-NAME/pins.json.
+ * - TLS interception: the CA of STATE (STATE/ca, tls_ca.c), made on first
+ *   use; the same as the gateway's when both use one state directory.
  *
  * Threads: the loop (proxy, index swap), the control thread and the
  * shipper thread (libcurl, blocking), the collector's writer.
@@ -38,6 +40,7 @@ typedef struct {
     uv_async_t swap;
     uv_signal_t sigint, sigterm;
     px_t *px;
+    px_ca_t *ca;
     col_t *col;
     pthread_t control, shipper;
     pthread_mutex_t mu;
@@ -352,6 +355,8 @@ static int setup(rm_t *r, const char *state, char *err, size_t errlen)
     if (gethostname(r->hostname, sizeof r->hostname) != 0)
         snprintf(r->hostname, sizeof r->hostname, "localhost");
     snprintf(r->proxy_id, sizeof r->proxy_id, "%.40s-%d", r->hostname, (int)getpid());
+    if (!(r->ca = px_ca_open(state, err, errlen))) /* STATE/ca: the key stays there */
+        return -EPERM;
     char spool[4300];
     snprintf(spool, sizeof spool, "%s/spool", r->dir);
     col_config_t cc;
@@ -383,7 +388,8 @@ int px_remote_run(const px_remote_config_t *cfg, char *err, size_t errlen)
                     .pin = hook_pin,
                     .sandbox_name = cfg->sandbox,
                     .sandbox_uid = NULL,
-                    .hostname = r->hostname};
+                    .hostname = r->hostname,
+                    .ca = r->ca};
     if ((rc = px_create(&r->loop, cfg->px, &h, &r->px, err, errlen)) != 0) {
         uv_close((uv_handle_t *)&r->swap, NULL);
         uv_run(&r->loop, UV_RUN_DEFAULT);
@@ -408,6 +414,7 @@ out_col:
     uv_loop_close(&r->loop);
     col_destroy(r->col);
 out:
+    px_ca_destroy(r->ca);
     pol_index_destroy(r->index);
     pol_index_destroy(r->pending);
     json_decref(r->pins);

@@ -40,6 +40,7 @@ void px__conn_maybe_free(px_conn_t *c)
     ocsf_buf_dispose(&c->hdrs);
     ocsf_buf_dispose(&c->rest);
     ocsf_buf_dispose(&c->path);
+    px__mitm_free(c);
     px_cidrs_dispose(&c->allowed_ips);
     if (c->ai)
         uv_freeaddrinfo(c->ai);
@@ -80,6 +81,7 @@ void px__conn_close(px_conn_t *c)
     c->closing = true;
     c->phase = PX_CLOSING;
     px__event_http(c); /* a forwarded request that ends without a response head */
+    px__mitm_closing(c); /* an intercepted request in flight: its event */
     if (c->opened_event)
         px__event_close(c);
     uv_close((uv_handle_t *)&c->client, on_handle_closed);
@@ -375,6 +377,12 @@ const conf_option_t px_options[] = {
      "1: a caller whose binary cannot be named is denied; 0: endpoint-only decisions"},
     {"proxy.test_allow_loopback", CONF_INT, "0", 0, 1, NULL, O(test_allow_loopback),
      "TESTS ONLY: let the SSRF guard pass loopback upstreams"},
+    {"proxy.log_query_values", CONF_INT, "0", 0, 1, NULL, O(log_query_values),
+     "1: URL query values are kept in events and lines; 0: each value is <redacted> (keys "
+     "kept), so secrets in URLs never reach the trail"},
+    {"proxy.upstream_ca", CONF_STRING, NULL, 0, 0, NULL, O(upstream_ca),
+     "a PEM file of extra CAs trusted, besides the system store, for the upstream TLS of "
+     "intercepted tunnels (private CAs, tests); unset: the system store only"},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL},
 };
 
@@ -417,6 +425,7 @@ static void on_failed_listener_closed(uv_handle_t *h)
 {
     px_t *p = h->data;
     px_ident_cache_destroy(p->idcache);
+    px__mitm_px_free(p);
     free(p);
 }
 
@@ -487,6 +496,7 @@ static void free_when_closed(uv_idle_t *idle)
     uv_idle_stop(idle);
     uv_close((uv_handle_t *)idle, (uv_close_cb)free);
     px_ident_cache_destroy(p->idcache);
+    px__mitm_px_free(p);
     while (p->nbufs)
         free(p->bufs[--p->nbufs]);
     free(p);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "proxy/bypass.h"
+#include "proxy/px_internal.h"
 
 static void expect(const char *in, const char *want)
 {
@@ -66,12 +67,35 @@ static void always_terminated(void **state)
     assert_int_equal(one[0], '\0');
 }
 
+static void query_values_redacted_keys_kept(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"diag=s3cr3t", "diag=<redacted>"},
+        {"a=1&b=2", "a=<redacted>&b=<redacted>"},
+        {"flag&e=&x=y", "<redacted>&e=&x=<redacted>"},
+        {"", ""},
+        {"&&", "&&"},
+        {"k==v=w", "k=<redacted>"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ocsf_buf_t b;
+        ocsf_buf_init(&b);
+        px_query_redact(cases[i][0], strlen(cases[i][0]), &b);
+        const char *got = ocsf_buf_cstr(&b);
+        if (strcmp(got, cases[i][1]) != 0)
+            fail_msg("query_redact(%s)\n  got  %s\n  want %s", cases[i][0], got, cases[i][1]);
+        ocsf_buf_dispose(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(keeps_what_an_auditor_needs),
         cmocka_unit_test(no_secret_survives),
         cmocka_unit_test(always_terminated),
+        cmocka_unit_test(query_values_redacted_keys_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
