@@ -61,12 +61,12 @@ s.serve_forever()
 NODE_CONNECT = r"""
 const http = require('http'), tls = require('tls'), fs = require('fs');
 const proxy = new URL(process.env.HTTPS_PROXY);
-const [host, port, ca] = process.argv.slice(2);
+const [host, port] = process.argv.slice(2);  // trusts NODE_EXTRA_CA_CERTS: the sandbox's CA
 const req = http.request({host: proxy.hostname, port: +proxy.port, method: 'CONNECT',
                           path: `${host}:${port}`});
 req.on('connect', (res, socket) => {
   if (res.statusCode !== 200) { console.log('status', res.statusCode); process.exit(3); }
-  const t = tls.connect({socket, servername: host, ca: fs.readFileSync(ca)}, () => {
+  const t = tls.connect({socket, servername: host}, () => {
     t.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
   });
   let body = '';
@@ -143,9 +143,9 @@ def internet(tmp_path_factory):
 class Up:
     """`tollgate up` for these tests, with helpers to run the CLI against it."""
 
-    def __init__(self, binary, state):
+    def __init__(self, binary, state, extra=()):
         self.binary = binary
-        self.g = Gateway(binary, state, ["--proxy-listen", f"127.0.0.1:{free_port()}"])
+        self.g = Gateway(binary, state, ["--proxy-listen", f"127.0.0.1:{free_port()}", *extra])
 
     def start(self):
         start_up(self.g)
@@ -181,8 +181,9 @@ class Up:
 def up(tollgate_bin, tmp_path):
     started = []
 
-    def make(state=None):
-        u = Up(tollgate_bin, state or tmp_path / "state").start()
+    def make(state=None, upstream_ca=None):
+        extra = ["--set", f"proxy.upstream_ca={upstream_ca}"] if upstream_ca else []
+        u = Up(tollgate_bin, state or tmp_path / "state", extra).start()
         started.append(u)
         return u
     yield make
@@ -233,7 +234,7 @@ def grep_tree(root, needle):
 
 @pytest.mark.skipif(not NODE, reason="node is not installed (Debian: nodejs)")
 def test_exfiltration_scenario(up, internet, tmp_path, pub):
-    u = up()
+    u = up(upstream_ca=internet["cert"])  # the proxy inspects HTTPS and verifies the upstream
     node = os.path.realpath(NODE)
     curl = os.path.realpath(shutil.which("curl"))
     # 1. a sandbox with the codex provider (and the stand-in internet allowed for nobody yet)
@@ -282,7 +283,7 @@ def test_exfiltration_scenario(up, internet, tmp_path, pub):
     assert r.returncode == 0, (r.stdout, r.stderr)
     script = pathlib.Path(pub) / "client.js"
     script.write_text(NODE_CONNECT)
-    r = u.exec("codex-box", "node", str(script), internet["ip"], "443", internet["cert"])
+    r = u.exec("codex-box", "node", str(script), internet["ip"], "443")
     assert r.returncode == 0 and r.stdout == b"hello from the internet\n", (r.stdout, r.stderr)
     r = u.exec("codex-box", "curl", "-sS", "--cacert", internet["cert"],
                f"https://{internet['ip']}/")
@@ -322,7 +323,7 @@ def test_sandbox_reaches_nothing_but_its_proxy(up, internet, tmp_path):
     run at once. UDP other than DNS is dropped and counted."""
     import http.server
     import threading
-    u = up()
+    u = up(upstream_ca=internet["cert"])
     curl = os.path.realpath(shutil.which("curl"))
     for name, bins in (("box-a", ["/opt/agent/nothing"]), ("box-b", [curl])):
         pol = write_policy(tmp_path, internet, bins)
@@ -364,9 +365,9 @@ def test_sandbox_reaches_nothing_but_its_proxy(up, internet, tmp_path):
         listener.send_signal(signal.SIGTERM)
         listener.wait(10)
     # two policies at once: box-b's curl reaches the upstream, box-a's does not
-    r = u.exec("box-b", "curl", "-sS", "--cacert", internet["cert"], f"https://{internet['ip']}/")
+    r = u.exec("box-b", "curl", "-sS", f"https://{internet['ip']}/")  # trusts the sandbox CA
     assert r.returncode == 0 and r.stdout == b"hello from the internet\n", r.stderr
-    r = u.exec("box-a", "curl", "-sS", "--cacert", internet["cert"], f"https://{internet['ip']}/")
+    r = u.exec("box-a", "curl", "-sS", f"https://{internet['ip']}/")
     assert r.returncode == 56
     # direct to the upstream, around the proxy: caught as a bypass, with its address
     r = u.exec("box-b", "curl", "-sS", "--noproxy", "*", "-m", "5", "--cacert", internet["cert"],
@@ -521,3 +522,42 @@ exporters:
     finally:
         kafka.stop()
         hec.stop()
+
+
+def test_read_only_endpoint_inside_the_sandbox(up, internet, tmp_path):
+    """A read-only REST endpoint (the article's `read-only:rest:enforce`): inside
+    the sandbox, curl's GET goes through (the proxy terminates TLS with the
+    sandbox CA the command trusts through its environment), its POST is
+    refused with 403, both are in `tollgate logs`, and a secret in the query
+    string reaches no event."""
+    u = up(upstream_ca=internet["cert"])
+    curl = os.path.realpath(shutil.which("curl"))
+    # the stand-in internet is a private address: its endpoint names it in allowed_ips
+    # (test_l7.py runs the same read-only endpoint made with `policy update --add-endpoint`)
+    p = tmp_path / "ro.yaml"
+    p.write_text(f"""version: 1
+network_policies:
+  github_ro:
+    endpoints:
+      - {{host: {internet['ip']}, port: 443, protocol: rest, access: read-only,
+         enforcement: enforce, allowed_ips: ['{internet['cidr']}']}}
+    binaries: [{{path: {curl}}}]
+""")
+    r = u.cli("sandbox", "create", "--name", "ro-box", "--provider", "codex", "--policy", str(p))
+    assert r.returncode == 0, r.stderr
+    url = f"https://{internet['ip']}/repos?token={SECRET}"
+    r = u.exec("ro-box", "curl", "-sS", url)
+    assert r.returncode == 0 and r.stdout == b"hello from the internet\n", r.stderr
+    r = u.exec("ro-box", "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+               "-d", "diag=x", f"https://{internet['ip']}/repos/x")
+    assert r.stdout == b"403", (r.stdout, r.stderr)
+    settle(u.g)
+    text = u.cli("logs", "ro-box", "--since", "5m", "-n", "400").stdout.decode()
+    get = [l for l in text.splitlines() if "HTTP:GET" in l and f"{curl}(" in l]
+    post = [l for l in text.splitlines() if "HTTP:POST" in l and f"{curl}(" in l]
+    assert get and "ALLOWED" in get[0] and "engine:l7" in get[0], text
+    assert post and "[MED] DENIED" in post[0] and "engine:l7" in post[0], text
+    assert f"-> POST https://{internet['ip']}/repos/x" in post[0]
+    assert "token=<redacted>" in get[0] and SECRET not in text
+    assert grep_tree(u.g.state, SECRET.encode()) == []
+    validate(tmp_path, u.events())
