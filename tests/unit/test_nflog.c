@@ -23,7 +23,8 @@ static size_t packet(uint8_t *p, uint8_t nh, const uint8_t *ext, size_t extlen)
     p[7] = 64;
     inet_pton(AF_INET6, "fd74:6c67::2", p + 8);
     inet_pton(AF_INET6, "2001:db8::1", p + 24);
-    memcpy(p + 40, ext, extlen);
+    if (extlen)
+        memcpy(p + 40, ext, extlen);
     static const uint8_t udp[] = {0x9c, 0x40, 0x14, 0xe9, 0, 9, 0, 0, 'x'};
     memcpy(p + 40 + extlen, udp, sizeof udp);
     return 40 + extlen + sizeof udp;
