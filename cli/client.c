@@ -19,10 +19,20 @@ int cli_client_init(cli_client_t *c, const char *gateway, const char *state)
     const char *env = getenv("TOLLGATE_GATEWAY");
     const char *tok = getenv("TOLLGATE_TOKEN");
     memset(c, 0, sizeof *c);
+    bool named = (gateway && *gateway) || (env && *env);
     snprintf(c->base, sizeof c->base, "%s",
              gateway && *gateway ? gateway
              : env && *env       ? env
                                  : "http://127.0.0.1:17670");
+    /* no address given: the one of the gateway that holds the state directory;
+     * a --state without it would send that state's token to whoever listens on
+     * the default address */
+    if (!named && gw_state_dir(state, dir, sizeof dir, err, sizeof err) == 0 &&
+        gw_state_gateway_url(dir, c->base, sizeof c->base) != 0 && state && *state) {
+        cli_err_escaped("tollgate: no gateway holds the state directory ", dir, strlen(dir));
+        fprintf(stderr, "tollgate: start one, or pass --gateway URL\n");
+        return -1;
+    }
     size_t n = strlen(c->base);
     while (n && c->base[n - 1] == '/')
         c->base[--n] = '\0';

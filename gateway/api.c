@@ -484,6 +484,25 @@ static int parse_enum(const char *v, const char *const *names, const int *ids, s
     return -EINVAL;
 }
 
+/* The first /v1/logs parameter whose value cannot be decoded (a %00, a
+ * broken %-escape, too long): a 400 naming it, never a silent default. */
+static const char *logs_bad_param(gw_http_req_t *req)
+{
+    static const char *const names[] = {"sandbox", "since",        "until", "source", "class",
+                                        "action",  "min_severity", "limit", "format", "follow"};
+    static char msg[128];
+    char v[512];
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        int rc = gw_http_param(req, names[i], v, sizeof v);
+        if (rc == -EINVAL || rc == -ENOSPC) {
+            snprintf(msg, sizeof msg, "%s: %s", names[i],
+                     rc == -EINVAL ? "holds %00 or a broken %-escape" : "too long");
+            return msg;
+        }
+    }
+    return NULL;
+}
+
 static const char *logs_params(gw_http_req_t *req, gw__logs_t *l)
 {
     static const char *const cls_n[] = {"network", "net",       "http",    "finding",
@@ -500,6 +519,9 @@ static const char *logs_params(gw_http_req_t *req, gw__logs_t *l)
     int64_t now = tv.tv_sec * 1000 + tv.tv_usec / 1000;
     col_filter_init(&l->f);
     l->f.limit = LOGS_DEFAULT_LIMIT;
+    const char *bad = logs_bad_param(req);
+    if (bad)
+        return bad;
     int sb = gw_http_param(req, "sandbox", l->f.sandbox, sizeof l->f.sandbox);
     if (sb == -ENOSPC || sb == -EINVAL)
         return "sandbox: not a sandbox name";

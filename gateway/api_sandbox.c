@@ -493,8 +493,16 @@ static void post_status(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb)
         json_decref(o);
         return;
     }
-    gw__sandbox_report(g, sb, proxy, (uint64_t)json_integer_value(v), st[0] == 'l', e);
-    reply(req, 200, status_json(sb, (uint64_t)json_integer_value(v)));
+    json_int_t ver = json_integer_value(v);
+    if (ver < 1 || (uint64_t)ver > sb->version) { /* never recorded as loaded */
+        snprintf(err, sizeof err, "version %lld of sandbox %s does not exist (it is at %llu)",
+                 (long long)ver, sb->name, (unsigned long long)sb->version);
+        reply_err(req, 409, err);
+        json_decref(o);
+        return;
+    }
+    gw__sandbox_report(g, sb, proxy, (uint64_t)ver, st[0] == 'l', e);
+    reply(req, 200, status_json(sb, (uint64_t)ver));
     json_decref(o);
 }
 

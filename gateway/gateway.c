@@ -211,11 +211,15 @@ static int start_http(gw__t *g, char *err, size_t errlen)
         .check_head = gw__api_check_head,
     };
     int rc = gw_http_server_create(&g->loop, &hc, gw__api_handle, g, &g->http, err, errlen);
-    if (rc == 0)
-        fprintf(stderr, "[gateway] listening on %s://%s:%d (state %s)\n",
-                g->cfg.tls_cert ? "https" : "http", host, gw_http_server_port(g->http),
-                g->state_dir);
-    return rc;
+    if (rc != 0)
+        return rc;
+    char url[400];
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(url, sizeof url, "%s://%s%s%s:%d", g->cfg.tls_cert ? "https" : "http", v6 ? "[" : "",
+             host, v6 ? "]" : "", gw_http_server_port(g->http));
+    gw__state_note_url(g->lock_fd, url);
+    fprintf(stderr, "[gateway] listening on %s (state %s)\n", url, g->state_dir);
+    return 0;
 }
 
 int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *colcfg,

@@ -40,6 +40,9 @@ void gw_config_dispose(gw_config_t *cfg);
 /* The state directory: `flag` if given, else $TOLLGATE_STATE, else
  * $XDG_STATE_HOME/tollgate, else ~/.local/state/tollgate. */
 int gw_state_dir(const char *flag, char *out, size_t n, char *err, size_t errlen);
+/* The URL of the gateway that holds state_dir now (its gateway.lock), or
+ * -ENOENT when none does. */
+int gw_state_gateway_url(const char *state_dir, char *out, size_t n);
 
 /* Reads the API token from <state>/token (64 hex chars); with create, makes
  * it (mode 0600, from getrandom) when absent. Refuses a token file others

@@ -103,6 +103,8 @@ void gw__event_base(gw__t *g, ocsf_event_t *ev, int class_uid, int activity, int
  * N"), and the owner and mode checks of DIR, DIR/token and DIR/spool. */
 int gw__state_lock(const char *dir, char *err, size_t errlen);
 int gw__state_check(const char *dir, char *err, size_t errlen);
+/* Writes the API's URL beside the pid in the held lock file. */
+int gw__state_note_url(int fd, const char *url);
 
 /* The API handler (api.c) and its hooks. */
 void gw__api_handle(gw_http_req_t *req, void *ctx);

@@ -6,6 +6,9 @@
  *           dies); the holder's pid is written in it. A second gateway on the
  *           same directory gets "state directory DIR in use by pid N" and
  *           stops before it touches anything (spool, namespaces, links).
+ *           Once the API listens, its URL follows the pid (second line):
+ *           clients given only the state directory find the gateway there,
+ *           and never send that state's token to another address.
  *   owners  DIR, DIR/token and DIR/spool must belong to the running user and
  *           be writable by nobody else (the token readable by nobody else):
  *           otherwise another local user could write the token and use the
@@ -14,6 +17,7 @@
  * Blocking (files): the start of the process, before the loop runs.
  */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,4 +96,39 @@ int gw__state_check(const char *dir, char *err, size_t errlen)
     if (rc == 0)
         rc = owned(path, false, false, err, errlen);
     return rc;
+}
+
+int gw__state_note_url(int fd, const char *url)
+{
+    char text[600];
+    int n = snprintf(text, sizeof text, "%ld\n%s\n", (long)getpid(), url);
+    if (n <= 0 || (size_t)n >= sizeof text || ftruncate(fd, 0) != 0 ||
+        pwrite(fd, text, (size_t)n, 0) != n)
+        return -EIO;
+    return 0;
+}
+
+int gw_state_gateway_url(const char *dir, char *out, size_t n)
+{
+    char path[4200], text[600];
+    snprintf(path, sizeof path, "%s/gateway.lock", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -errno;
+    ssize_t r = pread(fd, text, sizeof text - 1, 0);
+    close(fd);
+    text[r > 0 ? r : 0] = '\0';
+    /* the file outlives its gateway: only a live holder's address means
+     * anything (probing the lock itself could make a starting gateway fail) */
+    long pid = strtol(text, NULL, 10);
+    bool alive = pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+    char *url = strchr(text, '\n');
+    if (!alive || !url || strncmp(url + 1, "http", 4) != 0)
+        return -ENOENT;
+    url++;
+    url[strcspn(url, "\n")] = '\0';
+    if (strlen(url) >= n)
+        return -ENOSPC;
+    memcpy(out, url, strlen(url) + 1);
+    return 0;
 }

@@ -209,6 +209,27 @@ static bool hop_by_hop(const char *name)
     return false;
 }
 
+/* True when name is one of the tokens of the client's Connection header:
+ * those fields are for this hop only (RFC 9110 7.6.1). */
+static bool connection_listed(const px_conn_t *c, const char *name)
+{
+    const char *h = c->hdrs.p;
+    size_t n = strlen(name);
+    for (size_t i = 0; h && i < c->nhdrs; i++) {
+        const char *value = h + strlen(h) + 1;
+        if (strcasecmp(h, "connection") == 0)
+            for (const char *t = value; *t;) {
+                t += strspn(t, " \t,");
+                size_t len = strcspn(t, " \t,");
+                if (len == n && strncasecmp(t, name, n) == 0)
+                    return true;
+                t += len;
+            }
+        h = value + strlen(value) + 1;
+    }
+    return false;
+}
+
 /* The forwarded request's head, in origin form. Host comes from the URL the
  * policy judged, not from the client's Host header (RFC 7230 5.4: one
  * allowed name must not reach another virtual host on the same address). */
@@ -231,7 +252,7 @@ static void forward_head(px_conn_t *c, ocsf_buf_t *out)
     for (size_t i = 0; h && i < c->nhdrs; i++) {
         const char *name = h, *value = h + strlen(h) + 1;
         h = value + strlen(value) + 1;
-        if (hop_by_hop(name) || strcasecmp(name, "host") == 0)
+        if (hop_by_hop(name) || strcasecmp(name, "host") == 0 || connection_listed(c, name))
             continue;
         ocsf_buf_puts(out, name);
         ocsf_buf_puts(out, ": ");

@@ -80,7 +80,7 @@ void px__conn_close(px_conn_t *c)
         return;
     c->closing = true;
     c->phase = PX_CLOSING;
-    px__event_http(c); /* a forwarded request that ends without a response head */
+    px__event_http(c);   /* a forwarded request that ends without a response head */
     px__mitm_closing(c); /* an intercepted request in flight: its event */
     if (c->opened_event)
         px__event_close(c);
@@ -219,6 +219,20 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     buf->len = buf->base ? 65536 : 0;
 }
 
+/* False when a header name holds whitespace ("Transfer-Encoding : chunked"):
+ * RFC 9112 5.1 says 400, since servers disagree on what such a field is. */
+static bool header_names_clean(const px_conn_t *c)
+{
+    const char *h = c->hdrs.p;
+    for (size_t i = 0; h && i < c->nhdrs; i++) {
+        const char *value = h + strlen(h) + 1;
+        if (strpbrk(h, " \t") || !*h)
+            return false;
+        h = value + strlen(value) + 1;
+    }
+    return true;
+}
+
 /* Feeds bytes of a request head. 1: the head is complete (what follows it
  * is in c->rest, the decision has started); -1: refused; 0: more needed. */
 static int head_feed(px_conn_t *c, const char *data, size_t n)
@@ -236,6 +250,10 @@ static int head_feed(px_conn_t *c, const char *data, size_t n)
     }
     if (!c->head_done)
         return 0;
+    if (!header_names_clean(c)) {
+        px__refuse(c, 400, "bad_request", "whitespace in a header name (RFC 9112 5.1)", NULL);
+        return -1;
+    }
     /* paused in on_headers_complete, http-parser has not consumed the LF
      * that ends the head (it is always the next byte): it is not the
      * tunnel's or the body's (relay.c feeds the parser one LF to resume) */

@@ -5,6 +5,8 @@ import socket
 import threading
 import time
 
+from test_proxy import up  # noqa: F401 (fixture)
+
 
 def vm(pid, key):
     for line in open(f"/proc/{pid}/status"):
@@ -101,3 +103,101 @@ def test_state_owned_or_opened_by_others_is_refused(gateway, tollgate_bin, tmp_p
         mend()
     g.start()  # all mended: it starts again
     assert g.request("GET", "/v1/status")[0] == 200
+
+
+def test_logs_parameter_with_nul_is_refused(gateway):
+    g = gateway()
+    status, data = g.request("GET", "/v1/logs?limit=1%00")
+    assert status == 400 and b"limit" in data, data
+    status, data = g.request("GET", "/v1/logs?source=%zz")
+    assert status == 400 and b"source" in data, data
+    assert g.request("GET", "/v1/logs?limit=1")[0] == 200
+
+
+def test_status_report_for_a_version_that_does_not_exist(gateway):
+    import json
+    g = gateway()
+    body = json.dumps({"proxy": "p1", "version": 99, "status": "loaded"}).encode()
+    status, data = g.request("POST", "/v1/sandboxes/default/policy/status", body)
+    assert status == 409 and b"does not exist" in data, data
+    status, data = g.request("GET", "/v1/sandboxes/default/policy/status")
+    assert b'"p1"' not in data, data
+    body = json.dumps({"proxy": "p1", "version": 1, "status": "loaded"}).encode()
+    assert g.request("POST", "/v1/sandboxes/default/policy/status", body)[0] == 200
+
+
+def test_cli_with_state_goes_to_that_states_gateway(gateway, tollgate_bin):
+    import os
+    import subprocess
+    g = gateway()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
+    r = subprocess.run([tollgate_bin, "status", "--state", g.state], capture_output=True,
+                       env=env, timeout=30)
+    assert r.returncode == 0 and b"spool" in r.stdout.lower(), (r.stdout, r.stderr)
+    g.stop()  # gone: the CLI refuses rather than sending the token to the default address
+    r = subprocess.run([tollgate_bin, "status", "--state", g.state], capture_output=True,
+                       env=env, timeout=30)
+    assert r.returncode == 1 and b"no gateway holds the state directory" in r.stderr, r.stderr
+
+
+def head_recorder():
+    """A one-shot upstream on 127.0.0.1 that keeps the request head it got."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    got = []
+
+    def serve():
+        c, _ = s.accept()
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        got.append(data)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        c.close()
+        s.close()
+    threading.Thread(target=serve, daemon=True).start()
+    return s.getsockname()[1], got
+
+
+def proxy_exchange(port, raw):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(raw)
+    out = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except OSError:
+        pass
+    s.close()
+    return out
+
+
+def test_proxy_framing_and_hop_by_hop_headers(up, tollgate_bin, tmp_path):
+    import os
+    import sys
+    from test_proxy import set_policy
+    g, port = up()
+    up_port, got = head_recorder()
+    set_policy(tollgate_bin, g, tmp_path, f"""version: 1
+network_policies:
+  local:
+    endpoints: [{{host: 127.0.0.1, port: {up_port}}}]
+    binaries: [{{path: {os.path.realpath(sys.executable)}}}]
+""")
+    url = f"http://127.0.0.1:{up_port}/x"
+    out = proxy_exchange(port, f"POST {url} HTTP/1.1\r\nHost: 127.0.0.1:{up_port}\r\n"
+                         "Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n".encode())
+    assert out.startswith(b"HTTP/1.1 400"), out
+    out = proxy_exchange(port, f"GET {url} HTTP/1.1\r\nHost: 127.0.0.1:{up_port}\r\n"
+                         "Connection: close, X-Secret-Hop\r\nX-Secret-Hop: 42\r\n"
+                         "X-Kept: 1\r\n\r\n".encode())
+    assert out.startswith(b"HTTP/1.1 200"), out
+    head = got[0].decode().lower()
+    assert "x-kept: 1" in head and "x-secret-hop" not in head, head
