@@ -119,6 +119,12 @@ static void handle_metrics(gw__t *g, gw_http_req_t *req)
            "Bytes of a torn tail cut at the last start.", NULL, st.recovered_bytes_cut);
     metric(&b, "tollgate_http_unauthorized_total", "counter", "Requests refused with 401.", NULL,
            atomic_load(&g->unauthorized));
+    gw_http_stats_t hs;
+    gw_http_server_stats(g->http, &hs);
+    metric(&b, "tollgate_http_over_cap_total", "counter",
+           "API connections closed at accept: over the connection cap.", NULL, hs.over_cap);
+    metric(&b, "tollgate_http_accept_failed_total", "counter",
+           "API accepts that failed (EMFILE, ENFILE).", NULL, hs.accept_failed);
     metric(&b, "tollgate_spool_full", "gauge",
            "1 while the spool is over spool.max_bytes, held for an exporter.", NULL, st.full);
     followers_metrics(g, &b);

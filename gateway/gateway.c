@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -192,6 +193,29 @@ static void on_signal(uv_signal_t *s, int signum)
         uv_close((uv_handle_t *)&g->wake, on_handle_closed);
 }
 
+/* Open files: the soft limit raised to the hard one, then split so that no
+ * listener can take them all: the API gets its own cap, the proxies what is
+ * left, and FD_RESERVE stays for the spool, exporters, namespaces and
+ * health. */
+#define FD_RESERVE 256
+static void fd_budget(gw__t *g)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        rl.rlim_cur = rl.rlim_max = 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max > (1u << 20) ? (1u << 20) : rl.rlim_max;
+        struct rlimit up = {want, rl.rlim_max};
+        if (want > rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl.rlim_cur = want;
+    }
+    uint64_t room = rl.rlim_cur > 2 * FD_RESERVE ? rl.rlim_cur - FD_RESERVE : FD_RESERVE;
+    g->api_conns = room / 4 < 32 ? 32 : room / 4 > 4096 ? 4096 : room / 4;
+    g->proxy_conns = (int64_t)((room - g->api_conns) / 2); /* a tunnel holds two */
+    fprintf(stderr, "[gateway] open files: %llu; API connections up to %zu, proxy %lld\n",
+            (unsigned long long)rl.rlim_cur, g->api_conns, (long long)g->proxy_conns);
+}
+
 static int start_http(gw__t *g, char *err, size_t errlen)
 {
     char host[256];
@@ -209,6 +233,7 @@ static int start_http(gw__t *g, char *err, size_t errlen)
         .tls_cert = g->cfg.tls_cert,
         .tls_key = g->cfg.tls_key,
         .check_head = gw__api_check_head,
+        .max_conns = g->api_conns,
     };
     int rc = gw_http_server_create(&g->loop, &hc, gw__api_handle, g, &g->http, err, errlen);
     if (rc != 0)
@@ -237,6 +262,14 @@ int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *co
     g->product = (ocsf_product_t){OCSF_STR("tollgate-gateway"), OCSF_STR(TOLLGATE_VENDOR),
                                   OCSF_STR(TOLLGATE_VERSION)};
     setenv("UV_THREADPOOL_SIZE", "8", 0); /* ingest and queries; before the first work item */
+    fd_budget(g);
+    px_config_t pxc; /* the proxies' settings, their connection cap within the budget */
+    if (proxy) {
+        pxc = *proxy;
+        if (pxc.max_conns > g->proxy_conns)
+            pxc.max_conns = g->proxy_conns;
+        proxy = &pxc;
+    }
     if ((rc = mkdir_p(state_dir, 0700)) != 0) {
         snprintf(err, errlen, "mkdir %s: %s", state_dir, strerror(-rc));
         goto out;

@@ -85,6 +85,8 @@ typedef struct {
     char netid[8];             /* names this gateway's namespaces and links (netns.c) */
     bool net_ok;               /* root: namespaces can be made */
     int lock_fd;               /* state.c: the state directory's lock, held to the end */
+    size_t api_conns;          /* the API's connection cap (fd_budget in gateway.c) */
+    int64_t proxy_conns;       /* a proxy's cap at most (every proxy of this process) */
     bool net_table;            /* the host's nft table exists (netns.c, under its lock) */
     char state_abs[4096];      /* state_dir as an absolute path (attach replies) */
     char proxy_sandbox[GW__NAME_MAX + 1];

@@ -422,9 +422,30 @@ static void on_stray_closed(uv_handle_t *h)
     free(h->data); /* a connection that never got going */
 }
 
+/* An accept that failed (EMFILE, ENFILE: libuv already dropped the
+ * connection with its reserve fd): counted, logged once a minute. */
+static void accept_failed(gw_http_server_t *s, int status)
+{
+    s->accept_failed++;
+    uint64_t now = uv_now(s->loop);
+    if (s->last_accept_log_ms && now - s->last_accept_log_ms < 60000)
+        return;
+    s->last_accept_log_ms = now;
+    fprintf(stderr, "[gateway:http] accept failed: %s (%llu so far); connections refused\n",
+            uv_strerror(status), (unsigned long long)s->accept_failed);
+}
+
+void gw_http_server_stats(const gw_http_server_t *s, gw_http_stats_t *st)
+{
+    st->over_cap = s ? s->over_cap : 0;
+    st->accept_failed = s ? s->accept_failed : 0;
+}
+
 static void on_connection(uv_stream_t *ls, int status)
 {
     gw_http_server_t *s = ls->data;
+    if (status < 0 && !s->destroyed)
+        accept_failed(s, status);
     if (status < 0 || s->destroyed)
         return;
     gw__conn_t *c = xcalloc(1, sizeof *c);
@@ -433,7 +454,8 @@ static void on_connection(uv_stream_t *ls, int status)
         return;
     }
     c->tcp.data = c;
-    if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0 || s->refs > s->max_conns) {
+        s->over_cap += s->refs > s->max_conns; /* refs: the listener + one per connection */
         uv_close((uv_handle_t *)&c->tcp, on_stray_closed);
         return;
     }
@@ -536,6 +558,7 @@ int gw_http_server_create(uv_loop_t *loop, const gw_http_config_t *cfg, gw_http_
     s->cb = cb;
     s->ctx = ctx;
     s->check_head = cfg->check_head;
+    s->max_conns = cfg->max_conns ? cfg->max_conns : 1024;
     s->max_head = cfg->max_head ? cfg->max_head : DEFAULT_MAX_HEAD;
     s->max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
     s->idle_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : DEFAULT_IDLE_MS;

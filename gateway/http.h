@@ -48,7 +48,16 @@ typedef struct {
      * HTTP status refuses the request at once (*msg: the error text, static):
      * it is answered and the connection closes, its body never buffered. */
     int (*check_head)(gw_http_req_t *req, void *ctx, const char **msg);
+    /* Connections at once; more are closed at accept (counted). 0: 1024. */
+    size_t max_conns;
 } gw_http_config_t;
+
+/* Connections closed at accept because of max_conns, and accepts that failed
+ * (EMFILE, ENFILE: logged at most once a minute). */
+typedef struct {
+    uint64_t over_cap, accept_failed;
+} gw_http_stats_t;
+void gw_http_server_stats(const gw_http_server_t *s, gw_http_stats_t *st);
 
 /* Binds and listens. Returns 0 or a negative errno (err says what: "listen
  * 127.0.0.1:17670: address already in use"). The host must be an IP literal

@@ -90,7 +90,8 @@ struct gw_http_server {
     gw_http_handler_cb cb;
     void *ctx;
     int (*check_head)(gw_http_req_t *req, void *ctx, const char **msg);
-    size_t max_head, max_body;
+    size_t max_head, max_body, max_conns;
+    uint64_t over_cap, accept_failed, last_accept_log_ms;
     unsigned idle_ms;
     int port;
     SSL_CTX *tls;

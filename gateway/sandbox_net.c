@@ -185,6 +185,8 @@ static int serve(gw__t *g, gw__net_t *n)
         px_config_default(&n->pxcfg); /* its strings are the table's defaults: kept to the end */
     snprintf(n->listen, sizeof n->listen, "%s:%d", n->spec.host_ip, GW__PROXY_PORT);
     n->pxcfg.listen = n->listen;
+    if (g->proxy_conns > 0 && n->pxcfg.max_conns > g->proxy_conns)
+        n->pxcfg.max_conns = g->proxy_conns; /* within the process's open-file budget */
     n->pxcfg.sandbox = n->name;
     n->pxcfg.client_netns_fd = n->netns_fd;
     if (rc == 0)

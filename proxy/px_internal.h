@@ -250,6 +250,7 @@ struct px {
     px_conn_t *conns;
     px_ident_cache_t *idcache;
     px_stats_t st;
+    uint64_t accept_failed, last_accept_log_ms; /* EMFILE/ENFILE at accept: logged once a minute */
     char *bufs[64]; /* spare relay read buffers (PX__BUF bytes): no malloc, no page faults */
     int nbufs;
     bool closing;

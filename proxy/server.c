@@ -344,6 +344,15 @@ void px__on_timer(uv_timer_t *t)
 static void on_connection(uv_stream_t *ls, int status)
 {
     px_t *p = ls->data;
+    if (status < 0 && !p->closing) { /* EMFILE, ENFILE: libuv dropped it with its reserve fd */
+        p->accept_failed++;
+        uint64_t now = uv_now(p->loop);
+        if (!p->last_accept_log_ms || now - p->last_accept_log_ms >= 60000) {
+            p->last_accept_log_ms = now;
+            fprintf(stderr, "[proxy] accept failed: %s (%llu so far); connections refused\n",
+                    uv_strerror(status), (unsigned long long)p->accept_failed);
+        }
+    }
     if (status < 0 || p->closing)
         return;
     px_conn_t *c = calloc(1, sizeof *c);

@@ -201,3 +201,46 @@ network_policies:
     assert out.startswith(b"HTTP/1.1 200"), out
     head = got[0].decode().lower()
     assert "x-kept: 1" in head and "x-secret-hop" not in head, head
+
+
+def test_a_thousand_idle_connections_under_a_1024_soft_limit(tollgate_bin, tmp_path):
+    """`ulimit -Sn 1024`, then 1,100 idle connections to the proxy: the
+    gateway raised its own limit (or capped the proxy below it), so the API
+    and a CONNECT still answer."""
+    import resource
+    import subprocess
+    from conftest import Gateway
+    from test_proxy import free_port, start_up
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < 4096:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    else:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (4096, hard))  # this test's own 1,100 sockets
+    port = free_port()
+    g = Gateway(tollgate_bin, tmp_path / "state", ["--proxy-listen", f"127.0.0.1:{port}"])
+    real = g.binary
+    wrapper = tmp_path / "tollgate-1024"
+    wrapper.write_text(f'#!/bin/sh\nulimit -Sn 1024\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    g.binary = str(wrapper)
+    start_up(g)
+    idle = []
+    try:
+        for _ in range(1100):
+            try:
+                idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            except OSError:
+                break  # capped: closed at accept is fine, the process must still serve
+        time.sleep(0.5)
+        assert g.request("GET", "/v1/health", token=False)[0] == 200
+        assert g.request("GET", "/v1/status")[0] == 200
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"CONNECT attacker.example.com:443 HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = s.recv(4096)
+        s.close()
+        assert reply.startswith(b"HTTP/1.1 "), reply  # answered (403 or 503), not reset
+    finally:
+        for s in idle:
+            s.close()
+        g.stop()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
