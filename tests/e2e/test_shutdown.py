@@ -47,9 +47,23 @@ def stop_events(g):
         g.stop()
 
 
+def dead_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens: an exporter to it retries forever
+    return port
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_stop_with_followers_requests_and_a_tunnel(up, tollgate_bin, tmp_path, sig):
-    g, port = up()
+    cfg = tmp_path / "tollgate.yaml"
+    cfg.write_text(f"""exporters:
+  - {{name: files, type: file, dir: {tmp_path / "files"}, compress: none}}
+  - {{name: down, type: hec, url: "http://127.0.0.1:{dead_port()}", token: "x",
+     retry: {{initial: 100ms, max: 1s}}}}
+""")
+    g, port = up("--config", str(cfg))
     target = listener()
     set_policy(tollgate_bin, g, tmp_path, f"""version: 1
 network_policies:
@@ -67,12 +81,15 @@ network_policies:
     half = socket.create_connection(("127.0.0.1", g.port))
     half.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n")  # no end
     tunnel = open_tunnel(port, target.getsockname()[1])
+    poll = socket.create_connection(("127.0.0.1", g.port))  # a long poll on a version to come
+    poll.sendall(f"GET /v1/sandboxes/default/policy/status?version=99&wait=60 HTTP/1.1\r\n"
+                 f"Host: x\r\nAuthorization: Bearer {g.token}\r\n\r\n".encode())
     time.sleep(0.5)
     g.proc.send_signal(sig)
     assert g.proc.wait(20) == 0, g.proc.stderr.read().decode()[-2000:]
     g.proc.stderr.close()
     assert follower.wait(10) is not None
-    for s in (stalled, half, tunnel, target):
+    for s in (stalled, half, tunnel, target, poll):
         s.close()
     acts = [e["activity_id"] for e in stop_events(g)]
     first = acts.index(3)  # Start ... Stop, then the restart's Start
