@@ -42,7 +42,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps tools test unit e2e run bench fuzz format format-check clean
+.PHONY: all deps tools test unit e2e run bench soak fuzz format format-check clean
 all: $(BIN)
 
 deps:
@@ -127,6 +127,11 @@ bench: $(BENCH_C) $(BIN) $(TOOL_BIN)
 	$(PY) bench/bench_kafka_peer.py --build $(BUILD)
 	$(BUILD)/bench/bench_report 2000000 4
 	$(PY) bench/bench_export_rss.py --build $(BUILD) --seconds 60
+
+# ---- soak (not a test: 10 minutes of load, kill -9 and restarts; SOAK_SECONDS) ----
+SOAK_SECONDS ?= 600
+soak: $(BIN)
+	$(PY) bench/soak.py --build $(BUILD) --seconds $(SOAK_SECONDS)
 
 # ---- fuzz (clang + libFuzzer; its own build tree) ---------------------------
 FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
