@@ -506,15 +506,6 @@ void px__mitm_start(px_conn_t *c)
     pump(m);
 }
 
-static void on_final_shutdown(uv_shutdown_t *req, int status)
-{
-    px_conn_t *c = req->data;
-    (void)status;
-    free(req);
-    if (!c->closing)
-        px__conn_close(c);
-}
-
 void px__mitm_finish(px__mitm_t *m)
 {
     px_conn_t *c = m->c;
@@ -532,7 +523,7 @@ void px__mitm_finish(px__mitm_t *m)
     if (!req)
         abort();
     req->data = c;
-    if (uv_shutdown(req, (uv_stream_t *)&c->client, on_final_shutdown) != 0) {
+    if (uv_shutdown(req, (uv_stream_t *)&c->client, px__on_final_shutdown) != 0) {
         free(req);
         px__conn_close(c);
     }

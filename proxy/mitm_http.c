@@ -90,41 +90,11 @@ void px__mitm_http_close(px__mitm_t *m)
 void px__mitm_reply(px__mitm_t *m, int status, const char *error, const char *detail,
                     const char *reason, bool close)
 {
-    static const struct {
-        int code;
-        const char *text;
-    } st[] = {{400, "Bad Request"},
-              {403, "Forbidden"},
-              {431, "Request Header Fields Too Large"},
-              {502, "Bad Gateway"}};
-    const char *text = "Error";
-    for (size_t i = 0; i < sizeof st / sizeof st[0]; i++)
-        if (st[i].code == status)
-            text = st[i].text;
-    ocsf_buf_t body, out;
-    ocsf_buf_init(&body);
+    ocsf_buf_t out;
     ocsf_buf_init(&out);
-    ocsf_buf_puts(&body, "{\"error\":");
-    ocsf_json_escape(&body, error, strlen(error));
-    if (detail) {
-        ocsf_buf_puts(&body, ",\"detail\":");
-        ocsf_json_escape(&body, detail, strlen(detail));
-    }
-    if (reason) {
-        ocsf_buf_puts(&body, ",\"reason\":");
-        ocsf_json_escape(&body, reason, strlen(reason));
-    }
-    ocsf_buf_puts(&body, "}\n");
-    char head[256];
-    int hn = snprintf(head, sizeof head,
-                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: "
-                      "%zu\r\n%s\r\n",
-                      status, text, body.len, close ? "Connection: close\r\n" : "");
-    ocsf_buf_put(&out, head, (size_t)hn);
-    ocsf_buf_put(&out, body.p, body.len);
+    px__refusal(&out, status, error, detail, reason, close);
     if (px__mitm_send(m, false, out.p, out.len) != 0)
         px__conn_close(m->c);
-    ocsf_buf_dispose(&body);
     ocsf_buf_dispose(&out);
 }
 

@@ -336,7 +336,8 @@ void px__fwd_end_upstream(px_conn_t *c)
     px__up_close(c);
 }
 
-static void on_final_shutdown(uv_shutdown_t *req, int status)
+/* A uv_shutdown's callback: the queued writes are out; the connection closes. */
+void px__on_final_shutdown(uv_shutdown_t *req, int status)
 {
     px_conn_t *c = req->data;
     (void)status;
@@ -364,7 +365,7 @@ static void fwd_response_done(px_conn_t *c)
     if (!req)
         abort();
     req->data = c;
-    if (uv_shutdown(req, (uv_stream_t *)&c->client, on_final_shutdown) != 0) {
+    if (uv_shutdown(req, (uv_stream_t *)&c->client, px__on_final_shutdown) != 0) {
         free(req);
         px__conn_close(c);
     }

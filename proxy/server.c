@@ -106,7 +106,8 @@ static void on_refusal_written(uv_write_t *w, int status)
     free(r);
 }
 
-void px__refuse(px_conn_t *c, int status, const char *error, const char *detail, const char *reason)
+void px__refusal(ocsf_buf_t *out, int status, const char *error, const char *detail,
+                 const char *reason, bool close)
 {
     static const struct {
         int code;
@@ -118,13 +119,8 @@ void px__refuse(px_conn_t *c, int status, const char *error, const char *detail,
     for (size_t i = 0; i < sizeof st / sizeof st[0]; i++)
         if (st[i].code == status)
             text = st[i].text;
-    if (c->closing || c->phase == PX_REFUSE)
-        return;
-    c->phase = PX_REFUSE;
-    uv_read_stop((uv_stream_t *)&c->client);
-    ocsf_buf_t body, out;
+    ocsf_buf_t body;
     ocsf_buf_init(&body);
-    ocsf_buf_init(&out);
     ocsf_buf_puts(&body, "{\"error\":");
     ocsf_json_escape(&body, error, strlen(error));
     if (detail) {
@@ -139,20 +135,32 @@ void px__refuse(px_conn_t *c, int status, const char *error, const char *detail,
     char head[256];
     int hn = snprintf(head, sizeof head,
                       "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: "
-                      "%zu\r\nConnection: close\r\n\r\n",
-                      status, text, body.len);
-    refusal_t *r = malloc(sizeof *r + (size_t)hn + body.len);
+                      "%zu\r\n%s\r\n",
+                      status, text, body.len, close ? "Connection: close\r\n" : "");
+    ocsf_buf_put(out, head, (size_t)hn);
+    ocsf_buf_put(out, body.p, body.len);
+    ocsf_buf_dispose(&body);
+}
+
+void px__refuse(px_conn_t *c, int status, const char *error, const char *detail, const char *reason)
+{
+    if (c->closing || c->phase == PX_REFUSE)
+        return;
+    c->phase = PX_REFUSE;
+    uv_read_stop((uv_stream_t *)&c->client);
+    ocsf_buf_t out;
+    ocsf_buf_init(&out);
+    px__refusal(&out, status, error, detail, reason, true);
+    refusal_t *r = malloc(sizeof *r + out.len);
     if (!r)
         abort();
-    memcpy(r->data, head, (size_t)hn);
-    memcpy(r->data + hn, body.p, body.len);
+    memcpy(r->data, out.p, out.len);
     r->c = c;
-    uv_buf_t b = uv_buf_init(r->data, (unsigned)((size_t)hn + body.len));
+    uv_buf_t b = uv_buf_init(r->data, (unsigned)out.len);
     if (uv_write(&r->w, (uv_stream_t *)&c->client, &b, 1, on_refusal_written) != 0) {
         free(r);
         px__conn_close(c);
     }
-    ocsf_buf_dispose(&body);
     ocsf_buf_dispose(&out);
 }
 

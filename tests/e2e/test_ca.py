@@ -10,7 +10,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -18,6 +17,7 @@ import time
 import pytest
 
 from conftest import Gateway, settle
+from test_proxy import free_port, start_up as proxy_start_up
 
 CURL = shutil.which("curl") or "/usr/bin/curl"
 
@@ -42,38 +42,11 @@ def upstream():
     s.shutdown()
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def start_up(binary, state, proxy_port):
     """`tollgate up` with its proxy on proxy_port; returns the Gateway once both serve."""
-    import select
     g = Gateway(binary, state, ["--proxy-listen", f"127.0.0.1:{proxy_port}",
                                 "--set", "proxy.test_allow_loopback=1"], command="up")
-    g.proc = subprocess.Popen([binary, "up", "--state", g.state, "--listen", "127.0.0.1:0",
-                               *g.extra], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    buf, end = b"", time.time() + 20
-    while time.time() < end:
-        r, _, _ = select.select([g.proc.stderr], [], [], 0.2)
-        if r:
-            chunk = os.read(g.proc.stderr.fileno(), 4096)
-            if not chunk:
-                break
-            buf += chunk
-            text = buf.decode(errors="replace")
-            if "listening on http" in text and "proxy for sandbox" in text:
-                line = [l for l in text.splitlines() if "listening on http" in l][0]
-                g.port = int(line.split("://", 1)[1].split(" ")[0].rsplit(":", 1)[1])
-                return g
-        elif g.proc.poll() is not None:
-            break
-    g.proc.kill()
-    raise RuntimeError("tollgate up did not start: " + buf.decode(errors="replace"))
+    return proxy_start_up(g)
 
 
 def tollgate_ca(binary, g):

@@ -208,7 +208,6 @@ def test_a_thousand_idle_connections_under_a_1024_soft_limit(tollgate_bin, tmp_p
     gateway raised its own limit (or capped the proxy below it), so the API
     and a CONNECT still answer."""
     import resource
-    import subprocess
     from conftest import Gateway
     from test_proxy import free_port, start_up
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
