@@ -121,6 +121,7 @@ bench: $(BENCH_C) $(BIN) $(TOOL_BIN)
 	$(BUILD)/bench/bench_downgrade
 	$(PY) bench/bench_gateway.py --build $(BUILD)
 	$(PY) bench/bench_proxy.py --build $(BUILD)
+	$(PY) bench/bench_l7.py --build $(BUILD)
 	$(BUILD)/bench/bench_file_sink
 	$(PY) bench/bench_hec.py --build $(BUILD)
 	$(BUILD)/bench/bench_kafka 500000 10000 2

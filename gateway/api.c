@@ -127,6 +127,15 @@ static void handle_metrics(gw__t *g, gw_http_req_t *req)
            "API accepts that failed (EMFILE, ENFILE).", NULL, hs.accept_failed);
     metric(&b, "tollgate_spool_full", "gauge",
            "1 while the spool is over spool.max_bytes, held for an exporter.", NULL, st.full);
+    if (g->ca) { /* px_ca is loop-thread only: so is this handler */
+        px_ca_stats_t cs;
+        px_ca_stats(g->ca, &cs);
+        metric(&b, "tollgate_tls_leaf_hits_total", "counter",
+               "Intercepted TLS handshakes served a cached leaf certificate.", NULL, cs.leaf_hits);
+        metric(&b, "tollgate_tls_leaf_misses_total", "counter",
+               "Intercepted TLS handshakes that had to sign a new leaf certificate.", NULL,
+               cs.leaf_misses);
+    }
     followers_metrics(g, &b);
     exp_engine_metrics(g->exporters, &b);
     gw__ksource_metrics(g, &b);
