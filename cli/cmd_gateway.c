@@ -1,7 +1,7 @@
 /*
  * cmd_gateway.c: `tollgate gateway` and `tollgate up` (the embedded
- * default: today the gateway and collector; the proxy joins when it lands),
- * and `tollgate verify`.
+ * default: today the gateway and collector; the proxy joins when it lands).
+ * `tollgate verify` is in cmd_verify.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -161,37 +161,4 @@ out:
     px_config_dispose(&px);
     exp_config_list_dispose(&exporters);
     return rc;
-}
-
-int cli_verify(int argc, char **argv)
-{
-    const char *state = NULL;
-    char dir[4096], spool[4200], err[512];
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) {
-            state = argv[++i];
-        } else if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: tollgate verify [--state DIR]\n\nChecks every record of the spool: "
-                   "CRC-32C, sequence continuity and the\nSHA-256 hash chain. Exit 1 and the "
-                   "first bad record when anything is wrong.\n");
-            return CLI_EXIT_OK;
-        } else {
-            cli_err_escaped("tollgate verify: unknown option: ", argv[i], strlen(argv[i]));
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (gw_state_dir(state, dir, sizeof dir, err, sizeof err) != 0) {
-        fprintf(stderr, "tollgate verify: %s\n", err);
-        return CLI_EXIT_FAIL;
-    }
-    snprintf(spool, sizeof spool, "%s/spool", dir);
-    uint64_t n;
-    int rc = col_verify(spool, &n, err, sizeof err);
-    if (rc) {
-        cli_err_escaped("tollgate verify: FAILED: ", err, strlen(err));
-        fprintf(stderr, "tollgate verify: %llu records checked before it\n", (unsigned long long)n);
-        return CLI_EXIT_FAIL;
-    }
-    printf("ok: %llu records, CRCs and hash chain intact (%s)\n", (unsigned long long)n, spool);
-    return CLI_EXIT_OK;
 }

@@ -3,17 +3,23 @@
  *
  * Spool layout: $dir/seg-<first seq, 20 digits>.tgs, append-only.
  *
- * Segment header (64 bytes, little-endian):
- *   0  "TGSPOOL1"      8  u32 version (1)   12 u32 header size (64)
+ * Segment header (96 bytes, little-endian; format version 2):
+ *   0  "TGSPOOL1"      8  u32 version (2)   12 u32 header size (96)
  *   16 u64 first_seq   24 i64 created (ms)  32 u8[32] chain of the record
  *                                              before this segment's first
+ *   64 u8[16] id of the chain key (SHA-256 of the key, first 16 bytes)
+ *   80 u64 after_seq: the sequence whose chain is at 32 (first_seq - 1,
+ *      unless the collector skipped sequences cut before a restart)
+ *   88 u8[8] reserved (0)
+ * Version 1 (64-byte header, unkeyed SHA-256 chain) is refused by name.
  * Record (little-endian):
  *   0  u32 magic "TGRC"   4  u32 total length (header + sandbox + json + 4)
  *   8  u32 CRC-32C of bytes [12, total - 4)
  *   12 u64 seq   20 i64 time   28 i64 logged_time   36 u16 class_uid
  *   38 u8 severity_id  39 u8 action_id (255: none)  40 u8 source
  *   41 u8 sandbox length  42 u16 reserved (0)  44 u32 json length
- *   48 u8[32] chain = SHA-256(previous chain || bytes [12, 48) || sandbox || json)
+ *   48 u8[32] chain = HMAC-SHA-256(chain key, previous chain || bytes [12, 48) ||
+ *                 sandbox || json)
  *   80 sandbox bytes, then the JSON bytes, then u32 total length again
  *      (so the file can be walked backwards).
  */
@@ -22,11 +28,14 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 
 #include "collector/collector.h"
 
 #define COL__SEG_MAGIC   "TGSPOOL1"
-#define COL__SEG_HDR     64
+#define COL__SEG_HDR     96
+#define COL__SEG_VERSION 2
+#define COL__KEY_ID      16          /* bytes of the chain key's id */
 #define COL__REC_MAGIC   0x43524754u /* "TGRC" */
 #define COL__REC_HDR     80
 #define COL__REC_MIN     (COL__REC_HDR + 4)
@@ -103,6 +112,47 @@ void col__ring_wait(col__ring_t *r, int64_t timeout_ms);
 void col__ring_wake_producers(col__ring_t *r);
 uint64_t col__ring_used(col__ring_t *r); /* bytes */
 
+/* ---- the keyed chain, key files and the head witness (chain.c, witness.c) */
+typedef struct {
+    void *mac; /* EVP_MAC (HMAC) */
+    void *ctx; /* EVP_MAC_CTX keyed with the chain key, re-initialised per record */
+    unsigned char id[COL__KEY_ID];
+} col__mac_t;
+
+int col__mac_init(col__mac_t *m, const unsigned char key[32]);
+void col__mac_dispose(col__mac_t *m);
+/* HMAC-SHA-256 of p under the chain key. */
+void col__mac(col__mac_t *m, const void *p, size_t n, unsigned char out[32]);
+/* The chain key of the spool in spool_dir (spool_dir/../keys/chain.key),
+ * made when create and absent. 0 or -errno with err. */
+int col__mac_for_spool(const char *spool_dir, bool create, col__mac_t *m, char *err, size_t errlen);
+void col__key_id(const unsigned char key[32], unsigned char id[COL__KEY_ID]);
+/* <parent of spool_dir>/<name>: the state directory's keys/ and head. */
+void col__state_path(const char *spool_dir, const char *name, char *out, size_t n);
+/* Makes (create) and checks a keys directory: ours, mode 0700. */
+int col__keys_dir_open(const char *keys_dir, bool create, char *err, size_t errlen);
+/* write, fsync, rename; mode for a new file. */
+int col__write_private(const char *path, const void *p, size_t n, mode_t mode, char *err,
+                       size_t errlen);
+/* Reads a file that must be ours and not readable by group/other. */
+int col__read_private(const char *path, void *buf, size_t cap, size_t *n, char *err, size_t errlen);
+void col__hex(const unsigned char *p, size_t n, char *out); /* 2n + 1 bytes */
+int col__unhex(const char *s, size_t slen, unsigned char *out, size_t n);
+
+/* The head witness (<state>/head, beside the spool): the last sequence and
+ * its chain, written (write, fsync, rename) at every checkpoint and clean
+ * stop, MACed with the chain key. One line:
+ *   tollgate-head v1 seq=<n> head=<hex> key=<key id hex> mac=<hex> */
+typedef struct {
+    uint64_t seq;
+    unsigned char head[32];
+} col__witness_t;
+int col__witness_write(const char *spool_dir, col__mac_t *m, uint64_t seq,
+                       const unsigned char head[32], char *err, size_t errlen);
+/* 0, -ENOENT (none), -EBADMSG (malformed, another key, bad MAC) with err. */
+int col__witness_read(const char *spool_dir, col__mac_t *m, col__witness_t *w, char *err,
+                      size_t errlen);
+
 /* ---- the spool (spool.c) ---------------------------------------------- */
 typedef struct {
     uint64_t off;       /* file offset of the block's first record */
@@ -128,20 +178,24 @@ typedef struct {
     size_t nsegs, capsegs;
     int fd; /* the active (last) segment, append */
     unsigned char chain[32];
+    uint64_t chain_seq; /* the sequence whose chain is in `chain` */
     uint64_t next_seq;
     unsigned char *wbuf; /* records not yet written */
     size_t wlen, wcap;
     uint64_t wbuf_last_seq;
     uint64_t total_bytes;
-    void *md_ctx; /* EVP_MD_CTX */
-    void *md;     /* EVP_MD (SHA-256) */
+    col__mac_t *mac; /* the chain key (borrowed from the collector) */
 } col__spool_t;
 
 /* Opens or creates the spool in dir, recovering the last segment: a torn or
  * corrupt tail is moved to quarantine-<ms>.bin and cut; *cut says how many
  * bytes. Writer thread (or before it starts). */
-int col__spool_open(col__spool_t *sp, const char *dir, int64_t segment_bytes, uint64_t *cut,
-                    char *err, size_t errlen);
+int col__spool_open(col__spool_t *sp, const char *dir, int64_t segment_bytes, col__mac_t *mac,
+                    uint64_t *cut, char *err, size_t errlen);
+/* Continues at sequence `next` (> the spool's end) in a new segment whose
+ * header says after which sequence the chain goes on: sequences cut before
+ * a restart are never used again. */
+int col__spool_skip_to(col__spool_t *sp, uint64_t next, char *err, size_t errlen);
 void col__spool_close(col__spool_t *sp);
 /* Appends one record to the write buffer, assigning the next sequence and
  * splicing logged_time and sequence into the JSON. Returns the sequence. */
@@ -181,10 +235,13 @@ void col__scan_close(col__scan_t *s);
  * *torn set); -EBADMSG for a record that does not parse or check. */
 int col__scan_next(col__scan_t *s, bool check_crc, const unsigned char **p, col_record_t *rec,
                    uint64_t *off, bool *torn);
-/* SHA-256(prev || hdr[12,48) || sandbox || json) into out. ctx: EVP_MD_CTX,
- * md: EVP_MD. */
-void col__chain(void *ctx, void *md, const unsigned char prev[32], const unsigned char *rec,
+/* HMAC-SHA-256(key, prev || hdr[12,48) || sandbox || json) into out. */
+void col__chain(col__mac_t *m, const unsigned char prev[32], const unsigned char *rec,
                 unsigned char out[32]);
+/* Checks a segment header: magic, version 2, first sequence, the key id.
+ * 0 or -EBADMSG with err naming the segment. */
+int col__seg_header_check(const unsigned char *h, size_t n, const unsigned char id[COL__KEY_ID],
+                          const char *name, char *err, size_t errlen);
 
 /* Parses and checks the header of a record at p (n bytes available).
  * Returns the total length, 0 when more bytes are needed, -EBADMSG when it
@@ -215,9 +272,30 @@ struct col {
     _Atomic uint64_t appended, dropped, encode_errors, blocked, fsyncs, recovered_cut;
     _Atomic uint64_t spool_bytes, segments, write_errors;
     uint64_t drops_reported;
-    _Atomic uint64_t floor; /* col_set_retention_floor */
-    _Atomic bool full;      /* over max_bytes and held by the floor */
+    _Atomic uint64_t floor;  /* col_set_retention_floor */
+    _Atomic bool full;       /* over max_bytes and held by the floor */
+    col__mac_t mac;          /* the chain key */
+    void *signer;            /* EVP_PKEY (Ed25519) of the checkpoints; NULL: none */
+    char signer_id[20];      /* its key id, hex */
+    _Atomic bool ckpt_asked; /* col_checkpoint_now */
+    uint64_t ckpt_seq;       /* the last checkpoint record's sequence */
+    int64_t ckpt_mono;       /* and when it was written (monotonic ms) */
 };
+
+/* Encodes one event of the collector itself and adds it to the spool (the
+ * writer thread, or before it starts). */
+void col__add_own(col_t *c, ocsf_event_t *ev);
+
+/* ---- checkpoints and the cut check (checkpoint.c) ---------------------- */
+/* Loads (or makes) <state>/keys/checkpoint.key and .pub. */
+int col__signer_open(col_t *c, char *err, size_t errlen);
+void col__signer_close(col_t *c);
+/* Writer thread: a checkpoint when due (force: at a clean stop, when
+ * anything was written since the last one); then the witness. */
+bool col__checkpoint_tick(col_t *c, bool force);
+/* At start: compares the spool's end with the witness; after a cut,
+ * continues after the witness and records a finding. */
+int col__witness_start(col_t *c, char *err, size_t errlen);
 
 /* Source byte of a record from metadata.log_name. */
 int col__source_of(ocsf_str_t log_name);

@@ -2,7 +2,8 @@
  * collector.h: the ring-buffer collector. Every event from the proxy and the
  * gateway goes in here; it gets a sequence number, lands in the spool and
  * is read back by the log view and the exporters. Nothing is lost: the
- * spool is append-only, checksummed (CRC-32C) and hash-chained (SHA-256),
+ * spool is append-only, checksummed (CRC-32C) and chained with HMAC-SHA-256
+ * under a key kept outside it, with signed checkpoints (Ed25519),
  * recovered after a crash, and an append is acknowledged durable only after
  * its fsync.
  *
@@ -56,6 +57,10 @@ typedef struct {
                                 * applies) rather than delete what an exporter still needs;
                                 * 0: no cap; default 16 GiB */
     int64_t drop_report_ms;    /* one "N events dropped" event per interval; 10 s */
+    int64_t checkpoint_events; /* a signed checkpoint every N events; 1000 */
+    int64_t checkpoint_ms;     /* ... or every T ms when anything was written; 60 s */
+    bool checkpoints;          /* sign checkpoints (the gateway: true; default false):
+                                * keys/checkpoint.key beside the spool, made at first start */
     ocsf_product_t product;    /* metadata.product of the collector's own events */
     ocsf_str_t hostname;       /* device.hostname of the collector's own events */
 } col_config_t;
@@ -159,7 +164,44 @@ typedef struct {
 
 void col_stats(col_t *c, col_stats_t *st);
 
+/* Asks the writer for a signed checkpoint now (when anything was written
+ * since the last one and checkpoints are on). Any thread; does not wait. */
+void col_checkpoint_now(col_t *c);
+
 /* ---- verification ------------------------------------------------------- */
+
+/* A point the spool must pass through: a signed checkpoint's sequence and
+ * chain head. */
+typedef struct {
+    uint64_t seq;
+    unsigned char head[32];
+    int state; /* out: 0 the sequence is not in the spool, 1 same head, -1 another head */
+} col_vpoint_t;
+
+typedef struct {
+    col_vpoint_t *points; /* sorted by seq, borrowed; may be NULL */
+    size_t npoints;
+    /* out */
+    uint64_t records, first_seq, last_seq; /* last_seq 0: empty */
+    bool walked;      /* every record was read (a failure, if any, is the witness's) */
+    char notes[1024]; /* sequences the collector skipped after a cut (it recorded a finding) */
+} col_verify_opts_t;
+
+/* col_verify, and checks the points (o->points[i].state). Needs the chain
+ * key (spool_dir/../keys/chain.key) and checks the head witness
+ * (spool_dir/../head): a spool that ends before it was cut. */
+int col_verify_ex(const char *dir, col_verify_opts_t *o, char *err, size_t errlen);
+
+/* Checkpoint events (verification without the state directory): the
+ * canonical text that is signed, and the id of an Ed25519 public key
+ * (EVP_PKEY *): hex of the first 8 bytes of SHA-256 of the raw key. */
+int col_ckpt_text(uint64_t seq, const unsigned char head[32], int64_t time_ms, const char *key,
+                  char *out, size_t n);
+int col_ckpt_key_id(void *pkey, char out[17]);
+/* The chain key of a state directory's spool: keys/chain.key (32 bytes,
+ * 0600, in a 0700 directory), made when create and absent. */
+int col_chain_key_load(const char *keys_dir, bool create, unsigned char key[32], char *err,
+                       size_t errlen);
 
 /* Checks every record of the spool in `dir` (CRC, sequence continuity, the
  * hash chain). Opens the files read-only; safe beside a running writer for

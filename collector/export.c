@@ -714,6 +714,12 @@ void exp_engine_stop(exp_engine_t *ee)
     if (!ee)
         return;
     engine_t *e = &ee->e;
+    /* a signed checkpoint that covers the gateway's stop event, so it leaves
+     * the machine with the last batch */
+    uint64_t before = col_written_seq(e->col);
+    col_checkpoint_now(e->col);
+    for (int waited = 0; e->n && waited < 200 && col_written_seq(e->col) == before; waited += 5)
+        usleep(5000);
     /* a clean stop gives the exporters a moment to ship the last events
      * (the gateway's own stop event among them); what they cannot deliver
      * by then goes after the next start */

@@ -17,8 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "collector/col_internal.h"
 
 int64_t col__now_ms(void)
@@ -60,16 +58,37 @@ int64_t col__rec_parse(const unsigned char *p, size_t n, bool check_crc, col_rec
     return total;
 }
 
-void col__chain(void *ctx, void *md, const unsigned char prev[32], const unsigned char *rec,
-                unsigned char out[32])
+int col__seg_header_check(const unsigned char *h, size_t n, const unsigned char id[COL__KEY_ID],
+                          const char *name, char *err, size_t errlen)
 {
-    uint32_t sb = rec[41], jl = col__get32(rec + 44);
-    unsigned int len = 32;
-    EVP_DigestInit_ex2(ctx, md, NULL);
-    EVP_DigestUpdate(ctx, prev, 32);
-    EVP_DigestUpdate(ctx, rec + 12, 36);
-    EVP_DigestUpdate(ctx, rec + COL__REC_HDR, sb + (size_t)jl);
-    EVP_DigestFinal_ex(ctx, out, &len);
+    if (n < 16 || memcmp(h, COL__SEG_MAGIC, 8) != 0) {
+        snprintf(err, errlen, "segment %s: not a tollgate spool segment (bad header)", name);
+        return -EBADMSG;
+    }
+    uint32_t version = col__get32(h + 8);
+    if (version != COL__SEG_VERSION || col__get32(h + 12) != COL__SEG_HDR) {
+        snprintf(err, errlen,
+                 "segment %s: spool format version %u (this tollgate reads version %d only%s): "
+                 "move the old spool directory away",
+                 name, version, COL__SEG_VERSION,
+                 version == 1 ? "; version 1 has an unkeyed chain" : "");
+        return -EBADMSG;
+    }
+    if (n < COL__SEG_HDR) {
+        snprintf(err, errlen, "segment %s: torn header", name);
+        return -EBADMSG;
+    }
+    if (id && memcmp(h + 64, id, COL__KEY_ID) != 0) {
+        char want[2 * COL__KEY_ID + 1], got[2 * COL__KEY_ID + 1];
+        col__hex(id, COL__KEY_ID, want);
+        col__hex(h + 64, COL__KEY_ID, got);
+        snprintf(err, errlen,
+                 "segment %s: chained under key id %s, but keys/chain.key has id %s (the "
+                 "key of this spool is lost or was replaced)",
+                 name, got, want);
+        return -EBADMSG;
+    }
+    return 0;
 }
 
 /* ---- scanning a segment file ----------------------------------------------- */
@@ -251,11 +270,13 @@ static int seg_create(col__spool_t *sp, char *err, size_t errlen)
     }
     unsigned char h[COL__SEG_HDR] = {0};
     memcpy(h, COL__SEG_MAGIC, 8);
-    col__put32(h + 8, 1);
+    col__put32(h + 8, COL__SEG_VERSION);
     col__put32(h + 12, COL__SEG_HDR);
     col__put64(h + 16, sp->next_seq);
     col__put64(h + 24, (uint64_t)col__now_ms());
     memcpy(h + 32, sp->chain, 32);
+    memcpy(h + 64, sp->mac->id, COL__KEY_ID);
+    col__put64(h + 80, sp->chain_seq);
     int rc = write_all(fd, h, sizeof h);
     if (rc == 0 && fdatasync(fd) != 0)
         rc = -errno;
@@ -363,6 +384,8 @@ static int seg_load(col__spool_t *sp, uint64_t first, bool recover, uint64_t *cu
     }
     ssize_t hn = pread(fd, h, sizeof h, 0);
     close(fd);
+    if (hn >= 16 && memcmp(h, COL__SEG_MAGIC, 8) == 0 && col__get32(h + 8) != COL__SEG_VERSION)
+        return col__seg_header_check(h, (size_t)hn, NULL, g->path, err, errlen);
     if (hn != (ssize_t)sizeof h || memcmp(h, COL__SEG_MAGIC, 8) != 0 ||
         col__get64(h + 16) != first) {
         if (!recover || st.st_size > COL__SEG_HDR * 4) {
@@ -375,7 +398,11 @@ static int seg_load(col__spool_t *sp, uint64_t first, bool recover, uint64_t *cu
         unlink(g->path);
         return 1;
     }
+    int hrc = col__seg_header_check(h, sizeof h, sp->mac->id, g->path, err, errlen);
+    if (hrc)
+        return hrc;
     memcpy(sp->chain, h + 32, 32);
+    sp->chain_seq = col__get64(h + 80);
     col__scan_t s;
     int rc = col__scan_open(&s, g->path, COL__SEG_HDR, UINT64_MAX);
     if (rc) {
@@ -393,6 +420,7 @@ static int seg_load(col__spool_t *sp, uint64_t first, bool recover, uint64_t *cu
         }
         index_add(g, off, r.seq, r.time, r.logged_time);
         memcpy(sp->chain, p + 48, 32);
+        sp->chain_seq = r.seq;
         good = off + (uint64_t)(COL__REC_HDR + r.sandbox_len + r.json_len + 4);
         expect++;
     }
@@ -410,8 +438,8 @@ static int seg_load(col__spool_t *sp, uint64_t first, bool recover, uint64_t *cu
     return 0;
 }
 
-int col__spool_open(col__spool_t *sp, const char *dir, int64_t segment_bytes, uint64_t *cut,
-                    char *err, size_t errlen)
+int col__spool_open(col__spool_t *sp, const char *dir, int64_t segment_bytes, col__mac_t *mac,
+                    uint64_t *cut, char *err, size_t errlen)
 {
     memset(sp, 0, sizeof *sp);
     sp->fd = -1;
@@ -419,12 +447,7 @@ int col__spool_open(col__spool_t *sp, const char *dir, int64_t segment_bytes, ui
     snprintf(sp->dir, sizeof sp->dir, "%s", dir);
     sp->segment_bytes = segment_bytes;
     pthread_mutex_init(&sp->mu, NULL);
-    sp->md_ctx = EVP_MD_CTX_new();
-    sp->md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    if (!sp->md_ctx || !sp->md) {
-        snprintf(err, errlen, "OpenSSL: SHA-256 is not available");
-        return -ENOSYS;
-    }
+    sp->mac = mac;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
         return -errno;
@@ -463,8 +486,6 @@ void col__spool_close(col__spool_t *sp)
         free(sp->segs[i].blocks);
     free(sp->segs);
     free(sp->wbuf);
-    EVP_MD_CTX_free(sp->md_ctx);
-    EVP_MD_free(sp->md);
     pthread_mutex_destroy(&sp->mu);
     memset(sp, 0, sizeof *sp);
     sp->fd = -1;
@@ -517,8 +538,9 @@ uint64_t col__spool_add(col__spool_t *sp, const col__rec_t *rec, const unsigned 
     q += sqn;
     memcpy(q, json + rec->at[1], rec->json_len - rec->at[1]);
     col__put32(p + total - 4, total);
-    col__chain(sp->md_ctx, sp->md, sp->chain, p, p + 48);
+    col__chain(sp->mac, sp->chain, p, p + 48);
     memcpy(sp->chain, p + 48, 32);
+    sp->chain_seq = seq;
     col__put32(p + 8, col__crc32c(0, p + 12, total - 16));
     col__seg_t *g = &sp->segs[sp->nsegs - 1];
     pthread_mutex_lock(&sp->mu);
@@ -527,6 +549,25 @@ uint64_t col__spool_add(col__spool_t *sp, const col__rec_t *rec, const unsigned 
     sp->wlen += total;
     sp->wbuf_last_seq = seq;
     return seq;
+}
+
+int col__spool_skip_to(col__spool_t *sp, uint64_t next, char *err, size_t errlen)
+{
+    col__seg_t *g = &sp->segs[sp->nsegs - 1];
+    if (sp->wlen || next <= sp->next_seq)
+        return -EINVAL;
+    if (g->last_seq < g->first_seq) { /* an empty active segment: made again */
+        close(sp->fd);
+        sp->fd = -1;
+        unlink(g->path);
+        pthread_mutex_lock(&sp->mu);
+        sp->total_bytes -= g->bytes;
+        free(g->blocks);
+        sp->nsegs--;
+        pthread_mutex_unlock(&sp->mu);
+    }
+    sp->next_seq = next;
+    return seg_create(sp, err, errlen);
 }
 
 int col__spool_flush(col__spool_t *sp)

@@ -293,6 +293,7 @@ int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *co
     snprintf(spool, sizeof spool, "%s/spool", state_dir);
     cc.spool_dir = spool;
     cc.hostname = ocsf_str(g->hostname);
+    cc.checkpoints = true; /* signed, so every exporter carries them off the machine */
     if ((rc = col_create(&cc, &g->col, err, errlen)) != 0)
         goto out_validator;
     g->dedup = gw__dedup_create();

@@ -134,12 +134,14 @@ typedef struct {
     uint64_t seq;
     char segment[32];
     uint64_t off;
-    char kind[16]; /* "crc", "chain", "sequence", "malformed", "torn", "header" */
+    char kind[16]; /* "crc", "chain", "sequence", "malformed", "torn", "header", "key",
+                    * "witness", "cut" */
     char text[240];
 } rep__problem_t;
 
 typedef struct {
     const rep__segs_t *segs;
+    const char *dir; /* the spool: its chain key and witness are beside it */
     uint64_t checked;
     uint64_t nproblems;
     rep__problem_t problems[REP__MAX_PROBLEMS];

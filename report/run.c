@@ -84,6 +84,7 @@ int rep_run(const rep_options_t *o, json_t **doc, char *err, size_t errlen)
     }
     rep__agg_init(a, o);
     v->segs = &segs;
+    v->dir = dir;
     pthread_t th;
     bool threaded = pthread_create(&th, NULL, rep__verify_main, v) == 0;
     run_t x = {a, 0, 0, segs.bytes};

@@ -19,8 +19,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "report/rep_internal.h"
 
 static int cmp_seg(const void *a, const void *b)
@@ -132,11 +130,11 @@ out:
 
 typedef struct {
     rep__verify_t *v;
-    EVP_MD_CTX *ctx;
-    EVP_MD *md;
+    col__mac_t mac;
     unsigned char chain[32];
     bool have_chain;
     uint64_t expect; /* 0: unknown */
+    uint64_t last;   /* the highest sequence seen */
 } vstate_t;
 
 static void problem(rep__verify_t *v, const rep__seg_t *g, uint64_t seq, uint64_t off,
@@ -163,6 +161,9 @@ static int v_header(void *ctx, const rep__seg_t *g, const unsigned char hdr[COL_
 {
     vstate_t *s = ctx;
     uint64_t first = col__get64(hdr + 16);
+    char herr[240];
+    if (col__seg_header_check(hdr, COL__SEG_HDR, s->mac.id, g->name, herr, sizeof herr) != 0)
+        problem(s->v, g, first, 0, "header", "%s", herr);
     if (first != g->first_seq)
         problem(s->v, g, first, 0, "header",
                 "segment %s: its header says it starts at sequence %" PRIu64, g->name, first);
@@ -201,13 +202,15 @@ static int v_record(void *ctx, const rep__seg_t *g, const rep__rec_t *r)
                 ": expected sequence %" PRIu64,
                 seq, g->name, r->off, s->expect);
     unsigned char want[32];
-    col__chain(s->ctx, s->md, s->chain, r->raw, want);
+    col__chain(&s->mac, s->chain, r->raw, want);
     if (s->have_chain && memcmp(want, r->raw + 48, 32) != 0)
         problem(s->v, g, seq, r->off, "chain",
                 "record sequence %" PRIu64 " in segment %s at offset %" PRIu64
                 ": hash chain broken (the record or one before it was altered)",
                 seq, g->name, r->off);
     memcpy(s->chain, r->raw + 48, 32); /* go on from what is stored */
+    if (seq > s->last)
+        s->last = seq;
     s->have_chain = true;
     s->expect = seq + 1;
     s->v->checked++;
@@ -240,21 +243,39 @@ static void v_event(void *ctx, const rep__seg_t *g, rep__seg_event_t ev, uint64_
     s->expect = 0;
 }
 
+/* The head witness against the spool's end: a cut tail. */
+static void witness(vstate_t *s)
+{
+    col__witness_t w;
+    char werr[200];
+    rep__seg_t none = {.name = "-"};
+    int rc = col__witness_read(s->v->dir, &s->mac, &w, werr, sizeof werr);
+    if (rc == -ENOENT && s->last == 0)
+        return;
+    if (rc)
+        problem(s->v, &none, s->last + 1, 0, "witness", "head witness: %s", werr);
+    else if (w.seq > s->last)
+        problem(s->v, &none, s->last + 1, 0, "cut",
+                "the spool ends at sequence %" PRIu64 " but the head witness names %" PRIu64
+                ": sequences %" PRIu64 "..%" PRIu64 " were cut",
+                s->last, w.seq, s->last + 1, w.seq);
+}
+
 void *rep__verify_main(void *arg)
 {
     rep__verify_t *v = arg;
     vstate_t s = {.v = v};
-    s.ctx = EVP_MD_CTX_new();
-    s.md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    if (!s.ctx || !s.md) {
-        v->rc = -ENOSYS;
-        goto out;
+    char kerr[240];
+    if (col__mac_for_spool(v->dir, false, &s.mac, kerr, sizeof kerr) != 0) {
+        /* without the chain key nothing can be vouched for */
+        rep__seg_t none = {.name = "-"};
+        problem(v, &none, 0, 0, "key", "chain key: %s: the chain cannot be checked", kerr);
+        return NULL;
     }
     rep__scan_cb_t cb = {v_header, v_record, v_event, &s};
     for (size_t i = 0; i < v->segs->n && v->rc == 0; i++)
         v->rc = rep__scan_segment(&v->segs->v[i], &cb, NULL);
-out:
-    EVP_MD_CTX_free(s.ctx);
-    EVP_MD_free(s.md);
+    witness(&s);
+    col__mac_dispose(&s.mac);
     return NULL;
 }

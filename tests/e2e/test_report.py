@@ -153,8 +153,9 @@ def test_json_numbers_match_the_events(loaded, tollgate_bin):
     check_json(doc, events, seq_of)
     # the whole spool: the gateway's own events too, and the chain verified over all
     whole = json.loads(report(tollgate_bin, g.state, "--format", "json").stdout)
-    assert whole["scope"]["events_in_scope"] == len(seq_of) + 1  # + its stop event
-    assert whole["completeness"]["verify"]["records_checked"] == len(seq_of) + 1
+    # + its stop event and the signed checkpoint written at the stop
+    assert whole["scope"]["events_in_scope"] == len(seq_of) + 2
+    assert whole["completeness"]["verify"]["records_checked"] == len(seq_of) + 2
     assert any(r["action"] == "Create" and r["sandbox"] == "default"
                for r in whole["changes"]["lifecycle"])
 

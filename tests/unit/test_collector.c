@@ -5,10 +5,13 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "collector/col_internal.h"
 
@@ -260,7 +263,7 @@ static void torn_tail(void **state)
         fill(300, 1 << 20);
         char path[600];
         off_t size = last_segment(path, sizeof path);
-        off_t at = 64 + rand() % (size - 64);
+        off_t at = COL__SEG_HDR + rand() % (size - COL__SEG_HDR);
         if (round % 2 == 0) {
             assert_int_equal(truncate(path, at), 0); /* torn */
         } else {
@@ -330,6 +333,88 @@ static void tamper(void **state)
     assert_int_equal(col_verify(spool, &recs, err, sizeof err), -EBADMSG);
     if (!strstr(err, "sequence 50") || !strstr(err, "hash chain"))
         fail_msg("verify said: %s", err);
+}
+
+/* A forger without the chain key edits record 50, then re-chains every
+ * record after it with the unkeyed SHA-256 of format 1 and fixes every
+ * CRC: the keyed chain still names record 50. */
+static void rechain_without_key(void **state)
+{
+    (void)state;
+    teardown_dir(NULL);
+    setup_dir(NULL);
+    fill(120, 64 << 20);
+    char path[600], err[256];
+    off_t size = last_segment(path, sizeof path);
+    unsigned char *buf = malloc((size_t)size);
+    int fd = open(path, O_RDWR);
+    assert_int_equal(pread(fd, buf, (size_t)size, 0), size);
+    unsigned char chain[32];
+    memcpy(chain, buf + 32, 32);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    for (off_t off = COL__SEG_HDR; off < size;) {
+        unsigned char *p = buf + off;
+        uint32_t total = col__get32(p + 4);
+        if (col__get64(p + 12) == 50)
+            p[COL__REC_HDR + p[41] + 10] ^= 0x01;
+        if (col__get64(p + 12) >= 50) {
+            unsigned int len = 32;
+            EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+            EVP_DigestUpdate(md, chain, 32);
+            EVP_DigestUpdate(md, p + 12, 36);
+            EVP_DigestUpdate(md, p + COL__REC_HDR, p[41] + (size_t)col__get32(p + 44));
+            EVP_DigestFinal_ex(md, p + 48, &len);
+            col__put32(p + 8, col__crc32c(0, p + 12, total - 16));
+        }
+        memcpy(chain, p + 48, 32);
+        off += total;
+    }
+    EVP_MD_CTX_free(md);
+    assert_int_equal(pwrite(fd, buf, (size_t)size, 0), size);
+    close(fd);
+    free(buf);
+    uint64_t recs;
+    assert_int_equal(col_verify(spool, &recs, err, sizeof err), -EBADMSG);
+    if (!strstr(err, "sequence 50 ") || !strstr(err, "seg-00000000000000000001.tgs"))
+        fail_msg("verify said: %s", err);
+    assert_int_equal(recs, 49);
+}
+
+/* Records cut from the tail: verify names them through the head witness;
+ * the next start continues after the witness and records a finding. */
+static void cut_tail_is_seen_and_not_reused(void **state)
+{
+    (void)state;
+    teardown_dir(NULL);
+    setup_dir(NULL);
+    fill(100, 64 << 20);
+    char path[600], err[256];
+    last_segment(path, sizeof path);
+    col__scan_t s;
+    assert_int_equal(col__scan_open(&s, path, COL__SEG_HDR, UINT64_MAX), 0);
+    const unsigned char *p;
+    col_record_t r;
+    uint64_t off = 0, cut_at = 0;
+    bool torn;
+    while (col__scan_next(&s, true, &p, &r, &off, &torn) == 1)
+        if (r.seq == 81)
+            cut_at = off;
+    col__scan_close(&s);
+    assert_int_equal(truncate(path, (off_t)cut_at), 0);
+    uint64_t recs;
+    assert_int_equal(col_verify(spool, &recs, err, sizeof err), -EBADMSG);
+    if (!strstr(err, "ends at sequence 80") || !strstr(err, "81..100"))
+        fail_msg("verify said: %s", err);
+    col_t *c = open_col(COL_FSYNC_ALWAYS, 64 << 20, 1 << 16);
+    ocsf_event_t ev;
+    make_event(&ev, 1, 0, false);
+    assert_int_equal(col_wait_durable(c, append(c, &ev), 5000), 0);
+    assert_int_equal(col_written_seq(c), 102); /* 101: the finding, 102: the event */
+    col_destroy(c);
+    col_verify_opts_t o = {0};
+    if (col_verify_ex(spool, &o, err, sizeof err) != 0)
+        fail_msg("verify after the restart: %s", err);
+    assert_non_null(strstr(o.notes, "sequences 81..100 are missing"));
 }
 
 typedef struct {
@@ -543,6 +628,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(concurrency, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(torn_tail, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(tamper, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(rechain_without_key, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(cut_tail_is_seen_and_not_reused, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(query_semantics, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(drop_newest_is_counted_and_reported, setup_dir,
                                         teardown_dir),
