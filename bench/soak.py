@@ -132,6 +132,8 @@ def traffic(gw, up_port, stop, stats):
             r = subprocess.run([curl, "-s", "-m", "5", "-x", f"http://127.0.0.1:{gw.proxy}", url],
                                capture_output=True)
             stats["curl_ok" if r.returncode == 0 else "curl_failed"] += 1
+            if r.returncode:
+                stats["last_curl_error"] = f"{url}: exit {r.returncode}"
         time.sleep(0.05)
 
 
@@ -140,10 +142,13 @@ def updates(gw, stop, stats):
     while not stop.is_set():
         n += 1
         verb = "--add-endpoint" if n % 2 else "--remove-endpoint"
+        binary = ["--binary", "/usr/bin/curl"] if n % 2 else []
         r = subprocess.run([gw.binary, "policy", "update", "default", verb,
-                            f"soak{(n + 1) // 2}.example.com:443", "--binary", "/usr/bin/curl"],
+                            f"soak{(n + 1) // 2}.example.com:443", *binary],
                            capture_output=True, env=gw.env())
         stats["updates_ok" if r.returncode == 0 else "updates_failed"] += 1
+        if r.returncode:
+            stats["last_update_error"] = r.stderr.decode(errors="replace").strip()[-200:]
         time.sleep(1)
 
 
@@ -222,6 +227,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--seconds", type=float, default=600)
     ap.add_argument("--chaos", type=float, default=30)
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (state, gw.log)")
     a = ap.parse_args()
     binary = os.path.abspath(os.path.join(a.build, "tollgate"))
     tmp = tempfile.mkdtemp(prefix="tollgate-soak-")
@@ -266,7 +272,8 @@ def main():
         if gw.proc and gw.proc.poll() is None:
             gw.proc.kill()
         srv.shutdown()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not a.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -409,7 +409,9 @@ static int check_update(const pol_policy_t *base, const pol_update_t *u, char *e
             return -EINVAL;
         }
     }
-    if (u->nadd == 0 && u->nremove == 0 && (u->nbinaries == 0 || !u->rule_name)) {
+    /* --binary with only removals and no --rule-name names no rule to add it to */
+    if ((u->nadd == 0 && u->nremove == 0 && u->nbinaries == 0) ||
+        (u->nadd == 0 && u->nbinaries && !u->rule_name)) {
         pol__errf(err, errlen,
                   u->nbinaries ? "--binary needs --add-endpoint or --rule-name"
                                : "empty update: nothing to add or remove");

@@ -224,6 +224,9 @@ static void update_errors(void **state)
         {.binaries = bins, .nbinaries = 1},
         {.add = add, .nadd = 1, .binaries = relbin, .nbinaries = 1},
         {.add = add, .nadd = 1, .rule_name = "bad name"},
+        /* removals and --binary without --rule-name: no rule to add it to (it crashed
+         * the gateway: found by make soak) */
+        {.remove = absent, .nremove = 1, .binaries = bins, .nbinaries = 1},
         {0},
     };
     static const char *const want[] = {
@@ -233,6 +236,7 @@ static void update_errors(void **state)
         "--binary needs --add-endpoint or --rule-name",
         "binary 'bin/x': binary path must be absolute",
         "rule name 'bad name': control character or space in rule name",
+        "--binary needs --add-endpoint or --rule-name",
         "empty update: nothing to add or remove",
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
