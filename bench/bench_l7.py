@@ -60,7 +60,7 @@ import tempfile
 import threading
 import time
 
-from benchlib import Procs, system_busy_s, proc_cpu_s, pct, fmt  # bench/ is on sys.path
+from benchlib import Cpu, Procs, system_busy_s, pct, fmt  # bench/ is on sys.path
 
 LO = "127.0.0.1"
 NCPU = os.cpu_count() or 1
@@ -203,47 +203,6 @@ def make_certs(d):
 
 
 # ---- CPU accounting ----------------------------------------------------------
-
-def self_cpu_s():
-    t = os.times()
-    return t.user + t.system
-
-
-class Cpu:
-    """CPU seconds used during measured intervals (summed over rounds) by
-    tollgate, the upstream, this client and everyone else."""
-
-    def __init__(self):
-        self.wall = 0.0
-        self.s = {"tollgate": 0.0, "upstream": 0.0, "client": 0.0, "other": 0.0}
-
-    def begin(self, tg_pid, up_pid):
-        self._pids = (tg_pid, up_pid)
-        self._t = time.monotonic()
-        self._sys = system_busy_s()[0]
-        self._v = (proc_cpu_s(tg_pid) if tg_pid else 0.0, proc_cpu_s(up_pid), self_cpu_s())
-
-    def end(self):
-        wall = time.monotonic() - self._t
-        sys1 = system_busy_s()[0]
-        tp, up = self._pids
-        v = (proc_cpu_s(tp) if tp else 0.0, proc_cpu_s(up), self_cpu_s())
-        d = [b - a for a, b in zip(self._v, v)]
-        self.wall += wall
-        for k, x in zip(("tollgate", "upstream", "client"), d):
-            self.s[k] += x
-        self.s["other"] += max(0.0, (sys1 - self._sys) - sum(d))
-        return d
-
-    def cores(self, k):
-        return self.s[k] / self.wall if self.wall else 0.0
-
-    def line(self, with_tg):
-        parts = [f"tollgate {self.cores('tollgate'):.2f}"] if with_tg else []
-        parts += [f"upstream {self.cores('upstream'):.2f}", f"client {self.cores('client'):.2f}",
-                  f"other processes {self.cores('other'):.2f}"]
-        return f"cores busy ({NCPU} in all): " + ", ".join(parts)
-
 
 # ---- the machine -------------------------------------------------------------
 
@@ -495,7 +454,7 @@ def keepalive_round(side, client, up, seconds, warm):
     try:
         for _ in range(warm):
             one()
-        cpu = Cpu()
+        cpu = Cpu("tollgate")
         lat = []
         clock = time.perf_counter_ns
         cpu.begin(side.pid, up.pid)
@@ -544,7 +503,7 @@ def newconn_round(side, up, threads, seconds, warm):
         t.start()
     try:
         time.sleep(warm)
-        cpu = Cpu()
+        cpu = Cpu("tollgate")
         n0, e0 = sum(counts), sum(errors)
         cpu.begin(side.pid, up.pid)
         t0 = time.monotonic()
@@ -572,7 +531,7 @@ def test_keepalive(a, sides, up, S):
         log(f"\n== 1+2. one keep-alive connection, {what}: sequential GET {PATH} -> 200 "
             f"\"{BODY.decode()}\", {a.ka_seconds:g} s x {a.rounds} rounds each (after "
             f"{a.ka_warm} warm-up requests)")
-        res = {s.name: {"n": 0, "wall": 0.0, "lat": [], "d": [0.0, 0.0, 0.0], "cpu": Cpu()}
+        res = {s.name: {"n": 0, "wall": 0.0, "lat": [], "d": [0.0, 0.0, 0.0], "cpu": Cpu("tollgate")}
                for s in sides}
         for r in range(a.rounds):
             for side in (sides if r % 2 == 0 else sides[::-1]):
@@ -598,7 +557,7 @@ def test_keepalive(a, sides, up, S):
                 f"{pct(50, m['lat']) / 1e3:.1f} us, p99 {pct(99, m['lat']) / 1e3:.1f} us; CPU per "
                 f"request: tollgate {m['us'][0]:.1f} us, upstream {m['us'][1]:.1f} us, client "
                 f"{m['us'][2]:.1f} us")
-            log(f"  {'':9s} {m['cpu'].line(bool(side.pid))}")
+            log(f"  {'':9s} {m['cpu'].line('tollgate' if side.pid else None)}")
         d = res["direct"]
         share = d["us"][2] / (1e6 / d["rate"])
         log(f"  the client's own CPU is {share:.0%} of a direct round trip"
@@ -612,7 +571,7 @@ def test_newconn(a, sides, up, S):
         f"http.client (connect, CONNECT when through tollgate, TLS handshake, GET, close), "
         f"{a.nc_seconds:g} s x "
         f"{a.rounds} rounds each (after {a.nc_warm:g} s warm-up)")
-    res = {s.name: {"n": 0, "wall": 0.0, "errors": 0, "d": [0.0, 0.0, 0.0], "cpu": Cpu()}
+    res = {s.name: {"n": 0, "wall": 0.0, "errors": 0, "d": [0.0, 0.0, 0.0], "cpu": Cpu("tollgate")}
            for s in sides}
     for r in range(a.rounds):
         for side in (sides if r % 2 == 0 else sides[::-1]):
@@ -637,7 +596,7 @@ def test_newconn(a, sides, up, S):
         log(f"  {side.name:9s} {fmt(m['rate'])} conn/s over {fmt(m['n'])} connections; CPU per "
             f"connection: tollgate {m['us'][0]:,.0f} us, upstream {m['us'][1]:,.0f} us, client "
             f"{m['us'][2]:,.0f} us")
-        log(f"  {'':9s} {m['cpu'].line(bool(side.pid))}")
+        log(f"  {'':9s} {m['cpu'].line('tollgate' if side.pid else None)}")
     S["nc"] = res
 
 

@@ -168,7 +168,8 @@ def upstream_main():
 
 # ---- processes, cleanup ------------------------------------------------------
 
-from benchlib import Procs, system_busy_s, proc_cpu_s, pct, fmt  # noqa: E402,F401  (bench/ is on sys.path)
+import benchlib  # noqa: E402  (bench/ is on sys.path)
+from benchlib import Procs, system_busy_s, proc_cpu_s, pct, fmt  # noqa: E402,F401
 
 
 PROCS = Procs()
@@ -230,52 +231,25 @@ def proc_minflt(pid):
     return int(s[s.rindex(")") + 2:].split()[7])
 
 
-def self_cpu_s():
-    t = os.times()
-    return t.user + t.system
-
-
-class Cpu:
-    """CPU seconds used during measured intervals (summed over rounds) by the
-    proxy, the upstream, this client and everyone else."""
+class Cpu(benchlib.Cpu):
+    """benchlib's Cpu for a proxy, plus its minor page faults."""
 
     def __init__(self):
-        self.wall = 0.0
-        self.s = {"proxy": 0.0, "upstream": 0.0, "client": 0.0, "other": 0.0}
-        self.faults = 0  # the proxy's minor page faults
+        super().__init__("proxy")
+        self.faults = 0
 
     def begin(self, proxy_pid, up_pid):
-        self._pids = (proxy_pid, up_pid)
-        self._t = time.monotonic()
-        self._sys, _ = system_busy_s()
-        self._v = (proc_cpu_s(proxy_pid) if proxy_pid else 0.0, proc_cpu_s(up_pid),
-                   self_cpu_s())
+        super().begin(proxy_pid, up_pid)
         self._flt = proc_minflt(proxy_pid) if proxy_pid else 0
 
     def end(self):
-        wall = time.monotonic() - self._t
-        sys1, _ = system_busy_s()
-        pp, up = self._pids
-        v = (proc_cpu_s(pp) if pp else 0.0, proc_cpu_s(up), self_cpu_s())
-        d = [b - a for a, b in zip(self._v, v)]
-        self.wall += wall
-        self.s["proxy"] += d[0]
-        self.s["upstream"] += d[1]
-        self.s["client"] += d[2]
-        self.s["other"] += max(0.0, (sys1 - self._sys) - sum(d))
-        if pp:
-            self.faults += proc_minflt(pp) - self._flt
-
-    def cores(self, k):
-        return self.s[k] / self.wall if self.wall else 0.0
+        d = super().end()
+        if self._pids[0]:
+            self.faults += proc_minflt(self._pids[0]) - self._flt
+        return d
 
     def line(self, name):
-        parts = []
-        if name != "direct":
-            parts.append(f"{name} {self.cores('proxy'):.2f}")
-        parts += [f"upstream {self.cores('upstream'):.2f}", f"client {self.cores('client'):.2f}",
-                  f"other processes {self.cores('other'):.2f}"]
-        return f"cores busy ({NCPU} in all): " + ", ".join(parts)
+        return super().line(None if name == "direct" else name)
 
 
 # ---- the machine -------------------------------------------------------------

@@ -2,6 +2,7 @@
 import os
 import signal
 import subprocess
+import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -68,3 +69,49 @@ def pct(q, xs):
 
 def fmt(n):
     return f"{n:,.0f}"
+
+
+def self_cpu_s():
+    """utime + stime of this process (the client side of a bench), seconds"""
+    t = os.times()
+    return t.user + t.system
+
+
+class Cpu:
+    """CPU seconds used during measured intervals (summed over rounds) by the
+    process under test (key `main`), the upstream, this client and everyone
+    else (the whole machine's busy time minus those three)."""
+
+    def __init__(self, main):
+        self.main = main
+        self.wall = 0.0
+        self.s = {main: 0.0, "upstream": 0.0, "client": 0.0, "other": 0.0}
+
+    def begin(self, main_pid, up_pid):
+        self._pids = (main_pid, up_pid)
+        self._t = time.monotonic()
+        self._sys = system_busy_s()[0]
+        self._v = (proc_cpu_s(main_pid) if main_pid else 0.0, proc_cpu_s(up_pid), self_cpu_s())
+
+    def end(self):
+        """Closes an interval; the CPU seconds of (main, upstream, client) in it."""
+        wall = time.monotonic() - self._t
+        sys1 = system_busy_s()[0]
+        mp, up = self._pids
+        v = (proc_cpu_s(mp) if mp else 0.0, proc_cpu_s(up), self_cpu_s())
+        d = [b - a for a, b in zip(self._v, v)]
+        self.wall += wall
+        for k, x in zip((self.main, "upstream", "client"), d):
+            self.s[k] += x
+        self.s["other"] += max(0.0, (sys1 - self._sys) - sum(d))
+        return d
+
+    def cores(self, k):
+        return self.s[k] / self.wall if self.wall else 0.0
+
+    def line(self, label=None):
+        """The cores busy, with the process under test named `label` (None: not shown)."""
+        parts = [f"{label} {self.cores(self.main):.2f}"] if label else []
+        parts += [f"upstream {self.cores('upstream'):.2f}", f"client {self.cores('client'):.2f}",
+                  f"other processes {self.cores('other'):.2f}"]
+        return f"cores busy ({os.cpu_count() or 1} in all): " + ", ".join(parts)

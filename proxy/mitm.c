@@ -519,14 +519,7 @@ void px__mitm_finish(px__mitm_t *m)
         SSL_shutdown(m->cl.ssl); /* close_notify */
         flush(m, false);
     }
-    uv_shutdown_t *req = malloc(sizeof *req);
-    if (!req)
-        abort();
-    req->data = c;
-    if (uv_shutdown(req, (uv_stream_t *)&c->client, px__on_final_shutdown) != 0) {
-        free(req);
-        px__conn_close(c);
-    }
+    px__shutdown_client(c);
 }
 
 void px__mitm_closing(px_conn_t *c)

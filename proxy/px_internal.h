@@ -341,8 +341,8 @@ void px__conn_close(px_conn_t *c);
 void px__conn_maybe_free(px_conn_t *c); /* after in-flight work ends */
 void px__up_close(px_conn_t *c);        /* closes and forgets the upstream handle */
 /* Writes an error reply (JSON body, Connection: close) and closes. */
-/* A uv_shutdown callback that closes the connection once its writes are out. */
-void px__on_final_shutdown(uv_shutdown_t *req, int status);
+/* FIN to the client once the queued writes are out, then the close. */
+void px__shutdown_client(px_conn_t *c);
 /* The proxy's JSON refusal, head and body ({"error","detail","reason"}),
  * appended to out; with close, `Connection: close`. */
 void px__refusal(ocsf_buf_t *out, int status, const char *error, const char *detail,

@@ -337,13 +337,25 @@ void px__fwd_end_upstream(px_conn_t *c)
 }
 
 /* A uv_shutdown's callback: the queued writes are out; the connection closes. */
-void px__on_final_shutdown(uv_shutdown_t *req, int status)
+static void on_final_shutdown(uv_shutdown_t *req, int status)
 {
     px_conn_t *c = req->data;
     (void)status;
     free(req);
     if (!c->closing)
         px__conn_close(c);
+}
+
+void px__shutdown_client(px_conn_t *c)
+{
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (!req)
+        abort();
+    req->data = c;
+    if (uv_shutdown(req, (uv_stream_t *)&c->client, on_final_shutdown) != 0) {
+        free(req);
+        px__conn_close(c);
+    }
 }
 
 /* The response has ended: the next request, or the end (once the
@@ -361,14 +373,7 @@ static void fwd_response_done(px_conn_t *c)
     }
     uv_read_stop((uv_stream_t *)&c->client);
     c->phase = PX_CLOSING;
-    uv_shutdown_t *req = malloc(sizeof *req);
-    if (!req)
-        abort();
-    req->data = c;
-    if (uv_shutdown(req, (uv_stream_t *)&c->client, px__on_final_shutdown) != 0) {
-        free(req);
-        px__conn_close(c);
-    }
+    px__shutdown_client(c);
 }
 
 static void on_fwd_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
