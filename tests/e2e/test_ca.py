@@ -18,6 +18,7 @@ import pytest
 
 from conftest import Gateway, settle
 from test_proxy import free_port, start_up as proxy_start_up
+from test_sandbox_exec import SKIP as NETNS_SKIP
 
 CURL = shutil.which("curl") or "/usr/bin/curl"
 
@@ -221,18 +222,7 @@ def test_standalone_proxy_has_the_ca_of_its_state(tollgate_bin, tmp_path, gatewa
         p.stderr.close()
 
 
-def _can_netns():
-    if os.geteuid() != 0:
-        return "not root"
-    if not shutil.which("ip") or not shutil.which("nft"):
-        return "ip or nft missing"
-    name = "tgprobe%06x" % random.getrandbits(24)
-    r = subprocess.run(["ip", "netns", "add", name], capture_output=True)
-    subprocess.run(["ip", "netns", "del", name], capture_output=True)
-    return None if r.returncode == 0 else "no network namespace support"
-
-
-@pytest.mark.skipif(_can_netns() is not None, reason="needs root and network namespaces")
+@pytest.mark.skipif(NETNS_SKIP is not None, reason=NETNS_SKIP or "")
 def test_attach_reply_carries_the_ca_certificate(tollgate_bin, gateway):
     g = gateway()
     status, body = g.request("POST", "/v1/sandboxes/default/attach", body=b"{}")

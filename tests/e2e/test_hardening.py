@@ -5,7 +5,7 @@ import socket
 import threading
 import time
 
-from test_proxy import up  # noqa: F401 (fixture)
+from test_proxy import raw_exchange, up  # noqa: F401 (up: a fixture)
 
 
 def vm(pid, key):
@@ -163,22 +163,6 @@ def head_recorder():
     return s.getsockname()[1], got
 
 
-def proxy_exchange(port, raw):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(raw)
-    out = b""
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    except OSError:
-        pass
-    s.close()
-    return out
-
-
 def test_proxy_framing_and_hop_by_hop_headers(up, tollgate_bin, tmp_path):
     import os
     import sys
@@ -192,10 +176,10 @@ network_policies:
     binaries: [{{path: {os.path.realpath(sys.executable)}}}]
 """)
     url = f"http://127.0.0.1:{up_port}/x"
-    out = proxy_exchange(port, f"POST {url} HTTP/1.1\r\nHost: 127.0.0.1:{up_port}\r\n"
+    out = raw_exchange(port, f"POST {url} HTTP/1.1\r\nHost: 127.0.0.1:{up_port}\r\n"
                          "Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n".encode())
     assert out.startswith(b"HTTP/1.1 400"), out
-    out = proxy_exchange(port, f"GET {url} HTTP/1.1\r\nHost: 127.0.0.1:{up_port}\r\n"
+    out = raw_exchange(port, f"GET {url} HTTP/1.1\r\nHost: 127.0.0.1:{up_port}\r\n"
                          "Connection: close, X-Secret-Hop\r\nX-Secret-Hop: 42\r\n"
                          "X-Kept: 1\r\n\r\n".encode())
     assert out.startswith(b"HTTP/1.1 200"), out

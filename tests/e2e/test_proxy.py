@@ -275,28 +275,33 @@ def test_tofu_hash_change_is_denied_with_a_finding(up, upstreams, tollgate_bin, 
     assert len(pins[str(mine)]) == 64  # the first hash stays pinned
 
 
+def raw_exchange(port, data, wait=10):
+    """Sends raw bytes to 127.0.0.1:port; all it answers until it closes."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=wait)
+    try:
+        s.sendall(data)
+    except OSError:
+        pass
+    out = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except OSError:
+        pass
+    s.close()
+    return out
+
+
 def test_hostile_heads_get_4xx_and_the_proxy_keeps_serving(up, upstreams, tollgate_bin,
                                                            tmp_path):
     g, port = up("--set", "proxy.head_timeout=1s")
     set_policy(tollgate_bin, g, tmp_path, POLICY.format(curl=CURL_REAL, **upstreams))
 
     def raw(data, wait=3):
-        s = socket.create_connection(("127.0.0.1", port), timeout=wait)
-        try:
-            s.sendall(data)
-        except OSError:
-            pass
-        out = b""
-        try:
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
-        except OSError:
-            pass
-        s.close()
-        return out
+        return raw_exchange(port, data, wait)
     assert raw(b"GET http://x/" + b"a" * 100 * 1024 + b" HTTP/1.1\r\n\r\n").startswith(
         b"HTTP/1.1 431")
     hdrs = b"".join(b"X-%d: y\r\n" % i for i in range(10000))
