@@ -7,7 +7,6 @@ import gzip
 import http.server
 import json
 import os
-import random
 import re
 import shutil
 import subprocess
