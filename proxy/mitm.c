@@ -92,6 +92,25 @@ static SSL_CTX *up_ctx(px_t *p, char *err, size_t n)
     return x;
 }
 
+int px__mitm_check_config(px_t *p, char *err, size_t errlen)
+{
+    const char *ca = p->cfg.upstream_ca;
+    char why[256];
+    if (!ca || !*ca)
+        return 0;
+    FILE *f = fopen(ca, "re");
+    if (!f) {
+        snprintf(err, errlen, "proxy.upstream_ca: %s: %s", ca, strerror(errno));
+        return -EINVAL;
+    }
+    fclose(f);
+    if (up_ctx(p, why, sizeof why))
+        return 0;
+    snprintf(err, errlen, "proxy.upstream_ca: %s: no PEM certificate could be loaded (%s)", ca,
+             why);
+    return -EINVAL;
+}
+
 void px__mitm_px_free(px_t *p)
 {
     SSL_CTX_free(p->mitm_srv_ctx);

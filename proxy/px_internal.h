@@ -383,7 +383,10 @@ void px_query_redact(const char *q, size_t n, ocsf_buf_t *out);
 void px__mitm_start(px_conn_t *c);
 void px__mitm_closing(px_conn_t *c); /* px__conn_close: a request's pending event */
 void px__mitm_free(px_conn_t *c);    /* px__conn_maybe_free */
-void px__mitm_px_free(px_t *p);      /* the proxy's TLS contexts */
+/* Refuses, at start, a proxy.upstream_ca that cannot be loaded (-EINVAL
+ * with err naming the file). */
+int px__mitm_check_config(px_t *p, char *err, size_t errlen);
+void px__mitm_px_free(px_t *p); /* the proxy's TLS contexts */
 /* A forwarded request's allowed HTTP event, once: when its response head
  * arrives (with the status), or when the exchange ends without one. */
 void px__event_http(px_conn_t *c);

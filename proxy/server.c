@@ -492,6 +492,10 @@ int px_create(uv_loop_t *loop, const px_config_t *cfg, const px_hooks_t *hooks, 
         free(p);
         return -EINVAL;
     }
+    if ((rc = px__mitm_check_config(p, err, errlen)) != 0) { /* a setting is used or refused */
+        free(p);
+        return rc;
+    }
     p->idcache = px_ident_cache_create();
     uv_tcp_init(loop, &p->listener);
     p->listener.data = p;

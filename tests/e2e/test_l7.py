@@ -529,3 +529,16 @@ network_policies:
                        capture_output=True, env=env, timeout=60)
     assert r.returncode == 0, r.stderr
     assert b"warning:" in r.stderr and b"tls" in r.stderr, r.stderr
+
+
+def test_an_upstream_ca_that_cannot_be_loaded_is_refused_at_start(tollgate_bin, tmp_path):
+    """A setting that is accepted is used: a typo in proxy.upstream_ca stops
+    the start with the file's name, instead of failing every request later."""
+    bad = tmp_path / "not-a-cert.pem"
+    bad.write_text("not a certificate\n")
+    for path, want in ((tmp_path / "missing.pem", "No such file"), (bad, "no PEM certificate")):
+        r = subprocess.run([tollgate_bin, "up", "--state", str(tmp_path / "state"), "--listen",
+                            "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0", "--set",
+                            f"proxy.upstream_ca={path}"], capture_output=True, timeout=30)
+        assert r.returncode == 1, r.stderr
+        assert f"proxy.upstream_ca: {path}: {want}".encode() in r.stderr, r.stderr
