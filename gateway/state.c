@@ -115,6 +115,12 @@ int gw_state_gateway_url(const char *dir, char *out, size_t n)
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return -errno;
+    /* an address someone else could have written would get this user's token */
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & 022)) {
+        close(fd);
+        return -EPERM;
+    }
     ssize_t r = pread(fd, text, sizeof text - 1, 0);
     close(fd);
     text[r > 0 ? r : 0] = '\0';

@@ -227,3 +227,24 @@ def test_a_thousand_idle_connections_under_a_1024_soft_limit(tollgate_bin, tmp_p
             s.close()
         g.stop()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_cli_never_trusts_an_address_another_user_wrote(gateway, tollgate_bin, tmp_path):
+    """A gateway.lock someone else owns (or may write) could name their own
+    listener and collect the caller's token: the CLI refuses it."""
+    import os
+    import subprocess
+    g = gateway()
+    lock = os.path.join(g.state, "gateway.lock")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
+    os.chmod(lock, 0o666)
+    r = subprocess.run([tollgate_bin, "status", "--state", g.state], capture_output=True,
+                       env=env, timeout=30)
+    assert r.returncode == 1 and b"no gateway holds the state directory" in r.stderr, r.stderr
+    os.chmod(lock, 0o600)
+    if os.geteuid() == 0:
+        os.chown(lock, 65534, 65534)
+        r = subprocess.run([tollgate_bin, "status", "--state", g.state], capture_output=True,
+                           env=env, timeout=30)
+        assert r.returncode == 1, r.stderr
+        os.chown(lock, 0, 0)
