@@ -1,19 +1,13 @@
 #!/usr/bin/env python3
-"""Derive schemas/ocsf-<version>.json from a compiled OCSF schema.
+"""Derive schemas/ocsf-1.7.0.json from a compiled OCSF schema: the six classes
+tollgate itself emits, for the caption tables of its encoder (gen_tables.py).
 
 Usage: extract.py SCHEMA-1.7.0.json > schemas/ocsf-1.7.0.json
-       extract.py SCHEMA-1.3.0.json > schemas/ocsf-1.3.0.json   (downgrade target)
-       extract.py SCHEMA-1.1.0.json > schemas/ocsf-1.1.0.json   (downgrade target)
 
-The same subset is taken from every version (1.7.0 is what tollgate emits; the
-older ones are what ocsf/downgrade.c rewrites events into), so a class or
-object named below must exist in each of them.
-
-The output keeps only what tollgate needs at run time: the classes it emits
-(with every attribute, its type, requirement, enum captions and profiles), the
-objects those events use (same detail), the regex/range of the scalar types,
-and the captions of the profiles.  Objects outside that set are kept as names
-only: an attribute of such a type is checked as "is an object" and no deeper.
+The output keeps the classes tollgate emits (with every attribute, its type,
+requirement, enum captions and profiles), the objects those events use (same
+detail), the regex/range of the scalar types, and the captions of the profiles.
+Validation and casts of any event use the whole schemas in schemas/ocsf/ instead.
 The data is Apache-2.0, from the OCSF project (github.com/ocsf/ocsf-schema).
 """
 import json

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the C caption tables and the embedded schema from schemas/ocsf-1.7.0.json.
+"""Generate the C caption tables from schemas/ocsf-1.7.0.json.
 
 Usage: gen_tables.py schemas/ocsf-1.7.0.json > build/gen/ocsf_tables.c
 
@@ -63,11 +63,6 @@ def main():
             w("    [%d] = %s,\n" % (int(k), c_str(cap)))
         w("};\n")
     w("\nconst char ocsf__schema_version[] = %s;\n" % c_str(s["version"]))
-    w("const size_t ocsf__schema_json_len = %d;\n" % len(raw))
-    w("const unsigned char ocsf__schema_json[] = {\n")
-    for i in range(0, len(raw), 16):
-        w("    " + ", ".join("%d" % b for b in raw[i:i + 16]) + ",\n")
-    w("    0};\n")
 
 
 if __name__ == "__main__":
