@@ -29,9 +29,12 @@ endif
 LIB_SRC  := $(wildcard ocsf/*.c collector/*.c conf/*.c gateway/*.c policy/*.c proxy/*.c exporters/*.c exporters/*/*.c report/*.c) \
             $(filter-out cli/main.c,$(wildcard cli/*.c))
 GEN_SRC  := $(BUILD)/gen/ocsf_tables.c $(BUILD)/gen/providers.c \
-            $(BUILD)/gen/ocsf_downgrade_tables.c
+            $(BUILD)/gen/ocsf_schema_tables.c
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/ocsf_tables.o \
-            $(BUILD)/obj/gen/providers.o $(BUILD)/obj/gen/ocsf_downgrade_tables.o
+            $(BUILD)/obj/gen/providers.o \
+            $(BUILD)/obj/gen/ocsf_schema_tables.o
+# every bundled OCSF version, oldest first (schemas/ocsf/README.md)
+OCSF_SCHEMAS ?= $(sort $(wildcard schemas/ocsf/1.*.json))
 MAIN_OBJ := $(BUILD)/obj/cli/main.o
 BIN      := $(BUILD)/tollgate
 LIB      := $(BUILD)/libtollgate.a
@@ -58,10 +61,9 @@ $(BUILD)/gen/ocsf_tables.c: schemas/ocsf-1.7.0.json schemas/gen_tables.py | deps
 	@mkdir -p $(dir $@)
 	$(PY) schemas/gen_tables.py $< > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/gen/ocsf_downgrade_tables.c: schemas/ocsf-1.3.0.json schemas/ocsf-1.1.0.json \
-                                      schemas/gen_downgrade.py | deps
+$(BUILD)/gen/ocsf_schema_tables.c: $(OCSF_SCHEMAS) schemas/gen_schema.py | deps
 	@mkdir -p $(dir $@)
-	$(PY) schemas/gen_downgrade.py schemas/ocsf-1.3.0.json schemas/ocsf-1.1.0.json > $@.tmp && mv $@.tmp $@
+	$(PY) schemas/gen_schema.py $(OCSF_SCHEMAS) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/gen/providers.c: $(wildcard providers/*.yaml) scripts/embed.py | deps
 	@mkdir -p $(dir $@)

@@ -1,10 +1,12 @@
 /*
- * bench_downgrade.c: how fast ocsf_downgrade() rewrites tollgate's events as
- * OCSF 1.3.0 and 1.1.0, on one core, against the peer: jansson's own parse
- * + compact sorted dump of the same events (the least a jansson-based
- * rewrite can cost).
+ * bench_downgrade.c: how fast ocsf_cast() (cast_tok.c) rewrites events from
+ * one bundled OCSF version to another, on one core, against two peers:
+ * jansson's own parse + compact sorted dump of the same events (the least a
+ * jansson-based rewrite can cost) and the reference cast on a jansson tree
+ * (cast.c, what tollgate ran before).
  *
- * The events are the samples (`tollgate ocsf samples`), taken round-robin.
+ * The events are the samples (`tollgate ocsf samples`), taken round-robin,
+ * as 1.7.0 and (metadata.version rewritten) as 1.8.0 and 1.1.0 sources.
  * Each row runs for BENCH_SECONDS (default 0.5), best of 3. A benchmark, not
  * a test: it exits 1 only when an operation fails.
  */
@@ -16,18 +18,20 @@
 
 #include <jansson.h>
 
-#include "ocsf/downgrade.h"
+#include "ocsf/check.h"
 #include "ocsf/ocsf.h"
 
 #define REPS      3
 #define MAX_EV    32
-#define GOAL_RATE 50e3
+#define GOAL_RATE 200e3
 
 typedef struct {
-    ocsf_buf_t json[MAX_EV];
+    ocsf_buf_t src[3][MAX_EV]; /* the samples as 1.7.0, 1.8.0, 1.1.0 */
+    ocsf_buf_t *json;          /* the source of this row */
     size_t n, bytes;
     ocsf_buf_t out;
-    const char *version;
+    const ocsf_schema_t *to;
+    ocsf_checker_t *c;
     bool failed;
 } bench_t;
 
@@ -43,13 +47,27 @@ static uint64_t now_ns(void)
 }
 
 /* One pass over every sample. */
-static void run_downgrade(bench_t *b)
+static void run_cast(bench_t *b)
 {
     char err[256];
     for (size_t i = 0; i < b->n; i++) {
         b->out.len = 0;
-        if (ocsf_downgrade(b->json[i].p, b->json[i].len, b->version, &b->out, err, sizeof err)) {
-            fprintf(stderr, "bench_downgrade: %s: %s\n", b->version, err);
+        if (ocsf_cast(b->c, b->json[i].p, b->json[i].len, b->to, 0, &b->out, err, sizeof err)) {
+            fprintf(stderr, "bench_downgrade: %s: %s\n", ocsf_schema_version(b->to), err);
+            b->failed = true;
+        }
+        sink += b->out.len;
+    }
+}
+
+static void run_ref(bench_t *b)
+{
+    char err[256];
+    for (size_t i = 0; i < b->n; i++) {
+        b->out.len = 0;
+        if (ocsf__cast_ref(b->c, b->json[i].p, b->json[i].len, b->to, 0, &b->out, err,
+                           sizeof err)) {
+            fprintf(stderr, "bench_downgrade: ref %s: %s\n", ocsf_schema_version(b->to), err);
             b->failed = true;
         }
         sink += b->out.len;
@@ -60,7 +78,7 @@ static void run_jansson(bench_t *b)
 {
     json_error_t e;
     for (size_t i = 0; i < b->n; i++) {
-        json_t *j = json_loadb(b->json[i].p, b->json[i].len, 0, &e);
+        json_t *j = json_loadb(b->src[0][i].p, b->src[0][i].len, 0, &e);
         char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         b->failed |= !s;
         sink += s ? strlen(s) : 0;
@@ -116,14 +134,23 @@ int main(void)
     }
     b.n = ocsf_samples(evs, MAX_EV);
     b.n = b.n < MAX_EV ? b.n : MAX_EV;
+    static const char *const srcv[3] = {"1.7.0", "1.8.0", "1.1.0"};
     for (size_t i = 0; i < b.n; i++) {
-        ocsf_buf_init(&b.json[i]);
-        if (ocsf_encode(&evs[i], &b.json[i], err, sizeof err) != 0) {
+        for (int k = 0; k < 3; k++)
+            ocsf_buf_init(&b.src[k][i]);
+        if (ocsf_encode(&evs[i], &b.src[0][i], err, sizeof err) != 0) {
             fprintf(stderr, "bench_downgrade: encode: %s\n", err);
             return 1;
         }
-        b.bytes += b.json[i].len;
+        const char *at = memmem(b.src[0][i].p, b.src[0][i].len, "\"version\":\"1.7.0\"", 17);
+        for (int k = 1; k < 3 && at; k++) {
+            ocsf_buf_put(&b.src[k][i], b.src[0][i].p, b.src[0][i].len);
+            memcpy(b.src[k][i].p + (at - b.src[0][i].p) + 11, srcv[k], 5);
+        }
+        b.bytes += b.src[0][i].len;
     }
+    b.json = b.src[0];
+    b.c = ocsf_checker_new();
     ocsf_buf_init(&b.out);
     size_t avg = b.bytes / (b.n ? b.n : 1);
     printf("bench_downgrade: %zu sample events (%zu bytes on average), one core (cpu %d), "
@@ -131,24 +158,34 @@ int main(void)
            b.n, avg, cpu, JANSSON_VERSION, secs, REPS);
     double peer = measure(run_jansson, &b, secs);
     row("jansson parse+dump (peer)", peer, avg);
-    static const char *const versions[] = {"1.3.0", "1.1.0", "1.7.0"};
+    static const struct {
+        int src;
+        const char *to;
+    } rows[] = {{0, "1.3.0"}, {0, "1.1.0"}, {1, "1.7.0"}, {2, "1.7.0"}, {0, "1.8.0"}, {0, "1.7.0"}};
     double worst = 0;
-    for (size_t v = 0; v < 3 && !b.failed; v++) {
-        char name[40];
-        b.version = versions[v];
-        double ns = measure(run_downgrade, &b, secs);
-        snprintf(name, sizeof name, "downgrade to %s%s", versions[v], v == 2 ? " (copy)" : "");
+    for (size_t r = 0; r < sizeof rows / sizeof *rows && !b.failed; r++) {
+        char name[48];
+        b.json = b.src[rows[r].src];
+        b.to = ocsf_schema_find(rows[r].to, 5);
+        bool copy = rows[r].src == 0 && !strcmp(rows[r].to, "1.7.0");
+        double ns = measure(run_cast, &b, secs);
+        snprintf(name, sizeof name, "cast %s -> %s%s", srcv[rows[r].src], rows[r].to,
+                 copy ? " (copy)" : "");
         row(name, ns, avg);
-        if (v < 2) {
-            printf("  %-26s %10.2fx jansson parse+dump\n", "", peer / ns);
-            worst = ns > worst ? ns : worst;
-        }
+        if (copy)
+            continue;
+        double ref = measure(run_ref, &b, secs);
+        printf("  %-26s %10.2fx jansson parse+dump, %.2fx the jansson cast (%.0f ev/s)\n", "",
+               peer / ns, ref / ns, 1e9 / ref);
+        worst = ns > worst ? ns : worst;
     }
     if (!b.failed)
-        printf("  %-26s %10.0f ev/s (goal >= %.0f: %s)\n", "slowest target", 1e9 / worst, GOAL_RATE,
+        printf("  %-26s %10.0f ev/s (goal >= %.0f: %s)\n", "slowest cast", 1e9 / worst, GOAL_RATE,
                1e9 / worst >= GOAL_RATE ? "PASS" : "MISS");
     for (size_t i = 0; i < b.n; i++)
-        ocsf_buf_dispose(&b.json[i]);
+        for (int k = 0; k < 3; k++)
+            ocsf_buf_dispose(&b.src[k][i]);
     ocsf_buf_dispose(&b.out);
+    ocsf_checker_free(b.c);
     return b.failed ? 1 : 0;
 }

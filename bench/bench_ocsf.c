@@ -42,8 +42,10 @@
 
 typedef struct {
     ocsf_event_t ev;
-    ocsf_buf_t out;  /* reused output buffer (len reset per operation) */
-    ocsf_buf_t json; /* the event's JSON, encoded once */
+    ocsf_buf_t out;    /* reused output buffer (len reset per operation) */
+    ocsf_buf_t json;   /* the event's JSON, encoded once */
+    ocsf_buf_t json18; /* the same event as OCSF 1.8.0 (metadata.version) */
+    ocsf_checker_t *checker;
     size_t line_len; /* the event's CLI line */
     bool failed;
 } bench_t;
@@ -252,9 +254,59 @@ static void run_render(bench_t *b, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         b->out.len = 0;
-        ocsf_render_line(&b->ev, OCSF_LINE_CLI, &b->out);
+        b->failed |= ocsf_render_json(b->json.p, b->json.len, OCSF_LINE_CLI, &b->out, NULL, 0) != 0;
         keep(b->out.p, b->out.len);
     }
+}
+
+/* The ingest path of POST /v1/events per line: tokenize, check against
+ * the event's own version, prepare the record, SHA-256 for dedup. */
+static void run_ingest(bench_t *b, size_t n)
+{
+    char err[256];
+    ocsf_ingest_t in;
+    for (size_t i = 0; i < n; i++) {
+        b->failed |= ocsf_ingest(b->checker, b->json.p, b->json.len, 0, &in, err, sizeof err) != 0;
+        keep((const char *)in.digest, in.at);
+    }
+}
+
+/* What the old ingest paid first: a jansson tree of the line. */
+static void run_jparse(bench_t *b, size_t n)
+{
+    json_error_t e;
+    for (size_t i = 0; i < n; i++) {
+        json_t *j = json_loadb(b->json.p, b->json.len, 0, &e);
+        b->failed |= j == NULL;
+        keep((const char *)j, 1);
+        json_decref(j);
+    }
+}
+
+static void cast_to(bench_t *b, size_t n, const ocsf_buf_t *src, const char *to)
+{
+    char err[256];
+    const ocsf_schema_t *s = ocsf_schema_find(to, strlen(to));
+    for (size_t i = 0; i < n; i++) {
+        b->out.len = 0;
+        b->failed |= ocsf_cast(b->checker, src->p, src->len, s, 0, &b->out, err, sizeof err) != 0;
+        keep(b->out.p, b->out.len);
+    }
+}
+
+static void run_cast13(bench_t *b, size_t n)
+{
+    cast_to(b, n, &b->json, "1.3.0");
+}
+
+static void run_cast18(bench_t *b, size_t n)
+{
+    cast_to(b, n, &b->json18, "1.7.0");
+}
+
+static void run_cast_same(bench_t *b, size_t n)
+{
+    cast_to(b, n, &b->json, "1.7.0");
 }
 
 static void run_decode(bench_t *b, size_t n)
@@ -413,9 +465,20 @@ static int setup(bench_t *b)
     }
     bool round = ocsf_event_equal(&back, ev);
     ocsf_event_dispose(&back);
-    ocsf_render_line(ev, OCSF_LINE_CLI, &b->out);
+    if (ocsf_render_json(b->json.p, b->json.len, OCSF_LINE_CLI, &b->out, err, sizeof err) != 0) {
+        fprintf(stderr, "bench_ocsf: ocsf_render_json of our own JSON: %s\n", err);
+        return -1;
+    }
     b->line_len = b->out.len;
     ocsf_buf_reserve(&b->out, b->json.len); /* memcpy's destination */
+    /* the same event as a 1.8.0 producer sends it */
+    const char *v = memmem(b->json.p, b->json.len, "\"version\":\"1.7.0\"", 17);
+    if (!v) {
+        fprintf(stderr, "bench_ocsf: no metadata.version in our own JSON\n");
+        return -1;
+    }
+    ocsf_buf_put(&b->json18, b->json.p, b->json.len);
+    memcpy(b->json18.p + (v - b->json.p) + 11, "1.8.0", 5);
     printf("event      NET:OPEN denied, class 4001: %zu bytes of JSON, %zu-byte CLI line\n",
            b->json.len, b->line_len);
     printf("line       %.*s\n", (int)b->line_len, b->out.p);
@@ -434,6 +497,8 @@ int main(void)
     bench_t b = {.failed = false};
     ocsf_buf_init(&b.out);
     ocsf_buf_init(&b.json);
+    ocsf_buf_init(&b.json18);
+    b.checker = ocsf_checker_new();
     int rc = 1;
     if (setup(&b) != 0)
         goto out;
@@ -441,19 +506,22 @@ int main(void)
         const char *name, *unit;
         batch_fn fn;
     } rows[] = {
-        {"ocsf encoder", "ev/s", run_encode},   {"jansson build+dump", "ev/s", run_jansson},
-        {"memcpy (limit)", "ev/s", run_memcpy}, {"render CLI line", "lines/s", run_render},
-        {"decode+dispose", "ev/s", run_decode},
+        {"ocsf encoder", "ev/s", run_encode},        {"jansson build+dump", "ev/s", run_jansson},
+        {"memcpy (limit)", "ev/s", run_memcpy},      {"render CLI line", "lines/s", run_render},
+        {"decode+dispose", "ev/s", run_decode},      {"ingest (check+digest)", "ev/s", run_ingest},
+        {"jansson parse only", "ev/s", run_jparse},  {"cast 1.7.0 -> 1.3.0", "ev/s", run_cast13},
+        {"cast 1.8.0 -> 1.7.0", "ev/s", run_cast18}, {"cast 1.7.0 -> 1.7.0", "ev/s", run_cast_same},
     };
-    double ns[5];
-    for (size_t i = 0; i < 5 && !b.failed; i++)
+    enum { NROWS = sizeof rows / sizeof *rows };
+    double ns[NROWS];
+    for (size_t i = 0; i < NROWS && !b.failed; i++)
         ns[i] = measure(rows[i].fn, &b, secs);
     if (b.failed) {
         fprintf(stderr, "bench_ocsf: an operation failed during the run\n");
         goto out;
     }
     printf("one core, best of %d x %.2f s per row\n", REPS, secs);
-    for (size_t i = 0; i < 5; i++)
+    for (size_t i = 0; i < NROWS; i++)
         row(rows[i].name, rows[i].unit, ns[i], rows[i].fn == run_render ? b.line_len : b.json.len);
     printf("\n");
     goal("ratio ours/jansson", ns[1] / ns[0], GOAL_RATIO, "x");
@@ -461,11 +529,18 @@ int main(void)
            "ratio memcpy/ours", ns[0] / ns[2]);
     goal("encoder", 1e9 / ns[0], GOAL_RATE, "ev/s");
     goal("renderer", 1e9 / ns[3], GOAL_RATE, "lines/s");
+    goal("ingest", 1e9 / ns[5], 200000, "ev/s");
+    printf("  %-20s %12.1fx   (jansson's tree alone / the whole ingest check)\n",
+           "ratio jansson/ingest", ns[6] / ns[5]);
+    goal("cast to 1.3.0", 1e9 / ns[7], 200000, "ev/s");
+    goal("cast 1.8.0 to 1.7.0", 1e9 / ns[8], 200000, "ev/s");
     printf("  (goals are informational; the exit status ignores them)\n");
     rc = 0;
 out:
     ocsf_buf_dispose(&b.json);
+    ocsf_buf_dispose(&b.json18);
     ocsf_buf_dispose(&b.out);
+    ocsf_checker_free(b.checker);
     ocsf_event_dispose(&b.ev);
     return rc;
 }

@@ -1,5 +1,5 @@
 /*
- * cmd_ocsf.c: `tollgate ocsf samples | render | validate | downgrade`.
+ * cmd_ocsf.c: `tollgate ocsf samples | render | validate | cast` (alias downgrade).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,16 +13,19 @@
 
 static void ocsf_usage(FILE *f)
 {
-    fprintf(f, "usage: tollgate ocsf <subcommand>\n\n"
-               "  samples                 one OCSF 1.7.0 event per line for every (class,\n"
-               "                          activity, verdict) tollgate emits\n"
-               "  render [--cli|--file]   OCSF JSON lines on stdin, human lines on stdout\n"
-               "                          (default: the bare shorthand)\n"
-               "  validate FILE...        check events against tollgate's schemas/ ('-' is\n"
-               "                          stdin); one line per problem, exit 1 if any\n"
-               "  downgrade --to VERSION  OCSF 1.7.0 JSON lines on stdin, the same events\n"
-               "                          as OCSF VERSION (1.3.0, 1.1.0) on stdout; what\n"
-               "                          VERSION lacks goes under unmapped\n");
+    fprintf(f,
+            "usage: tollgate ocsf <subcommand>\n\n"
+            "  samples                 one OCSF 1.7.0 event per line for every (class,\n"
+            "                          activity, verdict) tollgate emits\n"
+            "  render [--cli|--file]   OCSF JSON lines on stdin, human lines on stdout\n"
+            "                          (default: the bare shorthand); any class\n"
+            "  validate FILE...        check events against the bundled schema of the\n"
+            "                          version each names (%s; '-' is\n"
+            "                          stdin); one line per problem, exit 1 if any\n"
+            "  cast --to VERSION       OCSF JSON lines on stdin (any bundled version), the\n"
+            "                          same events as OCSF VERSION on stdout; what VERSION\n"
+            "                          lacks goes under unmapped (`downgrade` is an alias)\n",
+            ocsf_schema_versions());
 }
 
 static int flush_stdout(void)
@@ -105,12 +108,7 @@ static int each_stdin_line(line_fn fn, void *ctx)
 static int render_line(void *ctx, const char *line, size_t n, ocsf_buf_t *out, char *err,
                        size_t errlen)
 {
-    ocsf_event_t ev;
-    if (ocsf_decode(line, n, &ev, err, errlen) != 0)
-        return -1;
-    ocsf_render_line(&ev, *(const ocsf_line_fmt_t *)ctx, out);
-    ocsf_event_dispose(&ev);
-    return 0;
+    return ocsf_render_json(line, n, *(const ocsf_line_fmt_t *)ctx, out, err, errlen) == 0 ? 0 : -1;
 }
 
 static int cmd_render(ocsf_line_fmt_t fmt)
@@ -142,8 +140,7 @@ static void on_problem(void *ctx, const char *path, const char *msg)
     fwrite(b->p, 1, b->len, stdout);
 }
 
-static int validate_file(const ocsf_validator_t *v, const char *name, size_t *passed,
-                         size_t *failed)
+static int validate_file(ocsf_checker_t *v, const char *name, size_t *passed, size_t *failed)
 {
     FILE *f = strcmp(name, "-") == 0 ? stdin : fopen(name, "r");
     if (!f) {
@@ -174,7 +171,7 @@ static int validate_file(const ocsf_validator_t *v, const char *name, size_t *pa
         }
         if (strspn(line, " \t") == n)
             continue;
-        if (ocsf_validate(v, line, n, on_problem, &rep) == 0)
+        if (ocsf_check(v, line, n, NULL, 0, on_problem, &rep) == 0)
             (*passed)++;
         else
             (*failed)++;
@@ -188,22 +185,17 @@ static int validate_file(const ocsf_validator_t *v, const char *name, size_t *pa
 
 static int cmd_validate(int argc, char **argv)
 {
-    char err[256];
     if (argc < 1) {
         fprintf(stderr, "tollgate ocsf validate: at least one FILE (or '-') is needed\n");
         return CLI_EXIT_USAGE;
     }
-    ocsf_validator_t *v = ocsf_validator_create(err, sizeof err);
-    if (!v) {
-        fprintf(stderr, "tollgate: %s\n", err);
-        return CLI_EXIT_FAIL;
-    }
+    ocsf_checker_t *v = ocsf_checker_new();
     size_t passed = 0, failed = 0;
     int status = CLI_EXIT_OK;
     for (int i = 0; i < argc; i++)
         if (validate_file(v, argv[i], &passed, &failed) != 0)
             status = CLI_EXIT_FAIL;
-    ocsf_validator_destroy(v);
+    ocsf_checker_free(v);
     fprintf(stderr, "%zu passed, %zu failed\n", passed, failed);
     if (failed)
         status = CLI_EXIT_FAIL;
@@ -235,17 +227,20 @@ static int parse_downgrade(int argc, char **argv)
             ocsf_usage(stdout);
             return CLI_EXIT_OK;
         } else {
-            cli_err_escaped("tollgate ocsf downgrade: unknown option: ", argv[i], strlen(argv[i]));
+            cli_err_escaped("tollgate ocsf cast: unknown option: ", argv[i], strlen(argv[i]));
             return CLI_EXIT_USAGE;
         }
     }
     if (!version) {
-        fprintf(stderr, "tollgate ocsf downgrade: --to VERSION is needed (1.3.0 or 1.1.0)\n");
+        fprintf(stderr, "tollgate ocsf cast: --to VERSION is needed (%s)\n",
+                ocsf_schema_versions());
         return CLI_EXIT_USAGE;
     }
     if (!ocsf_downgrade_supported(version)) {
-        cli_err_escaped("tollgate ocsf downgrade: unknown OCSF version (1.7.0, 1.3.0, 1.1.0): ",
-                        version, strlen(version));
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "tollgate ocsf cast: not a bundled OCSF version (%s): ", ocsf_schema_versions());
+        cli_err_escaped(msg, version, strlen(version));
         return CLI_EXIT_USAGE;
     }
     return cmd_downgrade(version);
@@ -283,7 +278,7 @@ int cli_ocsf(int argc, char **argv)
     }
     if (strcmp(sub, "validate") == 0)
         return cmd_validate(argc - 2, argv + 2);
-    if (strcmp(sub, "downgrade") == 0)
+    if (strcmp(sub, "cast") == 0 || strcmp(sub, "downgrade") == 0)
         return parse_downgrade(argc - 2, argv + 2);
     cli_err_escaped("tollgate ocsf: unknown or malformed subcommand: ", sub, strlen(sub));
     ocsf_usage(stderr);

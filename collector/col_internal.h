@@ -15,9 +15,11 @@
  * Record (little-endian):
  *   0  u32 magic "TGRC"   4  u32 total length (header + sandbox + json + 4)
  *   8  u32 CRC-32C of bytes [12, total - 4)
- *   12 u64 seq   20 i64 time   28 i64 logged_time   36 u16 class_uid
- *   38 u8 severity_id  39 u8 action_id (255: none)  40 u8 source
- *   41 u8 sandbox length  42 u16 reserved (0)  44 u32 json length
+ *   12 u64 seq   20 i64 time   28 i64 logged_time   36 u16 class_uid (low half)
+ *   38 u8 severity_id  39 u8 action_id (255: none)  40 u8 source (bit 7:
+ *      ingested as received though not valid OCSF, COL__SRC_REPAIRED)
+ *   41 u8 sandbox length  42 u16 class_uid (high half: extension classes such as
+ *      201001; 0 in records of the six classes, as in older spools)  44 u32 json length
  *   48 u8[32] chain = HMAC-SHA-256(chain key, previous chain || bytes [12, 48) ||
  *                 sandbox || json)
  *   80 sandbox bytes, then the JSON bytes, then u32 total length again
@@ -32,18 +34,19 @@
 
 #include "collector/collector.h"
 
-#define COL__SEG_MAGIC   "TGSPOOL1"
-#define COL__SEG_HDR     96
-#define COL__SEG_VERSION 2
-#define COL__KEY_ID      16          /* bytes of the chain key's id */
-#define COL__REC_MAGIC   0x43524754u /* "TGRC" */
-#define COL__REC_HDR     80
-#define COL__REC_MIN     (COL__REC_HDR + 4)
-#define COL__JSON_MAX    COL_EVENT_MAX
-#define COL__REC_MAX     (COL__REC_HDR + 255 + COL__JSON_MAX + 64 + 4)
-#define COL__BLOCK_RECS  512
-#define COL__DIR_MAX     4000 /* the spool directory path, bytes */
-#define COL__BLOCK_BYTES (512u << 10)
+#define COL__SEG_MAGIC    "TGSPOOL1"
+#define COL__SEG_HDR      96
+#define COL__SEG_VERSION  2
+#define COL__KEY_ID       16          /* bytes of the chain key's id */
+#define COL__REC_MAGIC    0x43524754u /* "TGRC" */
+#define COL__REC_HDR      80
+#define COL__SRC_REPAIRED 0x80 /* in the source byte: ingested as repaired */
+#define COL__REC_MIN      (COL__REC_HDR + 4)
+#define COL__JSON_MAX     COL_EVENT_MAX
+#define COL__REC_MAX      (COL__REC_HDR + 255 + COL__JSON_MAX + 64 + 4)
+#define COL__BLOCK_RECS   512
+#define COL__DIR_MAX      4000 /* the spool directory path, bytes */
+#define COL__BLOCK_BYTES  (512u << 10)
 
 /* ---- CRC-32C and little-endian helpers (crc32c.c) ---------------------- */
 uint32_t col__crc32c(uint32_t crc, const void *p, size_t n);
@@ -78,7 +81,7 @@ static inline uint64_t col__get64(const unsigned char *p)
  * grow in the order the writer takes entries. */
 typedef struct {
     int64_t time;
-    uint16_t class_uid;
+    uint32_t class_uid;
     uint8_t severity, action, source, sandbox_len;
     uint32_t at[2];    /* where logged_time and sequence go (ocsf_encode_deferred) */
     uint32_t json_len; /* data: sandbox_len bytes of sandbox, then the JSON */

@@ -111,7 +111,7 @@ static int make_rec(ocsf_event_t *ev, col__rec_t *rec, ocsf_buf_t *b, char *err,
     rec->at[0] = (uint32_t)at[0];
     rec->at[1] = (uint32_t)at[1];
     rec->time = ev->time;
-    rec->class_uid = (uint16_t)ev->class_uid;
+    rec->class_uid = (uint32_t)ev->class_uid;
     rec->severity = (uint8_t)(ev->severity_id < 0 || ev->severity_id > 254 ? 0 : ev->severity_id);
     rec->action = (uint8_t)(ev->action_id >= 0 && ev->action_id < 255 ? ev->action_id : 255);
     rec->source = (uint8_t)col__source_of(ev->log_name);
@@ -133,6 +133,54 @@ int col_append(col_t *c, ocsf_event_t *ev, uint64_t *ticket, char *err, size_t e
     int rc = col__ring_push(&c->ring, &rec, b->p, b->len, c->cfg.when_full == COL_FULL_BLOCK,
                             &waited, &t);
     if (b->cap > (1u << 20)) /* do not keep a huge event's buffer */
+        ocsf_buf_dispose(b);
+    if (waited)
+        atomic_fetch_add_explicit(&c->blocked, 1, memory_order_relaxed);
+    if (rc == -EMSGSIZE) {
+        snprintf(err, errlen, "event larger than half the ring (ring.bytes)");
+        atomic_fetch_add_explicit(&c->encode_errors, 1, memory_order_relaxed);
+        return -EINVAL;
+    }
+    if (rc) {
+        atomic_fetch_add_explicit(&c->dropped, 1, memory_order_relaxed);
+        return rc;
+    }
+    atomic_fetch_add_explicit(&c->appended, 1, memory_order_relaxed);
+    if (ticket)
+        *ticket = t;
+    return 0;
+}
+
+int col_append_raw(col_t *c, const ocsf_ingest_t *in, uint64_t *ticket, char *err, size_t errlen)
+{
+    uint64_t t;
+    bool waited;
+    col__rec_t rec;
+    if (atomic_load_explicit(&c->stopping, memory_order_relaxed))
+        return -ESHUTDOWN;
+    size_t sn = in->sandbox.p ? in->sandbox.n : 0;
+    if (in->len > COL__JSON_MAX || in->at > in->len) {
+        snprintf(err, errlen, "event of %zu bytes is over the %u byte limit", in->len,
+                 COL__JSON_MAX);
+        atomic_fetch_add_explicit(&c->encode_errors, 1, memory_order_relaxed);
+        return -EINVAL;
+    }
+    memset(&rec, 0, sizeof rec);
+    rec.sandbox_len = (uint8_t)(sn > 255 ? 255 : sn);
+    rec.json_len = (uint32_t)in->len;
+    rec.at[0] = rec.at[1] = (uint32_t)in->at;
+    rec.time = in->time;
+    rec.class_uid = (uint32_t)(in->class_uid < 0 ? 0 : in->class_uid);
+    rec.severity = (uint8_t)(in->severity_id < 0 || in->severity_id > 254 ? 0 : in->severity_id);
+    rec.action = (uint8_t)(in->action_id >= 0 && in->action_id < 255 ? in->action_id : 255);
+    rec.source = (uint8_t)(col__source_of(in->log_name) | (in->repaired ? COL__SRC_REPAIRED : 0));
+    ocsf_buf_t *b = tls_buf();
+    b->len = 0;
+    ocsf_buf_put(b, in->sandbox.p, rec.sandbox_len);
+    ocsf_buf_put(b, in->json, in->len);
+    int rc = col__ring_push(&c->ring, &rec, b->p, b->len, c->cfg.when_full == COL_FULL_BLOCK,
+                            &waited, &t);
+    if (b->cap > (1u << 20))
         ocsf_buf_dispose(b);
     if (waited)
         atomic_fetch_add_explicit(&c->blocked, 1, memory_order_relaxed);

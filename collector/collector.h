@@ -85,6 +85,11 @@ void col_destroy(col_t *c);
  * stopping. With when_full = block, waits for room: producers feel the spool's pace. */
 int col_append(col_t *c, ocsf_event_t *ev, uint64_t *ticket, char *err, size_t errlen);
 
+/* Appends an event from outside, as received (ocsf_ingest() prepared it):
+ * the writer inserts sequence and logged_time at in->at. Same returns as
+ * col_append. */
+int col_append_raw(col_t *c, const ocsf_ingest_t *in, uint64_t *ticket, char *err, size_t errlen);
+
 /* Every ticket <= the returned one is durable (fsynced, or written when
  * fsync = never). 0: none yet. Any thread; lock-free. */
 uint64_t col_durable_ticket(const col_t *c);
@@ -130,6 +135,8 @@ typedef struct {
     size_t sandbox_len;
     const char *json; /* the OCSF event, one line, no newline */
     size_t json_len;
+    bool repaired; /* ingested as received though not valid OCSF (OCSF_INGEST_REPAIR):
+                    * what leaves goes through ocsf_cast(OCSF_CAST_REPAIR) */
 } col_record_t;
 
 /* Return 0 to go on, non-zero to stop (col_query/col_read then return it). */

@@ -27,7 +27,6 @@
 #include <unistd.h>
 
 #include "collector/export_internal.h"
-#include "ocsf/downgrade.h"
 
 #define EXP_DRAIN_MS 3000 /* exp_engine_stop waits this long for exporters to catch up */
 
@@ -290,14 +289,17 @@ static int on_record(const col_record_t *r, void *arg)
     if (x->n > 0 &&
         (x->n >= (size_t)x->cfg->batch_events || x->bytes + len > (size_t)x->cfg->batch_bytes))
         return 1; /* full: this one starts the next batch */
-    if (x->cfg->ocsf_version != 0) {
+    /* cast to the exporter's version (a copy when the event has it) */
+    {
         char err[256];
+        const char *to = exp_ocsf_versions[x->cfg->ocsf_version];
         x->scratch.len = 0;
-        if (ocsf_downgrade(json, len, exp_ocsf_versions[x->cfg->ocsf_version], &x->scratch, err,
-                           sizeof err) != 0) {
+        if (!x->checker)
+            x->checker = ocsf_checker_new();
+        if (ocsf_cast(x->checker, json, len, ocsf_schema_find(to, strlen(to)),
+                      r->repaired ? OCSF_CAST_REPAIR : 0, &x->scratch, err, sizeof err) != 0) {
             char why[320];
-            snprintf(why, sizeof why, "downgrade to %s failed: %s",
-                     exp_ocsf_versions[x->cfg->ocsf_version], err);
+            snprintf(why, sizeof why, "cast to OCSF %s failed: %s", to, err);
             if ((f->rc = dlq_write(x, r->seq, json, len, why, &f->dlq)) != 0)
                 return 1;
             pthread_mutex_lock(&x->mu);
@@ -744,6 +746,7 @@ void exp_engine_stop(exp_engine_t *ee)
         free(x->off);
         ocsf_buf_dispose(&x->data);
         ocsf_buf_dispose(&x->scratch);
+        ocsf_checker_free(x->checker);
         pthread_mutex_destroy(&x->mu);
     }
     free(e->x);

@@ -46,7 +46,7 @@ typedef struct {
 } exp_config_list_t;
 
 extern const conf_option_t exp_options[];
-extern const char *const exp_ocsf_versions[]; /* "1.7.0", "1.3.0", "1.1.0" */
+extern const char *const exp_ocsf_versions[]; /* "1.7.0", "1.3.0", "1.1.0", "1.8.0" */
 
 /* The sink type called `type`, or NULL. */
 const exp_sink_type_t *exp_sink_find(const char *type);

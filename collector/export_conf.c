@@ -12,13 +12,13 @@
 
 #define O(f) offsetof(exp_config_t, f)
 
-const char *const exp_ocsf_versions[] = {"1.7.0", "1.3.0", "1.1.0", NULL};
+const char *const exp_ocsf_versions[] = {"1.7.0", "1.3.0", "1.1.0", "1.8.0", NULL};
 
 const conf_option_t exp_options[] = {
     {"enabled", CONF_ENUM, "on", 0, 0, "off|on", O(enabled),
      "off: the exporter does not run and does not hold the spool's retention"},
-    {"ocsf_version", CONF_ENUM, "1.7.0", 0, 0, "1.7.0|1.3.0|1.1.0", O(ocsf_version),
-     "events are downgraded to this OCSF version on the way out"},
+    {"ocsf_version", CONF_ENUM, "1.7.0", 0, 0, "1.7.0|1.3.0|1.1.0|1.8.0", O(ocsf_version),
+     "events are cast to this OCSF version on the way out (what it lacks goes to unmapped)"},
     {"start", CONF_ENUM, "beginning", 0, 0, "beginning|end", O(start),
      "where a new exporter (no checkpoint yet) begins: the oldest event in the spool, or the "
      "next one written"},

@@ -29,8 +29,9 @@ typedef struct {
     ocsf_buf_t data; /* the events' JSON, back to back */
     size_t *off;     /* offsets into data (data may move while filling) */
     int64_t oldest_logged;
-    uint64_t next;      /* the next sequence to read */
-    ocsf_buf_t scratch; /* downgrade output */
+    uint64_t next;           /* the next sequence to read */
+    ocsf_buf_t scratch;      /* cast output */
+    ocsf_checker_t *checker; /* the cast's (made on first use) */
     /* shared with stats readers */
     pthread_mutex_t mu;
     uint64_t checkpoint, delivered, retried, dead, skipped, in_flight, batches;

@@ -47,10 +47,11 @@ int64_t col__rec_parse(const unsigned char *p, size_t n, bool check_crc, col_rec
     out->seq = col__get64(p + 12);
     out->time = (int64_t)col__get64(p + 20);
     out->logged_time = (int64_t)col__get64(p + 28);
-    out->class_uid = p[36] | p[37] << 8;
+    out->class_uid = (int)(p[36] | p[37] << 8 | (uint32_t)(p[42] | p[43] << 8) << 16);
     out->severity_id = p[38];
     out->action_id = p[39] == 255 ? -1 : p[39];
-    out->source = p[40];
+    out->source = p[40] & (COL__SRC_REPAIRED - 1);
+    out->repaired = (p[40] & COL__SRC_REPAIRED) != 0;
     out->sandbox = (const char *)p + COL__REC_HDR;
     out->sandbox_len = sb;
     out->json = (const char *)p + COL__REC_HDR + sb;
@@ -522,7 +523,8 @@ uint64_t col__spool_add(col__spool_t *sp, const col__rec_t *rec, const unsigned 
     col__put64(p + 28, (uint64_t)logged_time);
     p[36] = (unsigned char)rec->class_uid, p[37] = (unsigned char)(rec->class_uid >> 8);
     p[38] = rec->severity, p[39] = rec->action, p[40] = rec->source;
-    p[41] = rec->sandbox_len, p[42] = p[43] = 0;
+    p[41] = rec->sandbox_len;
+    p[42] = (unsigned char)(rec->class_uid >> 16), p[43] = (unsigned char)(rec->class_uid >> 24);
     col__put32(p + 44, jl);
     unsigned char *q = p + COL__REC_HDR;
     const unsigned char *json = data + rec->sandbox_len;

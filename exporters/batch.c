@@ -21,8 +21,8 @@ void exp_batch_set(exp_batch_t *b, size_t i, exp_verdict_t v, const char *reason
     }
 }
 
-/* A human line for an event ocsf_decode refused (e.g. an older OCSF
- * version): the time, the class and the escaped reason. */
+/* A human line for bytes that are not a JSON object: the time, the class
+ * and the escaped reason. */
 static void human_fallback(ocsf_buf_t *h, const exp_event_t *e, const char *why)
 {
     char ts[40];
@@ -45,13 +45,10 @@ static void human_fallback(ocsf_buf_t *h, const exp_event_t *e, const char *why)
 
 void exp_human_line(ocsf_buf_t *h, const exp_event_t *e)
 {
-    ocsf_event_t ev;
     char why[256];
-    if (ocsf_decode(e->json, e->json_len, &ev, why, sizeof why) != 0) {
+    if (ocsf_render_json(e->json, e->json_len, OCSF_LINE_FILE, h, why, sizeof why) != 0) {
         human_fallback(h, e, why);
         return;
     }
-    ocsf_render_line(&ev, OCSF_LINE_FILE, h);
     ocsf_buf_putc(h, '\n');
-    ocsf_event_dispose(&ev);
 }

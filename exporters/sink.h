@@ -62,9 +62,9 @@ typedef struct exp_batch {
 void exp_batch_set(exp_batch_t *b, size_t i, exp_verdict_t v, const char *reason);
 
 /* Appends the human log line of event e (the file format of `tollgate
- * logs`, ocsf_render_line OCSF_LINE_FILE) and a newline; an event the
- * decoder refuses (e.g. downgraded) gets a marked line with its time,
- * class, sequence and the escaped reason. */
+ * logs`, ocsf_render_json OCSF_LINE_FILE: any class and OCSF version) and a
+ * newline; bytes that are not a JSON object get a marked line with the
+ * time, class, sequence and the escaped reason. */
 void exp_human_line(ocsf_buf_t *h, const exp_event_t *e);
 
 /* What send returns for the batch as a whole. */

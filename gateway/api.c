@@ -101,6 +101,10 @@ static void handle_metrics(gw__t *g, gw_http_req_t *req)
     metric(&b, "tollgate_events_rejected_total", "counter",
            "Ingest lines rejected (malformed, invalid, or refused).", NULL,
            atomic_load(&g->ingest_rejected) + st.encode_errors);
+    metric(&b, "tollgate_events_repaired_total", "counter",
+           "Ingested events stored as received though not valid OCSF "
+           "(gateway.ingest_invalid = repair); exported as repaired casts.",
+           NULL, atomic_load(&g->ingest_repaired));
     metric(&b, "tollgate_events_dropped_total", "counter",
            "Events dropped because the ring was full (spool.when_full = drop_newest).", NULL,
            st.dropped);
@@ -190,7 +194,7 @@ struct gw__ingest {
     gw_http_req_t *req;
     const char *body;
     size_t len;
-    size_t accepted, rejected, listed, duplicates;
+    size_t accepted, rejected, listed, duplicates, repaired;
     uint64_t ticket; /* the last accepted event's */
     ocsf_buf_t errors;
     gw__ingest_t *next;
@@ -210,48 +214,77 @@ static void reject(gw__ingest_t *in, size_t line, const char *why)
     ocsf_buf_putc(&in->errors, '}');
 }
 
-/* One line: decode, check against schemas/, append. Threadpool. */
+/* The checker of this thread (the threadpool's, the Kafka source's): its
+ * buffers grow once and are reused by every event the thread checks. */
+static pthread_key_t checker_key;
+static pthread_once_t checker_once = PTHREAD_ONCE_INIT;
+
+static void checker_free(void *c)
+{
+    ocsf_checker_free(c);
+}
+
+static void checker_init(void)
+{
+    pthread_key_create(&checker_key, checker_free);
+}
+
+ocsf_checker_t *gw__checker(void)
+{
+    pthread_once(&checker_once, checker_init);
+    ocsf_checker_t *c = pthread_getspecific(checker_key);
+    if (!c) {
+        c = ocsf_checker_new();
+        pthread_setspecific(checker_key, c);
+    }
+    return c;
+}
+
+/* One line: check against its OCSF version's schema, append as received.
+ * Threadpool. */
 static void ingest_line(gw__ingest_t *in, size_t lineno, const char *p, size_t n)
 {
     gw__t *g = in->g;
     char err[512];
-    ocsf_event_t ev;
+    ocsf_ingest_t ev;
     if (n > (size_t)g->cfg.max_line) {
         snprintf(err, sizeof err, "line of %zu bytes is over gateway.max_line (%lld)", n,
                  (long long)g->cfg.max_line);
         reject(in, lineno, err);
         return;
     }
-    if (ocsf_decode_checked(g->validator, p, n, &ev, err, sizeof err) != 0) {
+    unsigned flags = g->cfg.ingest_invalid == 0 ? OCSF_INGEST_REPAIR : 0;
+    if (ocsf_ingest(gw__checker(), p, n, flags, &ev, err, sizeof err) != 0) {
         reject(in, lineno, err);
         return;
     }
     uint64_t t;
-    if (gw__dedup_seen(g->dedup, ev.uid, strlen(ev.uid))) {
+    if (gw__dedup_seen(g->dedup, ev.digest)) {
         /* stored already (a resent batch): accepted, not stored twice; the reply
          * still waits until what was stored before it is durable */
         in->accepted++;
         in->duplicates++;
         t = atomic_load(&g->last_ticket);
         in->ticket = t > in->ticket ? t : in->ticket;
-        ocsf_event_dispose(&ev);
         return;
     }
-    int rc = col_append(g->col, &ev, &t, err, sizeof err);
+    int rc = col_append_raw(g->col, &ev, &t, err, sizeof err);
     if (rc == 0) {
         in->accepted++;
+        in->repaired += ev.repaired;
         in->ticket = t;
         uint64_t prev = atomic_load(&g->last_ticket);
         while (prev < t && !atomic_compare_exchange_weak(&g->last_ticket, &prev, t))
             ;
-    } else if (rc == -EAGAIN) {
-        reject(in, lineno, "dropped: the spool is full (spool.when_full = drop_newest)");
-    } else if (rc == -ESHUTDOWN) {
-        reject(in, lineno, "the gateway is stopping");
-    } else {
-        reject(in, lineno, err);
+        return;
     }
-    ocsf_event_dispose(&ev);
+    gw__dedup_forget(g->dedup, ev.digest);
+    if (rc == -EAGAIN)
+        reject(in, lineno, "dropped: the spool is full (spool.when_full = drop_newest)");
+    else if (rc == -ESHUTDOWN)
+        reject(in, lineno, "the gateway is stopping");
+    else
+        reject(in, lineno, err);
 }
 
 static void ingest_work(uv_work_t *w)
@@ -283,11 +316,14 @@ static void ingest_reply(gw__ingest_t *in)
     ocsf_buf_put_i64(&b, (int64_t)in->rejected);
     ocsf_buf_puts(&b, ",\"duplicates\":");
     ocsf_buf_put_i64(&b, (int64_t)in->duplicates);
+    ocsf_buf_puts(&b, ",\"repaired\":");
+    ocsf_buf_put_i64(&b, (int64_t)in->repaired);
     ocsf_buf_puts(&b, ",\"errors\":[");
     ocsf_buf_put(&b, in->errors.p, in->errors.len);
     ocsf_buf_puts(&b, "]}");
     atomic_fetch_add(&g->ingest_accepted, in->accepted);
     atomic_fetch_add(&g->ingest_rejected, in->rejected);
+    atomic_fetch_add(&g->ingest_repaired, in->repaired);
     int status = in->accepted || !in->rejected ? 200 : 400;
     gw_http_respond(in->req, status, "application/json", NULL, b.p, b.len);
     ocsf_buf_dispose(&b);
@@ -342,6 +378,7 @@ struct gw__logs {
     gw_http_req_t *req;
     col_filter_t f;
     bool text, follow, busy, gone, streaming, listed;
+    bool stored; /* format=json&stored=1: the bytes as stored, repaired ones too (to render) */
     logs_phase_t phase;
     uint64_t next_seq, end_seq, id;
     int rc;
@@ -352,16 +389,18 @@ static int render_cb(const col_record_t *r, void *ctx)
 {
     gw__logs_t *l = ctx;
     if (!l->text) {
-        ocsf_buf_put(&l->out, r->json, r->json_len);
+        /* an event stored as received though not valid OCSF leaves repaired,
+         * like through every exporter */
+        char why[256];
+        if (!r->repaired || l->stored ||
+            ocsf_cast(gw__checker(), r->json, r->json_len, NULL, OCSF_CAST_REPAIR, &l->out, why,
+                      sizeof why) != 0)
+            ocsf_buf_put(&l->out, r->json, r->json_len);
         ocsf_buf_putc(&l->out, '\n');
         return 0;
     }
-    ocsf_event_t ev;
     char err[256];
-    if (ocsf_decode(r->json, r->json_len, &ev, err, sizeof err) == 0) {
-        ocsf_render_line(&ev, OCSF_LINE_CLI, &l->out);
-        ocsf_event_dispose(&ev);
-    } else {
+    if (ocsf_render_json(r->json, r->json_len, OCSF_LINE_CLI, &l->out, err, sizeof err) != 0) {
         ocsf_buf_puts(&l->out, "[undecodable event, sequence ");
         ocsf_buf_put_i64(&l->out, (int64_t)r->seq);
         ocsf_buf_puts(&l->out, ": ");
@@ -503,8 +542,9 @@ static int parse_enum(const char *v, const char *const *names, const int *ids, s
  * broken %-escape, too long): a 400 naming it, never a silent default. */
 static const char *logs_bad_param(gw_http_req_t *req)
 {
-    static const char *const names[] = {"sandbox", "since",        "until", "source", "class",
-                                        "action",  "min_severity", "limit", "format", "follow"};
+    static const char *const names[] = {"sandbox", "since",  "until",        "source",
+                                        "class",   "action", "min_severity", "limit",
+                                        "format",  "follow", "stored"};
     static char msg[128];
     char v[512];
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
@@ -576,6 +616,8 @@ static const char *logs_params(gw_http_req_t *req, gw__logs_t *l)
     }
     if (gw_http_param(req, "follow", v, sizeof v) >= 0)
         l->follow = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
+    if (gw_http_param(req, "stored", v, sizeof v) >= 0)
+        l->stored = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
     return NULL;
 }
 

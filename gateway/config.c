@@ -25,6 +25,10 @@ const conf_option_t gw_options[] = {
      "largest event line in an ingest body (over: that line is rejected)"},
     {"gateway.max_errors", CONF_INT, "100", 1, 100000, NULL, O(max_errors),
      "errors listed in an ingest reply (all are counted)"},
+    {"gateway.ingest_invalid", CONF_ENUM, "repair", 0, 0, "repair|refuse", O(ingest_invalid),
+     "an event that names a bundled OCSF version and one of its classes but breaks the "
+     "schema (OpenShell's, for one): repair = stored as received, every way out casts it "
+     "into valid OCSF with what was changed under unmapped; refuse = rejected with the reason"},
     {"source.kafka.brokers", CONF_STRING, NULL, 0, 0, NULL, O(kafka_brokers),
      "consume OCSF events from Kafka into the spool (fan-in): bootstrap brokers"},
     {"source.kafka.topic", CONF_STRING, NULL, 0, 0, NULL, O(kafka_topic),

@@ -1,10 +1,17 @@
 /*
- * dedup.c: the metadata.uid of recently ingested events, so that a batch a
- * proxy resends (its first POST was stored, the reply was lost) is not
- * stored twice. Two generations of an open-addressing set of 128-bit keys:
- * when the current one holds GW__DEDUP_GEN uids it becomes the previous one
- * and a fresh set starts, so at least the last GW__DEDUP_GEN uids are
- * always remembered. At start the set is refilled from the spool's tail.
+ * dedup.c: digests of recently ingested events, so that a batch a proxy
+ * resends (its first POST was stored, the reply was lost) is not stored
+ * twice. The key is the event's SHA-256 (ocsf_ingest: the bytes as stored,
+ * without the collector's sequence), never metadata.uid alone: two
+ * producers' distinct events may share a uid (OpenShell puts the sandbox
+ * id there), and a digest cannot eat a distinct event.
+ *
+ * Two generations of an open-addressing set of 128-bit keys (the digest's
+ * first half): when the current one holds GW__DEDUP_GEN keys it becomes the
+ * previous one and a fresh set starts, so at least the last GW__DEDUP_GEN
+ * are always remembered. At start the set is refilled from the spool's
+ * tail. A key is taken before the append and given back when the append
+ * fails, so a refused event is not remembered as stored.
  *
  * Thread: any (ingest runs on the threadpool); a mutex guards it.
  */
@@ -16,7 +23,7 @@
 #define SLOTS (2 * GW__DEDUP_GEN) /* per generation; a power of two */
 
 typedef struct {
-    uint64_t a, b; /* 0, 0: empty */
+    uint64_t a, b; /* 0, 0: empty; 0, 1: forgotten (keys have a != 0) */
 } key_t_;
 
 struct gw__dedup {
@@ -25,28 +32,30 @@ struct gw__dedup {
     size_t count;
 };
 
-static key_t_ key_of(const char *uid, size_t n)
+static key_t_ key_of(const uint8_t digest[32])
 {
-    uint64_t a = 0xcbf29ce484222325ull, b = 0x84222325cbf29ce4ull;
-    for (size_t i = 0; i < n; i++) {
-        a = (a ^ (unsigned char)uid[i]) * 0x100000001b3ull;
-        b = (b ^ (unsigned char)uid[i]) * 0x1000193ull + 0x9e3779b97f4a7c15ull;
-    }
-    if (!a && !b)
-        a = 1;
-    return (key_t_){a, b};
+    key_t_ k;
+    memcpy(&k.a, digest, 8);
+    memcpy(&k.b, digest + 8, 8);
+    k.a |= 1;
+    return k;
 }
 
-static bool find_or_put(key_t_ *t, key_t_ k, bool put)
+/* The slot holding k, or (put) the empty slot where it went; NULL. */
+static key_t_ *find_or_put(key_t_ *t, key_t_ k, bool put, bool *found)
 {
     size_t i = (size_t)(k.a ^ (k.b >> 7)) & (SLOTS - 1);
     for (;; i = (i + 1) & (SLOTS - 1)) {
-        if (t[i].a == k.a && t[i].b == k.b)
-            return true;
+        if (t[i].a == k.a && t[i].b == k.b) {
+            *found = true;
+            return &t[i];
+        }
         if (!t[i].a && !t[i].b) {
-            if (put)
-                t[i] = k;
-            return false;
+            *found = false;
+            if (!put)
+                return NULL;
+            t[i] = k;
+            return &t[i];
         }
     }
 }
@@ -75,13 +84,16 @@ void gw__dedup_destroy(gw__dedup_t *d)
     free(d);
 }
 
-bool gw__dedup_seen(gw__dedup_t *d, const char *uid, size_t n)
+bool gw__dedup_seen(gw__dedup_t *d, const uint8_t digest[32])
 {
-    if (!d || !n)
+    if (!d)
         return false;
-    key_t_ k = key_of(uid, n);
+    key_t_ k = key_of(digest);
+    bool seen;
     pthread_mutex_lock(&d->mu);
-    bool seen = find_or_put(d->gen[1], k, false) || find_or_put(d->gen[0], k, true);
+    find_or_put(d->gen[1], k, false, &seen);
+    if (!seen)
+        find_or_put(d->gen[0], k, true, &seen);
     if (!seen && ++d->count >= GW__DEDUP_GEN) {
         key_t_ *old = d->gen[1];
         d->gen[1] = d->gen[0];
@@ -93,19 +105,28 @@ bool gw__dedup_seen(gw__dedup_t *d, const char *uid, size_t n)
     return seen;
 }
 
-/* metadata.uid of a stored event: the first "uid" after "metadata":{ (the
- * encoder writes metadata's keys sorted; product has no uid). */
+void gw__dedup_forget(gw__dedup_t *d, const uint8_t digest[32])
+{
+    if (!d)
+        return;
+    key_t_ k = key_of(digest);
+    bool found;
+    pthread_mutex_lock(&d->mu);
+    for (int g = 0; g < 2; g++) {
+        key_t_ *slot = find_or_put(d->gen[g], k, false, &found);
+        if (slot)
+            *slot = (key_t_){0, 1}; /* a tombstone: probes go on past it */
+    }
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* The digest of a stored event, as ocsf_ingest gave it. */
 static int refill_cb(const col_record_t *r, void *ctx)
 {
-    const char *m = memmem(r->json, r->json_len, "\"metadata\":{", 12);
-    const char *end = r->json + r->json_len;
-    const char *u = m ? memmem(m, (size_t)(end - m), "\"uid\":\"", 7) : NULL;
-    if (u) {
-        u += 7;
-        const char *q = memchr(u, '"', (size_t)(end - u));
-        if (q)
-            gw__dedup_seen(ctx, u, (size_t)(q - u));
-    }
+    void **c = ctx;
+    uint8_t digest[32];
+    if (ocsf_ingest_stored_digest(c[1], r->json, r->json_len, digest) == 0)
+        gw__dedup_seen(c[0], digest);
     return 0;
 }
 
@@ -113,7 +134,9 @@ void gw__dedup_refill(gw__dedup_t *d, col_t *col)
 {
     col_filter_t f;
     uint64_t next;
+    void *ctx[2] = {d, ocsf_checker_new()};
     col_filter_init(&f);
     f.limit = GW__DEDUP_GEN;
-    col_query(col, &f, refill_cb, d, &next);
+    col_query(col, &f, refill_cb, ctx, &next);
+    ocsf_checker_free(ctx[1]);
 }

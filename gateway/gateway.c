@@ -284,18 +284,13 @@ int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *co
         rc = -EPERM;
         goto out;
     }
-    g->validator = ocsf_validator_create(err, errlen);
-    if (!g->validator) {
-        rc = -EINVAL;
-        goto out;
-    }
     col_config_t cc = *colcfg;
     snprintf(spool, sizeof spool, "%s/spool", state_dir);
     cc.spool_dir = spool;
     cc.hostname = ocsf_str(g->hostname);
     cc.checkpoints = true; /* signed, so every exporter carries them off the machine */
     if ((rc = col_create(&cc, &g->col, err, errlen)) != 0)
-        goto out_validator;
+        goto out;
     g->dedup = gw__dedup_create();
     gw__dedup_refill(g->dedup, g->col);
     exp_config_list_t none = {0};
@@ -342,8 +337,6 @@ out_col:
     exp_engine_stop(g->exporters); /* a batch in flight is sent again at the next start */
     col_destroy(g->col);
     gw__dedup_destroy(g->dedup);
-out_validator:
-    ocsf_validator_destroy(g->validator);
 out:
     px_ca_destroy(g->ca); /* after the proxies: the loop has run their closes */
     if (g->lock_fd > 0)

@@ -28,6 +28,7 @@ typedef struct {
     int64_t max_body;    /* bytes of one POST /v1/events; over: 413 */
     int64_t max_line;    /* bytes of one event line in it; over: that line is rejected */
     int64_t max_errors;  /* errors listed in an ingest reply (all are counted) */
+    int ingest_invalid;  /* 0 repair, 1 refuse (gateway.ingest_invalid) */
     char *kafka_brokers; /* source.kafka.*: consume an OCSF topic into the spool */
     char *kafka_topic;
     char *kafka_group;

@@ -8,8 +8,8 @@
  * not valid OCSF goes to $STATE/dlq/kafka-source.jsonl with the reason),
  * appended, and only once the spool says the last append is durable are the
  * offsets committed. A crash in between makes the group re-deliver; the
- * gateway's metadata.uid memory (dedup.c) keeps those from being stored
- * twice.
+ * gateway's memory of stored events' digests (dedup.c) keeps those from
+ * being stored twice.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -94,7 +94,7 @@ static void take(gw__ksource_t *k, const rd_kafka_message_t *m, uint64_t *ticket
 {
     gw__t *g = k->g;
     char err[512];
-    ocsf_event_t ev;
+    ocsf_ingest_t ev;
     atomic_fetch_add(&k->consumed, 1);
     if (!m->payload || m->len == 0 || m->len > (size_t)g->cfg.max_line) {
         snprintf(err, sizeof err, "message of %zu bytes: empty or over gateway.max_line", m->len);
@@ -102,30 +102,33 @@ static void take(gw__ksource_t *k, const rd_kafka_message_t *m, uint64_t *ticket
         atomic_fetch_add(&k->rejected, 1);
         return;
     }
-    if (ocsf_decode_checked(g->validator, m->payload, m->len, &ev, err, sizeof err) != 0) {
+    unsigned flags = g->cfg.ingest_invalid == 0 ? OCSF_INGEST_REPAIR : 0;
+    if (ocsf_ingest(gw__checker(), m->payload, m->len, flags, &ev, err, sizeof err) != 0) {
         dead_letter(k, m, err);
         atomic_fetch_add(&k->rejected, 1);
         return;
     }
-    if (gw__dedup_seen(g->dedup, ev.uid, strlen(ev.uid))) {
+    if (gw__dedup_seen(g->dedup, ev.digest)) {
         atomic_fetch_add(&k->duplicates, 1);
-        ocsf_event_dispose(&ev);
         return;
     }
     uint64_t t;
     int rc;
     /* when_full = drop_newest answers -EAGAIN: for a source that is
      * backpressure, not a reason to drop: wait and try again */
-    while ((rc = col_append(g->col, &ev, &t, err, sizeof err)) == -EAGAIN && !atomic_load(&k->stop))
+    while ((rc = col_append_raw(g->col, &ev, &t, err, sizeof err)) == -EAGAIN &&
+           !atomic_load(&k->stop))
         usleep(10000);
     if (rc == 0) {
         atomic_fetch_add(&k->appended, 1);
         *ticket = t;
-    } else if (rc != -EAGAIN && rc != -ESHUTDOWN) {
+        return;
+    }
+    gw__dedup_forget(g->dedup, ev.digest);
+    if (rc != -EAGAIN && rc != -ESHUTDOWN) {
         dead_letter(k, m, err);
         atomic_fetch_add(&k->rejected, 1);
     }
-    ocsf_event_dispose(&ev);
 }
 
 static void *source_main(void *arg)

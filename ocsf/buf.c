@@ -54,14 +54,16 @@ void ocsf_buf_put(ocsf_buf_t *b, const void *p, size_t n)
 {
     if (!n)
         return;
-    ocsf_buf_reserve(b, n);
+    if (b->cap - b->len <= n)
+        ocsf_buf_reserve(b, n);
     memcpy(b->p + b->len, p, n);
     b->len += n;
 }
 
 void ocsf_buf_putc(ocsf_buf_t *b, char c)
 {
-    ocsf_buf_reserve(b, 1);
+    if (b->cap - b->len <= 1)
+        ocsf_buf_reserve(b, 1);
     b->p[b->len++] = c;
 }
 

@@ -6,7 +6,7 @@
  * State Change 5019, Application Lifecycle 6002, Process Activity 1007), the
  * one JSON encoder (compact, one line, keys sorted at every level), the
  * decoder for events that come from other processes (jansson), the validator
- * against the project's own schemas/, and the human shorthand renderer.
+ * against the project's own schemas/, and the human line of any JSON event.
  *
  * Contract:
  *  - No I/O, no global mutable state. Every function is safe to call from any
@@ -272,39 +272,82 @@ int ocsf_encode_deferred(const ocsf_event_t *ev, ocsf_buf_t *out, size_t at[2], 
  * tollgate accepts", "metadata.uid: expected a string"). */
 int ocsf_decode(const char *json, size_t n, ocsf_event_t *ev, char *err, size_t errlen);
 
-/* ---- validation against schemas/ --------------------------------------- */
+/* ---- validation ------------------------------------------------------- */
 
 /* Called once per problem: `path` like "dst_endpoint.port", a message.
  * Both are printable ASCII/UTF-8 (bytes from the event are escaped). */
 typedef void (*ocsf_problem_cb)(void *ctx, const char *path, const char *msg);
 
-typedef struct ocsf_validator ocsf_validator_t;
+/* ---- any OCSF event: the bundled schemas (check.c, ingest.c) ----------- */
 
-/* Parses the embedded schemas/ocsf-1.7.0.json. NULL (with err) on failure.
- * The validator is read-only afterwards: share it between threads. */
-ocsf_validator_t *ocsf_validator_create(char *err, size_t errlen);
-void ocsf_validator_destroy(ocsf_validator_t *v);
+/* One bundled OCSF version's tables (every class, object, enum, profile),
+ * generated at build time from schemas/ocsf/<version>.json. */
+typedef struct ocsf_schema ocsf_schema_t;
 
-/* Checks one JSON event the way ../shared/ocsf/validate.py --warnings-fail
- * does: class and category, type_uid, unknown attributes, types and typed
- * strings, enum ids and sibling captions, required attributes,
- * at_least_one/just_one constraints, metadata.version and profiles,
- * attributes of profiles not named, timestamps in milliseconds. Returns the
- * number of problems (0: valid). */
-int ocsf_validate(const ocsf_validator_t *v, const char *json, size_t n, ocsf_problem_cb cb,
-                  void *ctx);
+/* NULL when `version` is not bundled. */
+const ocsf_schema_t *ocsf_schema_find(const char *version, size_t n);
+const char *ocsf_schema_version(const ocsf_schema_t *s);
+/* "1.1.0, 1.3.0, 1.7.0, 1.8.0": the bundled versions, oldest first. */
+const char *ocsf_schema_versions(void);
 
-/* ocsf_decode() and ocsf_validate() in one parse: decodes, then checks the
- * event against schemas/. 0, or -EINVAL with the first reason in err (a
- * decode error, or "not valid OCSF 1.7.0: <path>: <problem>"). */
-int ocsf_decode_checked(const ocsf_validator_t *v, const char *json, size_t n, ocsf_event_t *ev,
-                        char *err, size_t errlen);
+/* A checker: the reusable buffers of the checks below (a token array, no
+ * tree per event). One per thread; not shared. */
+typedef struct ocsf_checker ocsf_checker_t;
+ocsf_checker_t *ocsf_checker_new(void);
+void ocsf_checker_free(ocsf_checker_t *c);
+
+#define OCSF_CHECK_FIRST 0x1u /* stop at the first problem */
+
+/* Checks one JSON event against `force`, or (NULL) the bundled schema of
+ * the version its metadata.version names, the way validate.py
+ * --warnings-fail does, plus: duplicate keys, integers beyond int64 and
+ * invalid UTF-8 are problems. Returns the number of problems (0: valid). */
+int ocsf_check(ocsf_checker_t *c, const char *json, size_t n, const ocsf_schema_t *force,
+               unsigned flags, ocsf_problem_cb cb, void *ctx);
+
+/* An ingested event, ready for col_append_raw(). json points into the
+ * input or into the checker (valid until its next use). */
+typedef struct {
+    const char *json;
+    size_t len;
+    size_t at; /* where the writer inserts "logged_time":N,"sequence":N, */
+    int64_t time;
+    int class_uid, severity_id, action_id; /* action_id -1: absent */
+    ocsf_str_t log_name, sandbox;          /* borrowed from the input; may be absent */
+    uint8_t digest[32];                    /* SHA-256 of json (what a resend repeats) */
+    const ocsf_schema_t *schema;
+    bool repaired; /* taken with OCSF_INGEST_REPAIR although not valid: err says why;
+                    * every way out casts it into valid OCSF (ocsf_cast) */
+} ocsf_ingest_t;
+
+/* Accept an event that names a bundled version and one of its classes but
+ * breaks the schema (OpenShell's: no device.type_id, custom captions, ...):
+ * stored as received, marked repaired; not JSON, duplicate keys, an unknown
+ * version or class are still refused. */
+#define OCSF_INGEST_REPAIR 0x1u
+
+/* Validates an event of any bundled version and prepares it for the spool,
+ * as received: only a producer's metadata.sequence / logged_time move to
+ * unmapped["metadata.sequence"] / ["metadata.logged_time"]. 0, or -EINVAL
+ * with the first problem in err ("not valid OCSF 1.8.0: device.ip: ..."). */
+int ocsf_ingest(ocsf_checker_t *c, const char *json, size_t n, unsigned flags, ocsf_ingest_t *out,
+                char *err, size_t errlen);
+/* Appends `json` (one event of a bundled version) cast to `target`, no
+ * newline: what the target lacks goes under unmapped by its path, ids it
+ * lacks become 99/0 with the original kept, what it requires is filled and
+ * listed (cast.c has the rules). An event of the target version is copied
+ * as is, unless OCSF_CAST_REPAIR (an event ingested as repaired: the same
+ * rules make it valid for its own version). 0, or -EINVAL with err (not
+ * JSON, no class_uid, an unmapped clash); nothing is appended on error. */
+#define OCSF_CAST_REPAIR 0x1u /* target NULL: the event's own version */
+int ocsf_cast(ocsf_checker_t *c, const char *json, size_t len, const ocsf_schema_t *target,
+              unsigned flags, ocsf_buf_t *out, char *err, size_t errlen);
+
+/* The digest ocsf_ingest() gave for the event a spool record holds (the
+ * writer's insertion taken out). -ENOENT when the record was not ingested. */
+int ocsf_ingest_stored_digest(ocsf_checker_t *c, const char *json, size_t n, uint8_t digest[32]);
 
 /* ---- the human view ----------------------------------------------------- */
-
-/* The shorthand: `CLASS:ACTIVITY [SEV] ACTION DETAILS [CONTEXT]`, one line,
- * no newline. Every byte from the event goes through ocsf_text_escape(). */
-void ocsf_render_shorthand(const ocsf_event_t *ev, ocsf_buf_t *out);
 
 typedef enum {
     OCSF_LINE_SHORT, /* the shorthand alone */
@@ -312,8 +355,17 @@ typedef enum {
     OCSF_LINE_FILE,  /* <UTC ISO-8601 with ms>Z OCSF <shorthand> */
 } ocsf_line_fmt_t;
 
-/* Appends one line in `fmt`, no newline. */
-void ocsf_render_line(const ocsf_event_t *ev, ocsf_line_fmt_t fmt, ocsf_buf_t *out);
+/* Appends the human line of one JSON event (any OCSF class, any version;
+ * `json` borrowed) in `fmt`, no newline. The shorthand is OpenShell's
+ * grammar, `CLASS:ACTIVITY [SEV] ACTION DETAILS [CONTEXT]` (render_json.c
+ * lists it per class); every byte from the event goes through
+ * ocsf_text_escape(), so the line is one line of valid UTF-8 without control
+ * bytes (invalid UTF-8 in the input reads as U+FFFD). Attributes that are
+ * missing or of another type are left out, never an error. Returns 0, or
+ * -EINVAL (err says why; nothing appended) when `json` is not a JSON
+ * object. Parses with jansson: for the log view, not the ingest path. */
+int ocsf_render_json(const char *json, size_t n, ocsf_line_fmt_t fmt, ocsf_buf_t *out, char *err,
+                     size_t errlen);
 
 /* ---- samples ------------------------------------------------------------ */
 

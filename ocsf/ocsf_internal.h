@@ -35,8 +35,6 @@ extern const char *const ocsf__cap_device_type[OCSF__ENUM_MAX];
 extern const char *const ocsf__cap_hash_algorithm[OCSF__ENUM_MAX];
 extern const char *const ocsf__cap_file_type[OCSF__ENUM_MAX];
 extern const char ocsf__schema_version[];
-extern const unsigned char ocsf__schema_json[];
-extern const size_t ocsf__schema_json_len;
 
 const ocsf__class_info_t *ocsf__class(int class_uid);
 
@@ -54,9 +52,5 @@ size_t ocsf__utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
  * the largest m <= n (m >= n - 3) with s[m] not a continuation byte. s must
  * hold at least n + 1 bytes. */
 size_t ocsf__utf8_cut(const char *s, size_t n);
-
-/* Validates a parsed event (validate.c); the decoder uses it so that an
- * ingested event is parsed once. */
-int ocsf__validate_tree(const ocsf_validator_t *v, json_t *ev, ocsf_problem_cb cb, void *ctx);
 
 #endif

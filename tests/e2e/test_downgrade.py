@@ -118,7 +118,8 @@ def test_bad_lines_reported_with_line_number(tg):
 def test_usage_errors(tg):
     assert tg("ocsf", "downgrade").returncode == 2
     r = tg("ocsf", "downgrade", "--to", "1.2.0")
-    assert r.returncode == 2 and b"unknown OCSF version" in r.stderr
+    assert r.returncode == 2 and b"not a bundled OCSF version" in r.stderr
+    assert tg("ocsf", "cast", "--to", "1.8.0", stdin=b"").returncode == 0
     r = tg("ocsf", "downgrade", "--to", "\x1b[31m")
     assert r.returncode == 2 and b"\x1b" not in r.stderr
     assert tg("ocsf", "downgrade", "--bogus").returncode == 2

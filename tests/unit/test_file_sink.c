@@ -474,7 +474,8 @@ static void human_log_lines(void **state)
     void *cfg = config((const char *[]){"human_log=on", "compress=none", NULL});
     void *sink = open_sink(cfg);
     events_t e = make_events(0, 16);
-    /* an event ocsf_decode refuses, with bytes that must not reach the log raw */
+    /* not JSON (raw control bytes in a string), with bytes that must not reach
+     * the log raw: ocsf_render_json refuses it, the line is marked */
     static const char evil[] = "{\"class_uid\":4001,\"x\":\"\x1b[31m\r\"}";
     e.ev[15].json = evil;
     e.ev[15].json_len = sizeof evil - 1;

@@ -55,12 +55,17 @@ static inline char *unit_encode(const ocsf_event_t *ev)
     return b.p;
 }
 
-/* Renders ev in fmt; returns a NUL-terminated heap string. */
+/* Renders ev in fmt (encoded, then ocsf_render_json, as `tollgate logs`
+ * does); returns a NUL-terminated heap string. */
 static inline char *unit_render(const ocsf_event_t *ev, ocsf_line_fmt_t fmt)
 {
+    char err[256];
+    char *json = unit_encode(ev);
     ocsf_buf_t b;
     ocsf_buf_init(&b);
-    ocsf_render_line(ev, fmt, &b);
+    if (ocsf_render_json(json, strlen(json), fmt, &b, err, sizeof err) != 0)
+        fail_msg("render: %s", err);
+    free(json);
     ocsf_buf_cstr(&b);
     return b.p;
 }

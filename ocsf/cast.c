@@ -1,21 +1,41 @@
 /*
- * downgrade.c: OCSF 1.7.0 -> 1.3.0 / 1.1.0 (contract in ocsf/downgrade.h).
+ * cast.c: rewrites an OCSF event of one bundled version as another (1.8.0
+ * <-> 1.7.0 <-> 1.3.0 <-> 1.1.0), for the exporters whose SIEM ingests a
+ * given version (`ocsf_version:`) and for `tollgate ocsf cast --to V`.
  *
- * One jansson parse, one walk of the tree guided by the target's generated
- * tables (binary search per key), rewrites in place, then one sorted
- * compact write through ocsf_json_escape(). All state lives in a dg_t on the
- * caller's stack; the tables are const, so any number of threads may call
- * at once.
+ * Guided by the target's generated tables (schema.h: every class, object,
+ * enum and profile), the same rules whichever way the cast goes:
+ *  - An attribute the target lacks in that class or object type (at any
+ *    depth), one whose JSON type does not fit the target's, or one that
+ *    belongs to a profile the event does not name, is removed from its place
+ *    and kept under the top-level `unmapped` object, keyed by its path from
+ *    the event root: `unmapped["policy"]`, `unmapped["actor.process.x"]`,
+ *    `unmapped["actor.process.file.hashes[0].x"]` (flat, one key per moved
+ *    subtree; the value is the original JSON value, verbatim).
+ *  - A value rewritten in place keeps its original the same way: an enum id
+ *    the target does not define becomes 99 (Other; its caption stays in the
+ *    sibling, as OCSF wants for Other) or 0 (Unknown) when the attribute has
+ *    no Other; captions (class_name, category_name, type_name, activity_name,
+ *    severity, ...) are the target's; type_uid follows activity_id;
+ *    metadata.version is the target; metadata.profiles keeps only the
+ *    profiles the target defines for the class. `unmapped["metadata.version"]`
+ *    then holds the version the event had, and so on.
+ *  - An attribute the target requires (or a constraint, at_least_one /
+ *    just_one, that the event no longer meets) gets a value only then: an
+ *    endpoint's hostname from its domain, else a placeholder ("unknown", 0,
+ *    an empty object with its own required attributes). Every path filled
+ *    this way is listed in `unmapped["tollgate.downgrade.filled"]`, so a
+ *    reader can tell invented values from observed ones.
+ *  - The event's own `unmapped` keys stay. If one already holds a path the
+ *    cast needs, with a different value, the call fails (nothing lost
+ *    silently); so does a class the target does not have.
+ * An event already of the target version is copied as is (no rewrite).
  *
- * The walk, per object (the class at the root, then every attribute whose
- * object type the target's subset describes, array elements included):
- *  1. each key: not an attribute of the target, a JSON type that does not
- *     fit, or a profile the event does not name -> moved to unmapped[path];
- *     an integer enum id the target lacks -> 99 or 0, original kept;
- *  2. (root) category_uid and type_uid follow the class and activity_id;
- *  3. each enum id with a sibling caption: the target's caption;
- *  4. required attributes and at_least_one / just_one: filled (listed in
- *     unmapped["tollgate.downgrade.filled"]).
+ * This file is the reference implementation (ocsf__cast_ref): a jansson
+ * tree, rewritten in place, then written compact with keys sorted at every
+ * level. ocsf_cast() is cast_tok.c: the same rules over the token array,
+ * several times faster; the fuzz target and the unit tests hold the two
+ * equal as JSON values.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -25,22 +45,24 @@
 
 #include <jansson.h>
 
+#include "ocsf/check.h"
 #include "ocsf/downgrade.h"
 
 #define DG_FILLED_KEY "tollgate.downgrade.filled"
 #define DG_FILL_DEPTH 8  /* placeholder objects inside placeholder objects */
 #define DG_SORT_STACK 64 /* keys sorted on the stack; more go to the heap */
-#define DG_SOURCE     "1.7.0"
 
-typedef ocsf__dg_attr_t dg_attr_t;
-typedef ocsf__dg_object_t dg_object_t;
+typedef ocsf__attr_t dg_attr_t;
+typedef ocsf__body_t dg_object_t;
 
 typedef struct {
-    const ocsf__dg_schema_t *s;
+    const ocsf_schema_t *s;
     uint32_t profiles; /* the profiles the output names (bits of s->profiles) */
     json_t *unmapped;  /* borrowed: the root's unmapped object */
     json_t *filled;    /* owned: paths given a placeholder; NULL until one is */
+    json_t *moved;     /* owned: the unmapped keys this cast wrote */
     int filling;       /* > 0 while building a placeholder object */
+    bool repair;       /* OCSF_CAST_REPAIR: name the profiles the event uses */
     ocsf_buf_t path;   /* the current object's path from the root */
     char *err;
     size_t errlen;
@@ -58,53 +80,32 @@ __attribute__((format(printf, 2, 3))) static int dg_fail(dg_t *d, const char *fm
 
 /* ---- lookups ------------------------------------------------------------ */
 
-static const ocsf__dg_schema_t *find_schema(const char *version)
-{
-    for (size_t i = 0; version && i < ocsf__dg_nschemas; i++)
-        if (strcmp(ocsf__dg_schemas[i]->version, version) == 0)
-            return ocsf__dg_schemas[i];
-    return NULL;
-}
-
-bool ocsf_downgrade_supported(const char *version)
-{
-    return version && (strcmp(version, DG_SOURCE) == 0 || find_schema(version) != NULL);
-}
-
 static const dg_attr_t *find_attr(const dg_object_t *o, const char *name)
 {
-    size_t lo = 0, hi = o->nattrs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(name, o->attrs[mid].name);
-        if (c == 0)
-            return &o->attrs[mid];
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return NULL;
+    return ocsf__body_attr(o, name, strlen(name));
 }
 
-static const ocsf__dg_enum_t *find_enum(const dg_attr_t *a, int64_t id)
+/* The enum entry of id, NULL when the attribute does not define it. */
+static const ocsf__enum_t *find_enum(const dg_t *d, const dg_attr_t *a, int64_t id)
 {
-    size_t lo = 0, hi = a->nenums;
+    const ocsf__enum_t *e = d->s->enums + a->enum_off;
+    size_t lo = 0, hi = a->enum_n;
     while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (a->enums[mid].id == id)
-            return &a->enums[mid];
-        if (id < a->enums[mid].id)
-            hi = mid;
-        else
+        size_t mid = (lo + hi) / 2;
+        if (e[mid].id == id)
+            return &e[mid];
+        if (e[mid].id < id)
             lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }
 
 static const dg_object_t *attr_object(const dg_t *d, const dg_attr_t *a)
 {
-    return a->object >= 0 && (size_t)a->object < d->s->nobjects ? &d->s->objects[a->object] : NULL;
+    return a->object >= 0 && (size_t)a->object < d->s->nobjects ? &d->s->objects[a->object].b
+                                                                : NULL;
 }
 
 static bool profile_ok(const dg_t *d, const dg_attr_t *a)
@@ -115,23 +116,36 @@ static bool profile_ok(const dg_t *d, const dg_attr_t *a)
 static bool scalar_fits(const dg_attr_t *a, json_t *v)
 {
     switch (a->kind) {
-    case OCSF__DG_STRING: return json_is_string(v);
-    case OCSF__DG_INT:
+    case OCSF__K_STRING: {
+        if (!json_is_string(v))
+            return false;
+        const unsigned char *s = (const unsigned char *)json_string_value(v);
+        size_t n = json_string_length(v), chars = 0;
+        for (size_t i = 0; i < n; i++)
+            chars += (s[i] & 0xC0) != 0x80;
+        if (a->max_len && chars > a->max_len)
+            return false;
+        return !a->check || ocsf__typed_ok(a->check, s, n);
+    }
+    case OCSF__K_INT:
         if (!json_is_integer(v))
             return false;
-        return strcmp(a->type, "port_t") != 0 ||
+        if ((a->flags & OCSF__A_TIMESTAMP) &&
+            (json_integer_value(v) < 1000000000000LL || json_integer_value(v) >= 100000000000000LL))
+            return false; /* not milliseconds: it would not validate */
+        return !(a->flags & OCSF__A_PORT) ||
                (json_integer_value(v) >= 0 && json_integer_value(v) <= 65535);
-    case OCSF__DG_BOOL: return json_is_boolean(v);
-    case OCSF__DG_FLOAT: return json_is_number(v);
-    case OCSF__DG_OBJECT: return json_is_object(v);
+    case OCSF__K_BOOL: return json_is_boolean(v);
+    case OCSF__K_FLOAT: return json_is_number(v);
+    case OCSF__K_OBJECT: return json_is_object(v);
     default: return true; /* json_t */
     }
 }
 
 static bool fits(const dg_attr_t *a, json_t *v)
 {
-    if (!a->is_array)
-        return !json_is_array(v) || a->kind == OCSF__DG_JSON ? scalar_fits(a, v) : false;
+    if (!(a->flags & OCSF__A_ARRAY))
+        return !json_is_array(v) || a->kind == OCSF__K_JSON ? scalar_fits(a, v) : false;
     if (!json_is_array(v))
         return false;
     size_t i;
@@ -179,9 +193,13 @@ static int keep(dg_t *d, const char *key, json_t *val)
     const char *k = ocsf_buf_cstr(&d->path);
     json_t *have = json_object_get(d->unmapped, k);
     int rc = 0;
-    if (!have)
+    if (have && json_object_get(d->moved, k)) {
+        /* moved by this cast already (an id rewritten, then replaced): the
+         * original is the one kept */
+    } else if (!have) {
         json_object_set(d->unmapped, k, val);
-    else if (!json_equal(have, val)) {
+        json_object_set_new(d->moved, k, json_true());
+    } else if (!json_equal(have, val)) {
         ocsf_buf_t t;
         ocsf_buf_init(&t);
         rc = dg_fail(d, "unmapped.%s already holds a different value", path_text(d, &t));
@@ -226,14 +244,17 @@ static void complete(dg_t *d, json_t *obj, const dg_object_t *def);
 static json_t *placeholder_scalar(dg_t *d, const dg_attr_t *a)
 {
     switch (a->kind) {
-    case OCSF__DG_INT:
-        if (a->nenums && !find_enum(a, 0))
-            return json_integer(find_enum(a, OCSF_OTHER) ? OCSF_OTHER : a->enums[0].id);
+    case OCSF__K_INT:
+        if (a->flags & OCSF__A_TIMESTAMP) /* the earliest time that reads as milliseconds */
+            return json_integer(1000000000000LL);
+        if (a->enum_n && !find_enum(d, a, 0))
+            return json_integer(find_enum(d, a, OCSF_OTHER) ? OCSF_OTHER
+                                                            : d->s->enums[a->enum_off].id);
         return json_integer(0);
-    case OCSF__DG_BOOL: return json_false();
-    case OCSF__DG_FLOAT: return json_real(0);
-    case OCSF__DG_OBJECT:
-    case OCSF__DG_JSON: {
+    case OCSF__K_BOOL: return json_false();
+    case OCSF__K_FLOAT: return json_real(0);
+    case OCSF__K_OBJECT:
+    case OCSF__K_JSON: {
         json_t *o = json_object();
         const dg_object_t *def = attr_object(d, a);
         if (def && d->filling < DG_FILL_DEPTH) {
@@ -250,6 +271,14 @@ static json_t *placeholder_scalar(dg_t *d, const dg_attr_t *a)
             return json_string("00000000-0000-0000-0000-000000000000");
         if (!strcmp(a->type, "mac_t"))
             return json_string("00:00:00:00:00:00");
+        switch (a->check) { /* a placeholder its type's check takes */
+        case OCSF__CHK_EMAIL11:
+        case OCSF__CHK_EMAIL13: return json_string("unknown@unknown.invalid");
+        case OCSF__CHK_DATETIME11:
+        case OCSF__CHK_DATETIME17: return json_string("1970-01-01T00:00:00Z");
+        case OCSF__CHK_HEX: return json_string("0");
+        case OCSF__CHK_BASE64: return json_string("");
+        }
         return json_string("unknown");
     }
 }
@@ -257,7 +286,7 @@ static json_t *placeholder_scalar(dg_t *d, const dg_attr_t *a)
 static void fill(dg_t *d, json_t *obj, const dg_attr_t *a)
 {
     json_t *v = placeholder_scalar(d, a);
-    if (a->is_array) {
+    if (a->flags & OCSF__A_ARRAY) {
         json_t *arr = json_array();
         json_array_append_new(arr, v);
         v = arr;
@@ -266,40 +295,62 @@ static void fill(dg_t *d, json_t *obj, const dg_attr_t *a)
     json_object_set_new(obj, a->name, v);
 }
 
+/* Constraint member i of a body: an attribute name or a dotted path. */
+static const char *cons_name(const dg_object_t *def, uint16_t i)
+{
+    return i < def->n ? def->attrs[i].name : def->paths[i - def->n];
+}
+
+static json_t *get_path(json_t *obj, const char *path)
+{
+    char key[128];
+    while (obj && *path) {
+        const char *dot = strchr(path, '.');
+        size_t k = dot ? (size_t)(dot - path) : strlen(path);
+        if (k >= sizeof key)
+            return NULL;
+        memcpy(key, path, k);
+        key[k] = '\0';
+        obj = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+        path += k + (dot ? 1 : 0);
+    }
+    return obj;
+}
+
 /* An at_least_one / just_one list with nothing present: an endpoint's
  * hostname from its domain (1.7.0 accepts domain alone, older versions do
- * not), else a placeholder for `name`, else for the first string. */
-static void fill_one_of(dg_t *d, json_t *obj, const dg_object_t *def, const char *const *names,
-                        size_t n)
+ * not), else a placeholder for `name`, else for the first string. Dotted
+ * members are not filled. */
+static void fill_one_of(dg_t *d, json_t *obj, const dg_object_t *def, const uint16_t *idx, size_t n)
 {
-    const dg_attr_t *pick = NULL, *first_str = NULL;
+    const dg_attr_t *pick = NULL, *first_str = NULL, *first = NULL;
     json_t *domain = json_object_get(obj, "domain");
     for (size_t i = 0; i < n; i++) {
-        const dg_attr_t *a = find_attr(def, names[i]);
-        if (!a)
+        if (idx[i] >= def->n)
             continue;
-        if (!strcmp(a->name, "hostname") && json_is_string(domain)) {
+        const dg_attr_t *a = &def->attrs[idx[i]];
+        first = first ? first : a;
+        if (!strcmp(a->name, "hostname") && json_is_string(domain) && scalar_fits(a, domain)) {
             note_filled(d, a->name);
             json_object_set(obj, a->name, domain);
             return;
         }
-        if (!strcmp(a->name, "name") && a->kind == OCSF__DG_STRING)
+        if (!strcmp(a->name, "name") && a->kind == OCSF__K_STRING)
             pick = a;
-        if (!first_str && a->kind == OCSF__DG_STRING && !strcmp(a->type, "string_t"))
+        if (!first_str && a->kind == OCSF__K_STRING && !strcmp(a->type, "string_t"))
             first_str = a;
     }
-    pick = pick ? pick : first_str;
-    if (!pick && n)
-        pick = find_attr(def, names[0]);
+    pick = pick ? pick : first_str ? first_str : first;
     if (pick)
         fill(d, obj, pick);
 }
 
-static size_t count_present(json_t *obj, const char *const *names, size_t n, size_t *first)
+static size_t count_present(json_t *obj, const dg_object_t *def, const uint16_t *idx, size_t n,
+                            size_t *first)
 {
     size_t c = 0;
     for (size_t i = 0; i < n; i++)
-        if (json_object_get(obj, names[i]) && c++ == 0)
+        if (get_path(obj, cons_name(def, idx[i])) && c++ == 0)
             *first = i;
     return c;
 }
@@ -307,45 +358,50 @@ static size_t count_present(json_t *obj, const char *const *names, size_t n, siz
 /* Required attributes and constraints of one object. */
 static void complete(dg_t *d, json_t *obj, const dg_object_t *def)
 {
-    for (size_t i = 0; i < def->nattrs; i++) {
+    for (size_t i = 0; i < def->n; i++) {
         const dg_attr_t *a = &def->attrs[i];
-        if (a->required && profile_ok(d, a) && !json_object_get(obj, a->name))
+        if ((a->flags & OCSF__A_REQUIRED) && profile_ok(d, a) && !json_object_get(obj, a->name))
             fill(d, obj, a);
     }
     size_t first = 0;
-    if (def->n_at_least_one &&
-        count_present(obj, def->at_least_one, def->n_at_least_one, &first) == 0)
-        fill_one_of(d, obj, def, def->at_least_one, def->n_at_least_one);
-    if (def->n_just_one && count_present(obj, def->just_one, def->n_just_one, &first) == 0)
-        fill_one_of(d, obj, def, def->just_one, def->n_just_one);
+    const uint16_t *alo = def->cons, *jo = def->cons + def->nalo;
+    if (def->nalo && count_present(obj, def, alo, def->nalo, &first) == 0)
+        fill_one_of(d, obj, def, alo, def->nalo);
+    if (def->njo && count_present(obj, def, jo, def->njo, &first) == 0)
+        fill_one_of(d, obj, def, jo, def->njo);
 }
 
 /* just_one with more than one present: the first stays, the others move. */
 static int just_one(dg_t *d, json_t *obj, const dg_object_t *def)
 {
     size_t first = 0;
-    if (!def->n_just_one || count_present(obj, def->just_one, def->n_just_one, &first) <= 1)
+    const uint16_t *jo = def->cons + def->nalo;
+    if (!def->njo || count_present(obj, def, jo, def->njo, &first) <= 1)
         return 0;
-    for (size_t i = first + 1; i < def->n_just_one; i++) {
-        json_t *v = json_object_get(obj, def->just_one[i]);
-        if (v && keep(d, def->just_one[i], v) != 0)
+    for (size_t i = first + 1; i < def->njo; i++) {
+        if (jo[i] >= def->n)
+            continue; /* a dotted member stays where it is */
+        const char *name = def->attrs[jo[i]].name;
+        json_t *v = json_object_get(obj, name);
+        if (v && keep(d, name, v) != 0)
             return -EINVAL;
-        json_object_del(obj, def->just_one[i]);
+        json_object_del(obj, name);
     }
     return 0;
 }
 
 /* ---- the walk ------------------------------------------------------------- */
 
+/* class_uid: the event's for the root object, -1 below it (Base Event is 0) */
 static int walk_obj(dg_t *d, json_t *obj, const dg_object_t *def, int class_uid);
 
 /* An integer enum id (or array of them) the target lacks: 99, or 0 when
  * the attribute has no Other; the original is kept. */
 static int fix_enum(dg_t *d, json_t *obj, const char *key, json_t *val, const dg_attr_t *a)
 {
-    int64_t other = find_enum(a, OCSF_OTHER) ? OCSF_OTHER : 0;
+    int64_t other = find_enum(d, a, OCSF_OTHER) ? OCSF_OTHER : 0;
     if (json_is_integer(val)) {
-        if (find_enum(a, json_integer_value(val)))
+        if (find_enum(d, a, json_integer_value(val)))
             return 0;
         return replace(d, obj, key, json_integer(other));
     }
@@ -355,7 +411,7 @@ static int fix_enum(dg_t *d, json_t *obj, const char *key, json_t *val, const dg
     size_t i;
     json_array_foreach(val, i, e)
     {
-        if (!json_is_integer(e) || find_enum(a, json_integer_value(e)))
+        if (!json_is_integer(e) || find_enum(d, a, json_integer_value(e)))
             continue;
         if (!copy)
             copy = json_deep_copy(val);
@@ -367,18 +423,18 @@ static int fix_enum(dg_t *d, json_t *obj, const char *key, json_t *val, const dg
 static int walk_value(dg_t *d, const char *key, json_t *val, const dg_attr_t *a)
 {
     const dg_object_t *def = attr_object(d, a);
-    if (!def || a->kind != OCSF__DG_OBJECT)
+    if (!def || a->kind != OCSF__K_OBJECT)
         return 0;
     size_t old = path_push(d, key), i;
     int rc = 0;
     json_t *e;
     if (json_is_object(val))
-        rc = walk_obj(d, val, def, 0);
+        rc = walk_obj(d, val, def, -1);
     else
         json_array_foreach(val, i, e)
         {
             size_t at = path_push_index(d, i);
-            rc = json_is_object(e) ? walk_obj(d, e, def, 0) : 0;
+            rc = json_is_object(e) ? walk_obj(d, e, def, -1) : 0;
             path_pop(d, at);
             if (rc)
                 break;
@@ -390,10 +446,7 @@ static int walk_value(dg_t *d, const char *key, json_t *val, const dg_attr_t *a)
 /* category_uid from the class; type_uid from activity_id. */
 static int fix_root(dg_t *d, json_t *root, int class_uid)
 {
-    const ocsf__dg_class_t *c = NULL;
-    for (size_t i = 0; i < d->s->nclasses; i++)
-        if (d->s->classes[i].uid == class_uid)
-            c = &d->s->classes[i];
+    const ocsf__class_t *c = ocsf__schema_class(d->s, class_uid);
     if (!c)
         return 0;
     if (replace(d, root, "category_uid", json_integer(c->category_uid)) != 0)
@@ -413,17 +466,18 @@ static int fix_captions(dg_t *d, json_t *obj, const dg_object_t *def)
     json_object_foreach(obj, key, val)
     {
         const dg_attr_t *a = find_attr(def, key);
-        if (!a || !a->sibling || !a->nenums || !json_is_integer(val) ||
+        if (!a || a->sibling < 0 || !a->enum_n || !json_is_integer(val) ||
             json_integer_value(val) == OCSF_OTHER)
             continue;
-        const ocsf__dg_enum_t *e = find_enum(a, json_integer_value(val));
-        json_t *sib = json_object_get(obj, a->sibling);
+        const ocsf__enum_t *e = find_enum(d, a, json_integer_value(val));
+        const char *sibling = def->attrs[a->sibling].name;
+        json_t *sib = json_object_get(obj, sibling);
         if (!e || !sib)
             continue;
         if (json_is_string(sib) && json_string_length(sib) == strlen(e->caption) &&
             memcmp(json_string_value(sib), e->caption, json_string_length(sib)) == 0)
             continue;
-        if (replace(d, obj, a->sibling, json_string(e->caption)) != 0)
+        if (replace(d, obj, sibling, json_string(e->caption)) != 0)
             return -EINVAL;
     }
     return 0;
@@ -436,7 +490,7 @@ static int walk_obj(dg_t *d, json_t *obj, const dg_object_t *def, int class_uid)
     void *tmp;
     json_object_foreach_safe(obj, tmp, key, val)
     {
-        if (class_uid && strcmp(key, "unmapped") == 0)
+        if (class_uid >= 0 && strcmp(key, "unmapped") == 0)
             continue;
         const dg_attr_t *a = find_attr(def, key);
         if (!a || !profile_ok(d, a) || !fits(a, val)) {
@@ -446,14 +500,14 @@ static int walk_obj(dg_t *d, json_t *obj, const dg_object_t *def, int class_uid)
             continue;
         }
         int rc = 0;
-        if (a->kind == OCSF__DG_OBJECT)
+        if (a->kind == OCSF__K_OBJECT)
             rc = walk_value(d, key, val, a);
-        else if (a->nenums && !(class_uid && strcmp(key, "type_uid") == 0))
+        else if ((a->flags & OCSF__A_ENUM) && !(class_uid >= 0 && strcmp(key, "type_uid") == 0))
             rc = fix_enum(d, obj, key, val, a);
         if (rc)
             return rc;
     }
-    if (class_uid && fix_root(d, obj, class_uid) != 0)
+    if (class_uid >= 0 && fix_root(d, obj, class_uid) != 0)
         return -EINVAL;
     complete(d, obj, def); /* first: a filled id gets its caption below */
     if (fix_captions(d, obj, def) != 0 || just_one(d, obj, def) != 0)
@@ -462,10 +516,25 @@ static int walk_obj(dg_t *d, json_t *obj, const dg_object_t *def, int class_uid)
 }
 
 /* metadata.profiles: only those the target defines for the class; sets
- * d->profiles. metadata.version: the target. */
-static int fix_metadata(dg_t *d, json_t *md, const ocsf__dg_class_t *c)
+ * d->profiles. With repair, also those of the class whose attributes the
+ * event uses at its top level without naming them (so they stay in place).
+ * metadata.version: the target. */
+static int fix_metadata(dg_t *d, json_t *root, json_t *md, const ocsf__class_t *c)
 {
     json_t *profiles = json_object_get(md, "profiles");
+    bool made = false; /* no array before: the new list replaces nothing */
+    if (d->repair && !json_is_array(profiles)) {
+        made = true;
+        if (profiles) { /* not an array: the original is kept */
+            size_t old = path_push(d, "metadata");
+            int rc = keep(d, "profiles", profiles);
+            path_pop(d, old);
+            if (rc)
+                return rc;
+        }
+        profiles = json_array();
+        json_object_set_new(md, "profiles", profiles);
+    }
     if (json_is_array(profiles)) {
         json_t *keep_list = json_array(), *p;
         size_t i;
@@ -478,11 +547,27 @@ static int fix_metadata(dg_t *d, json_t *md, const ocsf__dg_class_t *c)
                     json_array_append(keep_list, p);
                 }
         }
-        size_t old = path_push(d, "metadata");
-        int rc = replace(d, md, "profiles", keep_list);
-        path_pop(d, old);
-        if (rc)
-            return rc;
+        const char *key;
+        json_t *val;
+        json_object_foreach(root, key, val)
+        {
+            const dg_attr_t *a = d->repair ? find_attr(&c->b, key) : NULL;
+            uint32_t want = a ? a->profiles & c->profiles : 0;
+            if (!want || (a->profiles & d->profiles))
+                continue;
+            int k = __builtin_ctz(want);
+            d->profiles |= 1u << k;
+            json_array_append_new(keep_list, json_string(d->s->profiles[k]));
+        }
+        if (made) {
+            json_object_set_new(md, "profiles", keep_list);
+        } else {
+            size_t old = path_push(d, "metadata");
+            int rc = replace(d, md, "profiles", keep_list);
+            path_pop(d, old);
+            if (rc)
+                return rc;
+        }
     }
     size_t old = path_push(d, "metadata");
     int rc = replace(d, md, "version", json_string(d->s->version));
@@ -564,23 +649,18 @@ static void emit(ocsf_buf_t *b, json_t *v)
 
 /* ---- entry ---------------------------------------------------------------- */
 
-static const ocsf__dg_class_t *find_class(const ocsf__dg_schema_t *s, json_int_t uid)
-{
-    for (size_t i = 0; i < s->nclasses; i++)
-        if (s->classes[i].uid == uid)
-            return &s->classes[i];
-    return NULL;
-}
-
 /* Checks the root, makes sure it has an unmapped object; 0 or -EINVAL. */
-static int prepare(dg_t *d, json_t *root, const ocsf__dg_class_t **cls, bool *made_unmapped)
+static int prepare(dg_t *d, json_t *root, const ocsf__class_t **cls, bool *made_unmapped)
 {
     json_t *cuid = json_object_get(root, "class_uid");
     if (!json_is_integer(cuid))
         return dg_fail(d, "class_uid: expected an integer");
-    *cls = find_class(d->s, json_integer_value(cuid));
-    if (!*cls)
-        return dg_fail(d, "class_uid %lld is not a class of OCSF %s that tollgate converts",
+    *cls = ocsf__schema_class(d->s, json_integer_value(cuid));
+    /* a class the target does not have: a Base Event (class 0), the rest of
+     * the event under unmapped like any attribute with no home */
+    const ocsf__class_t *base = *cls ? NULL : ocsf__schema_class(d->s, 0);
+    if (!*cls && !base)
+        return dg_fail(d, "class_uid %lld has no home in OCSF %s",
                        (long long)json_integer_value(cuid), d->s->version);
     if (!json_is_object(json_object_get(root, "metadata")))
         return dg_fail(d, "metadata: expected an object");
@@ -595,18 +675,26 @@ static int prepare(dg_t *d, json_t *root, const ocsf__dg_class_t **cls, bool *ma
         json_object_set_new(root, "unmapped", d->unmapped);
         *made_unmapped = true;
     }
+    if (base) {
+        *cls = base;
+        if (replace(d, root, "class_uid", json_integer(0)) != 0 ||
+            replace(d, root, "class_name", json_string(base->caption)) != 0 ||
+            (base->category_name &&
+             replace(d, root, "category_name", json_string(base->category_name)) != 0))
+            return -EINVAL;
+    }
     return 0;
 }
 
 static int convert(dg_t *d, json_t *root)
 {
-    const ocsf__dg_class_t *cls = NULL;
+    const ocsf__class_t *cls = NULL;
     bool made = false;
     int rc = prepare(d, root, &cls, &made);
     if (rc == 0)
-        rc = fix_metadata(d, json_object_get(root, "metadata"), cls);
+        rc = fix_metadata(d, root, json_object_get(root, "metadata"), cls);
     if (rc == 0)
-        rc = walk_obj(d, root, &cls->o, cls->uid);
+        rc = walk_obj(d, root, &cls->b, cls->uid);
     if (rc == 0 && d->filled) {
         json_t *have = json_object_get(d->unmapped, DG_FILLED_KEY);
         if (have && !json_equal(have, d->filled))
@@ -619,17 +707,28 @@ static int convert(dg_t *d, json_t *root)
     return rc;
 }
 
-int ocsf_downgrade(const char *json, size_t len, const char *target_version, ocsf_buf_t *out,
-                   char *err, size_t errlen)
+int ocsf__cast_ref(ocsf_checker_t *c, const char *json, size_t len, const ocsf_schema_t *target,
+                   unsigned flags, ocsf_buf_t *out, char *err, size_t errlen)
 {
-    dg_t d = {.err = err, .errlen = errlen};
-    if (target_version && strcmp(target_version, DG_SOURCE) == 0) {
-        ocsf_buf_put(out, json, len);
-        return 0;
+    dg_t d = {.err = err, .errlen = errlen, .s = target, .repair = (flags & OCSF_CAST_REPAIR) != 0};
+    char perr[96];
+    if (!target) { /* the event's own version */
+        uint32_t v = jt_parse(&c->doc, json, len, perr, sizeof perr) == 0
+                         ? jt_path(&c->doc, "metadata.version")
+                         : 0;
+        ocsf_str_t vs = v && c->doc.t[v].type == JT_STR ? jt_str(&c->doc, v, &c->str) : OCSF_NOSTR;
+        d.s = target = vs.p ? ocsf_schema_find(vs.p, vs.n) : NULL;
+        if (!target)
+            return dg_fail(&d, "metadata.version: not a bundled OCSF version");
     }
-    d.s = find_schema(target_version);
-    if (!d.s)
-        return dg_fail(&d, "unknown OCSF version (1.7.0, 1.3.0 and 1.1.0 are known)");
+    /* an event already of the target version is copied as is */
+    if (!(flags & OCSF_CAST_REPAIR) && jt_parse(&c->doc, json, len, perr, sizeof perr) == 0) {
+        uint32_t v = jt_path(&c->doc, "metadata.version");
+        if (v && jt_str_eq(&c->doc, v, target->version, strlen(target->version))) {
+            ocsf_buf_put(out, json, len);
+            return 0;
+        }
+    }
     json_error_t jerr;
     json_t *root = json_loadb(json, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
@@ -643,12 +742,34 @@ int ocsf_downgrade(const char *json, size_t len, const char *target_version, ocs
     }
     int rc = json_is_object(root) ? 0 : dg_fail(&d, "not a JSON object");
     ocsf_buf_init(&d.path);
+    d.moved = json_object();
     if (rc == 0)
         rc = convert(&d, root);
     if (rc == 0)
         emit(out, root);
     ocsf_buf_dispose(&d.path);
+    json_decref(d.moved);
     json_decref(d.filled);
     json_decref(root);
+    return rc;
+}
+
+bool ocsf_downgrade_supported(const char *version)
+{
+    return version && ocsf_schema_find(version, strlen(version)) != NULL;
+}
+
+int ocsf_downgrade(const char *json, size_t len, const char *target_version, ocsf_buf_t *out,
+                   char *err, size_t errlen)
+{
+    const ocsf_schema_t *s =
+        target_version ? ocsf_schema_find(target_version, strlen(target_version)) : NULL;
+    if (!s) {
+        snprintf(err, errlen, "unknown OCSF version (%s are bundled)", ocsf__versions_list);
+        return -EINVAL;
+    }
+    ocsf_checker_t *c = ocsf_checker_new();
+    int rc = ocsf_cast(c, json, len, s, 0, out, err, errlen);
+    ocsf_checker_free(c);
     return rc;
 }

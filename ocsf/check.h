@@ -1,0 +1,48 @@
+/*
+ * check.h: the checker's state, shared by check.c (validation), ingest.c
+ * (the ingest path) and cast.c (version casts). Internal to ocsf/.
+ */
+#ifndef TOLLGATE_OCSF_CHECK_H
+#define TOLLGATE_OCSF_CHECK_H
+
+#include <stdbool.h>
+
+#include "ocsf/jtok.h"
+#include "ocsf/schema.h"
+
+struct ocsf_checker {
+    jt_doc_t doc;
+    ocsf_buf_t key, str, msg, out, aux;
+    ocsf_buf_t arena; /* the cast's rewritten values, stack-like (cast_tok.c) */
+    uint32_t *slots;  /* per open object: the value index of each attribute */
+    size_t top, cap;
+    struct {
+        uint32_t key;     /* key token; 0: array element (or `name`) */
+        uint32_t elem;    /* element number */
+        const char *name; /* an attribute that is missing: its name */
+    } path[JT_MAX_DEPTH + 2];
+    int depth;
+    const ocsf_schema_t *s;
+    const ocsf__class_t *cls;
+    uint32_t prof; /* metadata.profiles as bits */
+    ocsf_problem_cb cb;
+    void *ctx;
+    unsigned flags;
+    int problems;
+    int fatal; /* problems no repair can take (duplicate keys) */
+};
+
+/* Checks c->doc (parsed) against `force`, or the version metadata.version
+ * names. Returns the number of problems; c->s and c->cls are set when the
+ * version and class were found. */
+int ocsf__check_doc(ocsf_checker_t *c, const ocsf_schema_t *force);
+
+/* s[0..n) passes the typed-string check (OCSF__CHK_*). */
+bool ocsf__typed_ok(int check, const unsigned char *s, size_t n);
+
+/* The version cast on a jansson tree (cast.c): the reference ocsf_cast()
+ * (cast_tok.c) is held equal to. */
+int ocsf__cast_ref(ocsf_checker_t *c, const char *json, size_t len, const ocsf_schema_t *target,
+                   unsigned flags, ocsf_buf_t *out, char *err, size_t errlen);
+
+#endif
