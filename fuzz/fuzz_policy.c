@@ -60,9 +60,12 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     for (size_t r = 0; r < p->nrules && r < 8; r++)
         for (size_t e = 0; e < p->rules[r].nendpoints && e < 4; e++) {
             const char *h = p->rules[r].endpoints[e].host;
-            char host[300];
-            snprintf(host, sizeof host, "%s%s", h[0] == '*' ? "x" : "",
-                     h[0] == '*' ? strchr(h, '.') : h);
+            char host[300]; /* a host the pattern matches: each `*` or `**` -> "x" */
+            size_t hn = 0;
+            for (const char *c = h; *c && hn + 2 < sizeof host; c++)
+                if (*c != '*' || c[1] != '*')
+                    host[hn++] = *c == '*' ? 'x' : *c;
+            host[hn] = '\0';
             const char *exes[] = {p->rules[r].nbinaries ? p->rules[r].binaries[0] : "/bin/x",
                                   "/bin/sh"};
             pol_query_t qq = {host, p->rules[r].endpoints[e].ports[0], exes, 2};

@@ -1,17 +1,23 @@
 /*
  * glob.c: host and binary-path patterns.
  *
- * Hosts: exact (ASCII case-insensitive), `*.<suffix>` (exactly one more
- * label) or `**.<suffix>` (one or more labels, so `**.example.com` does not
- * match example.com itself). The suffix has at least two labels. A queried
- * host's trailing dot is ignored. These two functions are the reference the
- * compiled index (index.c) must agree with.
+ * Hosts (OpenShell's shape and semantics, its rego `glob.match` with `.` as
+ * the delimiter): exact (ASCII case-insensitive); `*` within a label matches
+ * any run of bytes of that label (`*.x.com` one label, `api-*.x.com`,
+ * `*-ai.x.com`); a later label may be a whole `*` (`*.s3.*.amazonaws.com`);
+ * `**` as the whole first label matches one label or more, so
+ * `**.example.com` does not match example.com itself. `*.com`/`**.com`,
+ * bare `*`/`**` and other shapes are refused. A queried host's trailing dot
+ * is ignored. These two functions are the reference the compiled index
+ * (index.c) must agree with.
  *
  * Paths: `*` matches within one path segment (no '/'), `**` across
  * segments (any bytes), and a `**` that is a whole segment also matches
  * zero directories ("/a/" "**" "/b" matches /a/b). No allocation: a one-row
  * dynamic programme over the path, paths up to POL__MAX_PATH bytes.
  */
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -22,56 +28,66 @@
 static bool host_char_ok(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_' || c == ':';
+           c == '_' || c == '*';
+}
+
+/* OpenShell's wildcard shape: `**` only as the whole first label; a `*`
+ * inside the first label (`api-*`, `*-aiplatform`); a later label is a
+ * whole `*` or has no star. */
+static const char *host_label_why(const char *label, size_t n, bool first)
+{
+    if (n == 0)
+        return "empty label in host";
+    if (n > 63)
+        return "host label longer than 63 bytes";
+    bool star = memchr(label, '*', n) != NULL;
+    bool dstar = n >= 2 && memmem(label, n, "**", 2) != NULL;
+    if (!star)
+        return NULL;
+    if (first ? dstar && n != 2 : dstar || n != 1)
+        return "invalid host wildcard: middle DNS label wildcards must be the entire label '*' "
+               "and recursive '**' is only allowed as the entire first label";
+    return NULL;
+}
+
+static const char *host_pattern_why(const char *pattern, size_t n)
+{
+    if (n == 0)
+        return "empty host";
+    if (n > POL__MAX_HOST)
+        return "host longer than 253 bytes";
+    if (strcmp(pattern, "*") == 0 || strcmp(pattern, "**") == 0)
+        return "a bare wildcard would allow every host";
+    if (memchr(pattern, ':', n)) {
+        unsigned char a6[16];
+        if (inet_pton(AF_INET6, pattern, a6) == 1)
+            return NULL; /* an IPv6 literal, without brackets */
+        return "a host has no port or scheme (write the port in port:)";
+    }
+    size_t labels = 0;
+    for (const char *l = pattern;; labels++) {
+        const char *dot = strchr(l, '.');
+        size_t ln = dot ? (size_t)(dot - l) : strlen(l);
+        for (size_t i = 0; i < ln; i++)
+            if (!host_char_ok(l[i]))
+                return "invalid character in host";
+        const char *why = host_label_why(l, ln, labels == 0);
+        if (why)
+            return why;
+        if (!dot)
+            break;
+        l = dot + 1;
+    }
+    labels++;
+    if ((strncmp(pattern, "*.", 2) == 0 || strncmp(pattern, "**.", 3) == 0) && labels <= 2)
+        return "TLD wildcard is not allowed; use subdomain wildcards like '*.example.com' instead";
+    return NULL;
 }
 
 int pol_host_pattern_check(const char *pattern, char *err, size_t errlen)
 {
     size_t n = strlen(pattern);
-    const char *why = NULL;
-    size_t wild = 0; /* length of the wildcard label, 0 when exact */
-    if (n == 0)
-        why = "empty host";
-    else if (n > POL__MAX_HOST)
-        why = "host longer than 253 bytes";
-    else if (strcmp(pattern, "*") == 0 || strcmp(pattern, "**") == 0)
-        why = "a bare wildcard would allow every host";
-    if (!why) {
-        if (strncmp(pattern, "**.", 3) == 0)
-            wild = 2;
-        else if (strncmp(pattern, "*.", 2) == 0)
-            wild = 1;
-        const char *rest = pattern + (wild ? wild + 1 : 0);
-        size_t labels = 0, label_len = 0;
-        for (const char *c = rest;; c++) {
-            if (*c == '.' || *c == '\0') {
-                if (label_len == 0) {
-                    why = "empty label in host";
-                    break;
-                }
-                if (label_len > 63) {
-                    why = "host label longer than 63 bytes";
-                    break;
-                }
-                labels++;
-                label_len = 0;
-                if (*c == '\0')
-                    break;
-                continue;
-            }
-            if (*c == '*') {
-                why = "a wildcard must be the whole leftmost label (*.x.com or **.x.com)";
-                break;
-            }
-            if (!host_char_ok(*c)) {
-                why = "invalid character in host";
-                break;
-            }
-            label_len++;
-        }
-        if (!why && wild && labels < 2)
-            why = "a wildcard needs a suffix of at least two labels (*.example.com, not *.com)";
-    }
+    const char *why = host_pattern_why(pattern, n);
     if (!why)
         return 0;
     ocsf_buf_t b;
@@ -81,20 +97,67 @@ int pol_host_pattern_check(const char *pattern, char *err, size_t errlen)
     return -EINVAL;
 }
 
+/* One label against a label pattern: `*` any run of bytes (an empty one
+ * too), other bytes ASCII case-insensitive. Iterative, backtracking to the
+ * last star only: linear in practice. */
+static bool label_match(const char *p, size_t pn, const char *s, size_t sn)
+{
+    size_t pi = 0, si = 0, star = SIZE_MAX, mark = 0;
+    while (si < sn) {
+        if (pi < pn && p[pi] == '*') {
+            star = pi++;
+            mark = si;
+        } else if (pi < pn && tolower((unsigned char)p[pi]) == tolower((unsigned char)s[si])) {
+            pi++;
+            si++;
+        } else if (star != SIZE_MAX) {
+            pi = star + 1;
+            si = ++mark;
+        } else {
+            return false;
+        }
+    }
+    while (pi < pn && p[pi] == '*')
+        pi++;
+    return pi == pn;
+}
+
+/* The label after position `end` (exclusive) going left: sets *start. */
+static size_t label_left(const char *s, size_t end, size_t *start)
+{
+    size_t i = end;
+    while (i > 0 && s[i - 1] != '.')
+        i--;
+    *start = i;
+    return end - i;
+}
+
 bool pol_host_match(const char *pattern, const char *host)
 {
     size_t hl = strlen(host);
     if (hl && host[hl - 1] == '.')
         hl--;
-    size_t wild = strncmp(pattern, "**.", 3) == 0 ? 2 : strncmp(pattern, "*.", 2) == 0 ? 1 : 0;
-    if (!wild)
-        return strlen(pattern) == hl && strncasecmp(pattern, host, hl) == 0;
-    const char *suffix = pattern + wild + 1;
-    size_t sl = strlen(suffix);
-    /* host = <prefix> "." <suffix>, prefix not empty */
-    if (hl < sl + 2 || host[hl - sl - 1] != '.' || strncasecmp(host + hl - sl, suffix, sl) != 0)
-        return false;
-    return wild == 2 || memchr(host, '.', hl - sl - 1) == NULL;
+    size_t pl = strlen(pattern);
+    if (!memchr(pattern, '*', pl))
+        return pl == hl && strncasecmp(pattern, host, hl) == 0;
+    if (hl == 0 || host[0] == '.' || memmem(host, hl, "..", 2))
+        return false; /* an empty label matches no pattern */
+    bool recursive = strncmp(pattern, "**.", 3) == 0;
+    size_t pfirst = recursive ? 3 : 0; /* the labels matched one by one */
+    size_t pend = pl, hend = hl;
+    for (;;) { /* right to left, one label of each */
+        size_t ps, hs;
+        size_t pn = label_left(pattern, pend, &ps);
+        size_t hn = label_left(host, hend, &hs);
+        if (!label_match(pattern + ps, pn, host + hs, hn))
+            return false;
+        if (ps == pfirst) /* `**` takes one label or more; else the host must be used up */
+            return recursive ? hs > 0 : hs == 0;
+        if (hs == 0)
+            return false;
+        pend = ps - 1;
+        hend = hs - 1;
+    }
 }
 
 /* ---- paths ------------------------------------------------------------------------ */

@@ -7,11 +7,13 @@
  * range of refs (rule, endpoint), sorted by rule. A query looks up its
  * whole host (EXACT), the part after its first label (ONE), and the part
  * after each of its dots (ANY): O(labels) lookups, whatever the number of
- * rules. Rules are ranked in the canonical order (base rules by key, then
- * provider layers by key: pol__rule_cmp), and the first rule that matches
- * endpoint and binary wins, so the answer is the one a scan in that order
- * would give (pol_host_match() and pol_path_match() define that scan), and
- * two policies with the same hash decide alike.
+ * rules. Hosts of other shapes (`api-*.x.com`, `*.s3.*.amazonaws.com`,
+ * `*-ai.x.com`) are kind OTHER: one list, sorted by rule, that every query
+ * scans with pol_host_match() (linear in the number of such endpoints). Rules are ranked in the
+ * canonical order (base rules by key, then provider layers by key: pol__rule_cmp), and the first
+ * rule that matches endpoint and binary wins, so the answer is the one a scan in that order would
+ * give (pol_host_match() and pol_path_match() define that scan), and two policies with the same
+ * hash decide alike.
  *
  * The index is immutable after build; pol_decide() reads it from any
  * number of threads and allocates nothing.
@@ -22,7 +24,7 @@
 
 #include "policy/pol_internal.h"
 
-enum { IX_EMPTY, IX_EXACT, IX_ONE, IX_ANY };
+enum { IX_EMPTY, IX_EXACT, IX_ONE, IX_ANY, IX_OTHER };
 
 typedef struct {
     uint32_t rule, ep;
@@ -42,7 +44,8 @@ struct pol_index {
     size_t mask;
     unsigned kinds; /* bit k: some entry of kind k */
     ix_ref_t *refs;
-    bool any_l7; /* some endpoint is inspected (pol_endpoint_inspects) */
+    ix_slot_t other; /* the OTHER refs: refs[other.first .. +other.n), sorted by rule */
+    bool any_l7;     /* some endpoint is inspected (pol_endpoint_inspects) */
 };
 
 typedef struct {
@@ -82,7 +85,7 @@ static int entry_cmp(const void *a, const void *b)
     const ix_entry_t *x = a, *y = b;
     if (x->kind != y->kind)
         return x->kind < y->kind ? -1 : 1;
-    int c = strcmp(x->key, y->key);
+    int c = x->kind == IX_OTHER ? 0 : strcmp(x->key, y->key); /* OTHER: by rule only */
     if (c)
         return c;
     if (x->ref.rule != y->ref.rule)
@@ -106,6 +109,19 @@ static bool same_key(const ix_entry_t *a, const ix_entry_t *b)
     return a->kind == b->kind && a->klen == b->klen && memcmp(a->key, b->key, a->klen) == 0;
 }
 
+/* EXACT without a star; ONE / ANY for `*.` / `**.` and a literal suffix;
+ * OTHER for any other shape the parser accepts. */
+static uint32_t host_kind(const char *h)
+{
+    if (!strchr(h, '*'))
+        return IX_EXACT;
+    if (strncmp(h, "**.", 3) == 0 && !strchr(h + 3, '*'))
+        return IX_ANY;
+    if (strncmp(h, "*.", 2) == 0 && !strchr(h + 2, '*'))
+        return IX_ONE;
+    return IX_OTHER;
+}
+
 static ix_entry_t *collect(pol_policy_t *p, size_t *count)
 {
     size_t n = 0;
@@ -122,9 +138,7 @@ static ix_entry_t *collect(pol_policy_t *p, size_t *count)
                 if (*c >= 'A' && *c <= 'Z')
                     *c = (char)(*c - 'A' + 'a');
             ix_entry_t *e = &es[n++];
-            e->kind = strncmp(h, "**.", 3) == 0  ? IX_ANY
-                      : strncmp(h, "*.", 2) == 0 ? IX_ONE
-                                                 : IX_EXACT;
+            e->kind = host_kind(h);
             e->key = h + (e->kind == IX_ANY ? 3 : e->kind == IX_ONE ? 2 : 0);
             e->klen = (uint32_t)strlen(e->key);
             e->ref = (ix_ref_t){(uint32_t)r, (uint32_t)k};
@@ -154,6 +168,11 @@ pol_index_t *pol_index_build(const pol_policy_t *p)
     ix->refs = pol__xmalloc(n * sizeof *ix->refs);
     for (size_t i = 0, start = 0; i < n; i++) {
         ix->refs[i] = es[i].ref;
+        if (es[i].kind == IX_OTHER) { /* sorted last, by rule */
+            if (ix->other.n++ == 0)
+                ix->other = (ix_slot_t){0, NULL, 0, IX_OTHER, (uint32_t)i, 1};
+            continue;
+        }
         if (i + 1 == n || !same_key(&es[i], &es[i + 1])) {
             ix_insert(ix, &es[start], (uint32_t)start, (uint32_t)(i + 1 - start));
             ix->kinds |= 1u << es[start].kind;
@@ -221,6 +240,12 @@ static bool port_ok(const pol_endpoint_t *e, uint16_t port)
     return false;
 }
 
+/* A ref of slot s applies to q: its port, and for OTHER its host. */
+static bool ref_ok(const ix_slot_t *s, const pol_endpoint_t *e, const pol_query_t *q)
+{
+    return port_ok(e, q->port) && (s->kind != IX_OTHER || pol_host_match(e->host, q->host));
+}
+
 static void ix_visit(const pol_index_t *ix, const ix_slot_t *s, void *arg)
 {
     ix_walk_t *w = arg;
@@ -231,7 +256,7 @@ static void ix_visit(const pol_index_t *ix, const ix_slot_t *s, void *arg)
         if (ref->rule >= w->allowed)
             return; /* refs are sorted by rule: nothing better here */
         const pol_rule_t *r = &ix->p->rules[ref->rule];
-        if (!port_ok(&r->endpoints[ref->ep], w->q->port))
+        if (!ref_ok(s, &r->endpoints[ref->ep], w->q))
             continue;
         if (ref->rule < w->matched)
             w->matched = ref->rule;
@@ -348,18 +373,20 @@ static void ix_lookup(const pol_index_t *ix, const char *h, size_t hl, ix_visit_
         visit(ix, ix_find(ix, ix_fin(one_st, IX_ONE), IX_ONE, k, hl - one_at - 1), w);
     }
     visit(ix, ix_find(ix, ix_fin(st, IX_EXACT), IX_EXACT, h, hl), w);
+    if (ix->other.n)
+        visit(ix, &ix->other, w);
 }
 
 /* Lower-cases the queried host (trailing dot dropped) into h; its length, or
- * 0 when it cannot match anything. */
+ * 0 when it cannot match anything (empty, too long, an empty label). */
 static size_t ix_host(const pol_query_t *q, char h[POL__MAX_HOST])
 {
     const char *host = q->host ? q->host : "";
     size_t hl = strlen(host);
     if (hl && host[hl - 1] == '.')
         hl--;
-    if (hl == 0 || hl > POL__MAX_HOST)
-        return 0;
+    if (hl == 0 || hl > POL__MAX_HOST || host[0] == '.' || memmem(host, hl, "..", 2))
+        return 0; /* an empty label: no pattern matches it (pol_host_match agrees) */
     for (size_t i = 0; i < hl; i++)
         h[i] = (host[i] >= 'A' && host[i] <= 'Z') ? (char)(host[i] - 'A' + 'a') : host[i];
     return hl;
@@ -378,7 +405,7 @@ static void each_visit(const pol_index_t *ix, const ix_slot_t *s, void *arg)
     for (uint32_t i = s ? s->first : 0; s && !w->stop && i < s->first + s->n; i++) {
         const pol_rule_t *r = &ix->p->rules[ix->refs[i].rule];
         const pol_endpoint_t *e = &r->endpoints[ix->refs[i].ep];
-        if (port_ok(e, w->q->port))
+        if (ref_ok(s, e, w->q))
             w->stop = !w->fn(w->ctx, ix->refs[i].rule, r, e);
     }
 }

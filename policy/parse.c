@@ -6,6 +6,7 @@
  * the document ("network_policies.gh.endpoints[0].hosst: unknown key").
  * File text in errors is escaped (pol__shown).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,14 +112,6 @@ static bool in_list(const char *s, const char *const *list)
 
 /* ---- endpoints ----------------------------------------------------------------- */
 
-/* Endpoint keys kept as JSON (extra_json) and enforced outside policy/
- * (allowed_ips: the proxy's SSRF override). L7 keys are parse_l7.c's; any
- * other key is an error. */
-static const char *const kept_endpoint_keys[] = {
-    "allowed_ips",
-    NULL,
-};
-
 static int parse_port(pc_t *c, const pn_t *n, uint16_t *out)
 {
     int rc = want(c, n, PN_SCALAR);
@@ -160,7 +153,16 @@ static int parse_ports(pc_t *c, const pn_t *n, pol_endpoint_t *e)
     return rc;
 }
 
-static int endpoint_field(pc_t *c, const pn_t *k, const pn_t *v, pol_endpoint_t *e, json_t *extra)
+/* What an endpoint's fields leave for the checks of the whole endpoint. */
+typedef struct {
+    json_t *extra;       /* kept keys enforced outside policy/ (allowed_ips) */
+    const pn_t *port;    /* `port:` (OpenShell: ignored when `ports:` has any) */
+    const pn_t *ports;   /* `ports:` */
+    const pn_t *allowed; /* `allowed_ips:` */
+    uint16_t port_v;
+} ep_ctx_t;
+
+static int endpoint_field(pc_t *c, const pn_t *k, const pn_t *v, pol_endpoint_t *e, ep_ctx_t *x)
 {
     const char *key = k->s;
     if (strcmp(key, "host") == 0) {
@@ -176,22 +178,48 @@ static int endpoint_field(pc_t *c, const pn_t *k, const pn_t *v, pol_endpoint_t 
         return 0;
     }
     if (strcmp(key, "port") == 0) {
-        uint16_t port;
-        int rc = parse_port(c, v, &port);
-        if (rc == 0)
-            add_port(e, port);
-        return rc;
+        x->port = v;
+        return parse_port(c, v, &x->port_v);
     }
-    if (strcmp(key, "ports") == 0)
+    if (strcmp(key, "ports") == 0) {
+        x->ports = v;
         return parse_ports(c, v, e);
+    }
     int rc = pol__l7_field(c, k, v, e);
     if (rc != -ENOENT)
         return rc;
-    if (in_list(key, kept_endpoint_keys)) {
-        json_object_set_new(extra, key, pn_to_json(v));
-        return 0;
+    if (strcmp(key, "allowed_ips") == 0) { /* enforced by the proxy */
+        x->allowed = v;
+        if ((rc = pol__allowed_ips_check(c, v)) == 0)
+            json_object_set_new(x->extra, key, pn_to_json(v));
+        return rc;
     }
     return pc_fail(c, k, "unknown key");
+}
+
+/* OpenShell's host rules of a whole endpoint: a host, except that a non-tcp
+ * endpoint may give only allowed_ips (any host on the port: refused by name
+ * here); tcp wants a DNS name. */
+static int endpoint_host_check(pc_t *c, const pn_t *n, const pol_endpoint_t *e, const ep_ctx_t *x)
+{
+    bool tcp = e->protocol && strcmp(e->protocol, "tcp") == 0;
+    if (!e->host && tcp)
+        return pc_fail(c, n,
+                       "protocol tcp requires a DNS hostname; hostless allowed_ips endpoints are "
+                       "supported only by the forward proxy");
+    if (!e->host && x->allowed && x->allowed->kind == PN_SEQ && x->allowed->nkids)
+        return pc_fail(c, n,
+                       "host: missing; an endpoint with only allowed_ips (any host on the port, "
+                       "limited by address) is not supported by tollgate yet");
+    if (!e->host)
+        return pc_fail(c, n,
+                       "endpoint host must not be empty unless allowed_ips constrains a non-TCP "
+                       "proxy endpoint");
+    unsigned char a[16];
+    if (tcp && (inet_pton(AF_INET, e->host, a) == 1 || inet_pton(AF_INET6, e->host, a) == 1))
+        return pc_fail(
+            c, n, "protocol tcp endpoint '%s' must use a DNS hostname, not an IP literal", e->host);
+    return 0;
 }
 
 static int parse_endpoint(pc_t *c, const pn_t *n, pol_endpoint_t *e)
@@ -199,16 +227,28 @@ static int parse_endpoint(pc_t *c, const pn_t *n, pol_endpoint_t *e)
     int rc = want(c, n, PN_MAP);
     if (rc)
         return rc;
-    json_t *extra = json_object();
+    ep_ctx_t x = {.extra = json_object()};
+    json_t *extra = x.extra;
     for (size_t i = 0; rc == 0 && i + 1 < n->nkids; i += 2) {
         size_t mark = pc_push(c, n->kids[i]);
-        rc = endpoint_field(c, n->kids[i], n->kids[i + 1], e, extra);
+        rc = endpoint_field(c, n->kids[i], n->kids[i + 1], e, &x);
         c->path.len = mark;
     }
-    if (rc == 0 && !e->host)
-        rc = pc_fail(c, n, "endpoint without a host");
+    if (rc == 0 && x.port && e->nports) { /* OpenShell: ports wins, port is ignored */
+        bool listed = false;
+        for (size_t i = 0; i < e->nports; i++)
+            listed |= e->ports[i] == x.port_v;
+        if (!listed)
+            pol__pc_warn(c, x.port, "port %u is ignored: ports is set (as in OpenShell)",
+                         (unsigned)x.port_v);
+    } else if (rc == 0 && x.port) {
+        add_port(e, x.port_v);
+    }
+    if (rc == 0)
+        rc = endpoint_host_check(c, n, e, &x);
     if (rc == 0 && e->nports == 0)
-        rc = pc_fail(c, n, "endpoint without a port (port: or ports:)");
+        rc = pc_fail(c, n, "endpoint '%s' must declare at least one port (port: or ports:)",
+                     e->host);
     if (rc == 0)
         rc = pol__l7_check(c, n, e);
     if (rc == 0) {
@@ -231,7 +271,20 @@ static int parse_endpoints(pc_t *c, const pn_t *n, pol_rule_t *r)
     return rc;
 }
 
-/* ---- binaries: "- /usr/bin/x" (providers) or "- path: /usr/bin/x" (policies) ---- */
+/* ---- binaries: "- path: /usr/bin/x" (both), "- /usr/bin/x" (providers only) ---- */
+
+/* `harness:` (a bool): deprecated and ignored by OpenShell, so here too. */
+static int binary_harness(pc_t *c, const pn_t *k, const pn_t *v)
+{
+    static const char *const ok[] = {"true", "True", "TRUE", "false", "False", "FALSE", NULL};
+    bool is_bool = false;
+    for (const char *const *o = ok; v->kind == PN_SCALAR && v->plain && *o; o++)
+        is_bool |= strcmp(v->s, *o) == 0;
+    if (!is_bool)
+        return pc_fail(c, v, "expected true or false");
+    pol__pc_warn(c, k, "deprecated and ignored (as in OpenShell)");
+    return 0;
+}
 
 static int parse_binary(pc_t *c, const pn_t *n, pol_rule_t *r)
 {
@@ -243,17 +296,23 @@ static int parse_binary(pc_t *c, const pn_t *n, pol_rule_t *r)
             size_t mark = pc_push(c, n->kids[i]);
             if (strcmp(n->kids[i]->s, "path") == 0)
                 v = n->kids[i + 1];
+            else if (strcmp(n->kids[i]->s, "harness") == 0)
+                rc = binary_harness(c, n->kids[i], n->kids[i + 1]);
             else
                 rc = pc_fail(c, n->kids[i], "unknown key");
             c->path.len = mark;
         }
         if (rc == 0 && !v)
             rc = pc_fail(c, n, "binary without a path");
+    } else if (!c->provider) {
+        rc = pc_fail(c, n, "expected a mapping {path: ...}, found %s", kind_name(n));
     }
     char *path = NULL;
     if (rc == 0)
         rc = want_string(c, v, &path);
     const char *why;
+    if (rc == 0)
+        pol__binary_normalise(path);
     if (rc == 0 && pol__binary_check(path, &why))
         rc = pc_fail(c, v, "%s", why);
     if (rc == 0 && !pol__has_binary(r, path))
@@ -342,8 +401,11 @@ static int parse_policy(pc_t *c, const pn_t *root, pol_policy_t *p)
             rc = parse_version(c, v, p);
         else if (strcmp(k->s, "network_policies") == 0)
             rc = parse_network_policies(c, v, p);
-        else /* filesystem_policy, landlock, process, ...: kept, not enforced */
-            json_object_setn_new(sections, k->s, k->n, pn_to_json(v));
+        else if ((rc = pol__section(c, k, v)) == -ENOENT)
+            rc = pc_fail(c, k, "unknown key");
+        else if (rc == 0 && strcmp(k->s, "network_middlewares") != 0 &&
+                 !(v->kind == PN_SCALAR && v->plain && v->n == 0))
+            json_object_setn_new(sections, k->s, k->n, pn_to_json(v)); /* kept, shown */
         c->path.len = mark;
     }
     if (rc == 0 && p->schema_version != 1)
@@ -427,8 +489,8 @@ pol_policy_t *pol_load_file(const char *path, bool allow_provider_keys, char *er
 /* ---- provider profiles ----------------------------------------------------------- */
 
 static const char *const credential_keys[] = {
-    "name",        "description", "env_vars", "required", "auth_style",
-    "header_name", "query_param", "refresh",  NULL,
+    "name",        "description", "env_vars",      "required",    "auth_style", "header_name",
+    "query_param", "refresh",     "path_template", "token_grant", NULL,
 };
 
 /* Credentials are the gateway's business; here they are only checked. */
@@ -460,14 +522,40 @@ static int check_provider_id(pc_t *c, const pn_t *v, const char *id)
     return ok ? 0 : pc_fail(c, v, "a provider id is 1 to 64 of [a-z0-9_-]");
 }
 
+/* OpenShell's categories, spelled as it writes them (`-` read as `_`). */
+static int provider_category(pc_t *c, const pn_t *v, pol_provider_t *pr)
+{
+    static const char *const cats[] = {"other",     "inference", "agent",     "source_control",
+                                       "messaging", "data",      "knowledge", NULL};
+    int rc = want_string(c, v, &pr->category);
+    for (char *p = pr->category; rc == 0 && *p; p++)
+        *p = *p == '-' ? '_' : (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : *p;
+    if (rc || in_list(pr->category, cats))
+        return rc;
+    ocsf_buf_t b;
+    ocsf_buf_init(&b);
+    rc = pc_fail(c, v,
+                 "unsupported provider profile category '%s' (other, inference, agent, "
+                 "source_control, messaging, data, knowledge)",
+                 pol__shown(&b, v->s, v->n));
+    ocsf_buf_dispose(&b);
+    return rc;
+}
+
 static int provider_field(pc_t *c, const pn_t *k, const pn_t *v, pol_provider_t *pr, pol_rule_t *r)
 {
-    static const char *const shown_only[] = {"description", "category", NULL};
+    static const char *const shown_only[] = {"description", "source", "scope", NULL};
     const char *key = k->s;
     if (strcmp(key, "id") == 0) {
         int rc = want_string(c, v, &pr->id);
         return rc ? rc : check_provider_id(c, v, pr->id);
     }
+    if (strcmp(key, "category") == 0)
+        return provider_category(c, v, pr);
+    if (strcmp(key, "resource_version") == 0 || strcmp(key, "inference_capable") == 0)
+        return want(c, v, PN_SCALAR);
+    if (strcmp(key, "annotations") == 0)
+        return want(c, v, PN_MAP);
     if (strcmp(key, "display_name") == 0)
         return want_string(c, v, &pr->display_name);
     if (in_list(key, shown_only)) {
@@ -476,8 +564,6 @@ static int provider_field(pc_t *c, const pn_t *k, const pn_t *v, pol_provider_t 
         free(s);
         return rc;
     }
-    if (strcmp(key, "inference_capable") == 0)
-        return want(c, v, PN_SCALAR);
     if (strcmp(key, "discovery") == 0)
         return want(c, v, PN_MAP);
     if (strcmp(key, "credentials") == 0)
@@ -499,23 +585,28 @@ static int parse_provider(pc_t *c, const pn_t *root, pol_provider_t *pr, pol_rul
     }
     if (rc == 0 && !pr->id)
         rc = pc_fail(c, root, "id: missing");
+    if (rc == 0 && !pr->display_name)
+        rc = pc_fail(c, root, "display_name: missing");
     if (rc)
         return rc;
-    ocsf_buf_t key;
-    ocsf_buf_init(&key);
-    ocsf_buf_puts(&key, POL__PROVIDER);
-    ocsf_buf_puts(&key, pr->id);
-    r->key = pol__xstrdup(ocsf_buf_cstr(&key));
-    r->layer = pol__xstrdup(r->key);
-    r->name = pol__xstrdup(pr->display_name);
-    ocsf_buf_dispose(&key);
+    if (!pr->category)
+        pr->category = pol__xstrdup("other");
+    /* The layer of an instance named like the profile (pol_compose_named
+     * renames it after the instance). */
+    char key[POL__PROVIDER_LEN + POL__MAX_ID + 1];
+    pol_provider_rule_name(pr->id, key, sizeof key);
+    r->key = pol__xstrdup(key);
+    r->layer = pol__xstrdup(key);
+    r->name = pol__xstrdup(key);
+    r->profile = pol__xstrdup(pr->id);
     return 0;
 }
 
 pol_provider_t *pol_provider_parse(const char *yaml, size_t len, const char *origin, char *err,
                                    size_t errlen)
 {
-    pc_t c = {.origin = origin ? origin : "<provider>", .err = err, .errlen = errlen};
+    pc_t c = {
+        .origin = origin ? origin : "<provider>", .err = err, .errlen = errlen, .provider = true};
     pn_t *root = NULL;
     if (pn_parse(yaml, len, c.origin, &root, err, errlen))
         return NULL;
@@ -543,6 +634,7 @@ void pol_provider_destroy(pol_provider_t *pr)
         return;
     free(pr->id);
     free(pr->display_name);
+    free(pr->category);
     pol_policy_destroy(pr->as_policy);
     free(pr);
 }

@@ -141,7 +141,8 @@ static int check_method(pc_t *c, const pn_t *v, char *m)
     return rc;
 }
 
-/* ---- query matchers: {key: "glob"} or {key: {any: [...]}} or {key: {glob: ".."}} ---- */
+/* ---- query matchers: {key: "glob"} or {key: {any: [...]}} (OpenShell's YAML has no
+ * {glob: ..} form: refused as an unknown key) ---- */
 
 static void add_glob(pol_l7_query_t *q, const char *g)
 {
@@ -151,25 +152,19 @@ static void add_glob(pol_l7_query_t *q, const char *g)
 
 static int parse_matcher_map(pc_t *c, const pn_t *v, pol_l7_query_t *q)
 {
-    const pn_t *any = NULL, *glob = NULL;
+    const pn_t *any = NULL;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i + 1 < v->nkids; i += 2) {
         size_t mark = pol__pc_push(c, v->kids[i]);
         if (strcmp(v->kids[i]->s, "any") == 0)
             any = v->kids[i + 1];
-        else if (strcmp(v->kids[i]->s, "glob") == 0)
-            glob = v->kids[i + 1];
         else
-            rc = pol__pc_fail(c, v->kids[i],
-                              "unknown key (a matcher is a glob, {glob: ..} or {any: [..]})");
+            rc = pol__pc_fail(c, v->kids[i], "unknown key (a matcher is a glob or {any: [..]})");
         c->path.len = mark;
     }
-    if (rc == 0 && (!any) == (!glob))
-        rc = pol__pc_fail(c, v, "a matcher has exactly one of glob or any");
+    if (rc == 0 && !any)
+        rc = pol__pc_fail(c, v, "a matcher is a glob or {any: [..]}");
     char *s = NULL;
-    if (rc == 0 && glob && (rc = pol__pc_want_string(c, glob, &s)) == 0 &&
-        (rc = check_glob(c, glob, s, false)) == 0)
-        add_glob(q, s);
     if (rc == 0 && any && (rc = pol__pc_want(c, any, PN_SEQ)) == 0 && any->nkids == 0)
         rc = pol__pc_fail(c, any, "any: [] matches nothing");
     for (size_t i = 0; rc == 0 && any && i < any->nkids && i < POL__MAX_L7_RULES; i++) {
@@ -362,6 +357,8 @@ int pol__l7_check(pc_t *c, const pn_t *at, pol_endpoint_t *e)
     if (rest && !e->access && !e->nl7_allow)
         return pol__pc_fail(c, at,
                             "protocol rest requires rules or access to define allowed traffic");
+    if (e->nl7_deny && !e->protocol)
+        return pol__pc_fail(c, at, "deny_rules require protocol (L7 inspection must be enabled)");
     if (e->nl7_deny && !e->access && !e->nl7_allow)
         return pol__pc_fail(c, at,
                             "deny_rules require rules or access to define the base allow set");

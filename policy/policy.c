@@ -8,6 +8,7 @@
  * sections sit at the top level beside version and network_policies, as in
  * the YAML, so the JSON is OpenShell-shaped too.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,18 +49,63 @@ pol_policy_t *pol_policy_clone(const pol_policy_t *p)
     return c;
 }
 
-pol_policy_t *pol_compose(const pol_policy_t *base, pol_provider_t *const *providers, size_t n)
+void pol_provider_rule_name(const char *instance, char *out, size_t outlen)
+{
+    if (!outlen)
+        return;
+    ocsf_buf_t b;
+    ocsf_buf_init(&b);
+    ocsf_buf_puts(&b, POL__PROVIDER);
+    const char *s = instance ? instance : "";
+    size_t n = strlen(s);
+    while (n && !isalnum((unsigned char)s[n - 1])) /* trimmed: '_' and what becomes '_' */
+        n--;
+    size_t i = 0;
+    while (i < n && !isalnum((unsigned char)s[i]))
+        i++;
+    for (; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        ocsf_buf_putc(&b, isalnum(ch) && ch < 0x80 ? (char)tolower(ch) : '_');
+    }
+    if (b.len == POL__PROVIDER_LEN)
+        ocsf_buf_puts(&b, "unnamed");
+    snprintf(out, outlen, "%s", ocsf_buf_cstr(&b));
+    ocsf_buf_dispose(&b);
+}
+
+pol_policy_t *pol_compose_named(const pol_policy_t *base, const pol_provider_ref_t *refs, size_t n)
 {
     pol_policy_t *c = pol_policy_clone(base);
     for (size_t i = 0; i < n; i++) {
-        const pol_policy_t *layer = providers[i] ? providers[i]->as_policy : NULL;
-        for (size_t k = 0; layer && k < layer->nrules; k++) {
-            /* The same provider attached twice is one layer: keys stay unique. */
-            if (pol__find_rule(c, layer->rules[k].key) >= 0)
-                continue;
-            pol__rule_copy(pol__add_rule(c), &layer->rules[k]);
-        }
+        const pol_policy_t *layer = refs[i].profile ? refs[i].profile->as_policy : NULL;
+        bool again = false; /* the same instance attached twice is one layer */
+        for (size_t j = 0; j < i && !again; j++)
+            again = refs[j].name && refs[i].name && strcmp(refs[j].name, refs[i].name) == 0;
+        if (!layer || !layer->nrules || again)
+            continue;
+        char key[POL__MAX_KEY + 1], want[POL__MAX_KEY - 16];
+        pol_provider_rule_name(refs[i].name ? refs[i].name : refs[i].profile->id, want,
+                               sizeof want);
+        snprintf(key, sizeof key, "%s", want);
+        for (unsigned k = 2; pol__find_rule(c, key) >= 0; k++)
+            snprintf(key, sizeof key, "%s_%u", want, k);
+        pol_rule_t *r = pol__add_rule(c);
+        pol__rule_copy(r, &layer->rules[0]);
+        free(r->key), free(r->name), free(r->layer);
+        r->key = pol__xstrdup(key);
+        r->name = pol__xstrdup(key);
+        r->layer = pol__xstrdup(key);
     }
+    return c;
+}
+
+pol_policy_t *pol_compose(const pol_policy_t *base, pol_provider_t *const *providers, size_t n)
+{
+    pol_provider_ref_t *refs = pol__xcalloc(n, sizeof *refs);
+    for (size_t i = 0; i < n; i++)
+        refs[i] = (pol_provider_ref_t){providers[i] ? providers[i]->id : NULL, providers[i]};
+    pol_policy_t *c = pol_compose_named(base, refs, n);
+    free(refs);
     return c;
 }
 

@@ -181,6 +181,11 @@ static void y_rule(ocsf_buf_t *b, const pol_rule_t *r, bool with_layers)
     if (with_layers) {
         ocsf_buf_puts(b, "  # layer: ");
         ocsf_text_escape(b, r->layer, strlen(r->layer), 0, OCSF_ESC_MSG);
+        if (r->profile) {
+            ocsf_buf_puts(b, " (profile: ");
+            ocsf_text_escape(b, r->profile, strlen(r->profile), 0, OCSF_ESC_MSG);
+            ocsf_buf_putc(b, ')');
+        }
         ocsf_buf_putc(b, '\n');
     }
     y_indent(b, 2);

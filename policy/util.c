@@ -149,9 +149,32 @@ int pol__binary_check(const char *path, const char **why)
         *why = "control character in binary path";
     else if (!pol__utf8_valid(path, n))
         *why = "invalid UTF-8 in binary path";
+    else if (strstr(path, "/../") || (n >= 3 && strcmp(path + n - 3, "/..") == 0))
+        *why = "'..' in binary path (the kernel reports resolved paths: write the resolved one)";
+    else if (strstr(path, "//") || strstr(path, "/./") ||
+             (n >= 2 && strcmp(path + n - 2, "/.") == 0))
+        *why = "binary path is not normalised ('//' or '/./')";
+    else if (n > 1 && path[n - 1] == '/')
+        *why = "binary path ends with '/' (a directory; use /dir/** for every binary under it)";
     else
         return 0;
     return -EINVAL;
+}
+
+void pol__binary_normalise(char *path)
+{
+    size_t w = 0;
+    for (size_t r = 0; path[r];) {
+        if (path[r] == '/' && w > 0 && path[w - 1] == '/') {
+            r++; /* "//" */
+        } else if (path[r] == '.' && w > 0 && path[w - 1] == '/' &&
+                   (path[r + 1] == '/' || path[r + 1] == '\0')) {
+            r += path[r + 1] ? 2 : 1; /* "/./" or a final "/." */
+        } else {
+            path[w++] = path[r++];
+        }
+    }
+    path[w] = '\0';
 }
 
 int pol__key_check(const char *key, const char **why)
@@ -209,6 +232,7 @@ void pol__rule_dispose(pol_rule_t *r)
     free(r->key);
     free(r->name);
     free(r->layer);
+    free(r->profile);
     memset(r, 0, sizeof *r);
 }
 
@@ -218,6 +242,7 @@ void pol__rule_copy(pol_rule_t *dst, const pol_rule_t *src)
     dst->key = pol__xstrdup(src->key);
     dst->name = pol__xstrdup(src->name);
     dst->layer = pol__xstrdup(src->layer);
+    dst->profile = pol__xstrdup(src->profile);
     for (size_t i = 0; i < src->nendpoints; i++)
         pol__endpoint_copy(pol__add_endpoint(dst), &src->endpoints[i]);
     for (size_t i = 0; i < src->nbinaries; i++)

@@ -76,7 +76,7 @@ __attribute__((unused)) static const char full_doc[] =
     "      - {host: \"*.githubusercontent.com\", port: 443}\n"
     "    binaries:\n"
     "      - path: /usr/bin/git\n"
-    "      - /usr/bin/gh\n"
+    "      - {path: /usr/bin/gh, harness: false}\n"
     "  npm:\n"
     "    endpoints: [{host: registry.npmjs.org, port: 443}]\n";
 
@@ -106,8 +106,8 @@ __attribute__((unused)) static const char doc_flow[] =
     "network_policies: {a_rule: {endpoints: [{rules: [{allow: {path: '**', method: \"GET\"}}], "
     "port: 443,"
     " host: A.COM}]},\n"
-    "  b_rule: {binaries: [/usr/bin/b], endpoints: [{protocol: rest, access: full, port: 80, "
-    "ports: [443],"
+    "  b_rule: {binaries: [{path: /usr/bin/b}], endpoints: [{protocol: rest, access: full, "
+    "ports: [80, 443],"
     " host: b.com}], name: \"B\"}}\n"
     "version: 1\n";
 

@@ -103,26 +103,39 @@ static const reject_t rejects[] = {
      "t.yaml:6: network_policies.gh.endpoints[0].ports[1]: port '70000'"},
     {EP1 "a.com\n        port: [443]\n",
      "t.yaml:6: network_policies.gh.endpoints[0].port: expected a scalar, found a list"},
-    {EP1 "a.com\n", "t.yaml:5: network_policies.gh.endpoints[0]: endpoint without a port"},
+    {EP1 "a.com\n",
+     "t.yaml:5: network_policies.gh.endpoints[0]: endpoint 'a.com' must declare at least one port"},
     {EP1 "a.com\n        ports: []\n",
-     "t.yaml:5: network_policies.gh.endpoints[0]: endpoint without a port"},
+     "t.yaml:5: network_policies.gh.endpoints[0]: endpoint 'a.com' must declare at least one port"},
     {HDR "    endpoints:\n      - port: 443\n",
-     "t.yaml:5: network_policies.gh.endpoints[0]: endpoint without a host"},
+     "t.yaml:5: network_policies.gh.endpoints[0]: endpoint host must not be empty unless "
+     "allowed_ips"},
+    {HDR "    endpoints:\n      - {port: 443, allowed_ips: [10.0.0.0/8]}\n",
+     "t.yaml:5: network_policies.gh.endpoints[0]: host: missing; an endpoint with only "
+     "allowed_ips (any host on the port, limited by address) is not supported by tollgate yet"},
+    {HDR "    endpoints:\n      - {port: 443, protocol: tcp, allowed_ips: [10.0.0.0/8]}\n",
+     "t.yaml:5: network_policies.gh.endpoints[0]: protocol tcp requires a DNS hostname"},
+    {EP1 "10.0.0.1\n        port: 443\n        protocol: tcp\n",
+     "t.yaml:5: network_policies.gh.endpoints[0]: protocol tcp endpoint '10.0.0.1' must use a DNS "
+     "hostname"},
     /* host globs */
     {EP1 "\"*\"\n        port: 443\n",
      "t.yaml:5: network_policies.gh.endpoints[0].host: host '*': a bare wildcard"},
     {EP1 "\"**\"\n        port: 443\n",
      "t.yaml:5: network_policies.gh.endpoints[0].host: host '**'"},
     {EP1 "\"*.com\"\n        port: 443\n",
-     "t.yaml:5: network_policies.gh.endpoints[0].host: host '*.com': a wildcard needs a suffix"},
+     "t.yaml:5: network_policies.gh.endpoints[0].host: host '*.com': TLD wildcard is not allowed"},
     {EP1 "\"**.com\"\n        port: 443\n",
-     "t.yaml:5: network_policies.gh.endpoints[0].host: host '**.com': a wildcard needs"},
-    {EP1 "\"api*.x.com\"\n        port: 443\n",
-     "t.yaml:5: network_policies.gh.endpoints[0].host: host 'api*.x.com': a wildcard must be"},
-    {EP1 "\"a.*.x.com\"\n        port: 443\n",
-     "t.yaml:5: network_policies.gh.endpoints[0].host: host 'a.*.x.com': a wildcard must be"},
-    {EP1 "\"*.*.x.com\"\n        port: 443\n",
-     "t.yaml:5: network_policies.gh.endpoints[0].host: host '*.*.x.com': a wildcard must be"},
+     "t.yaml:5: network_policies.gh.endpoints[0].host: host '**.com': TLD wildcard"},
+    {EP1 "\"a.**.x.com\"\n        port: 443\n",
+     "t.yaml:5: network_policies.gh.endpoints[0].host: host 'a.**.x.com': invalid host wildcard"},
+    {EP1 "\"a.b*.x.com\"\n        port: 443\n",
+     "t.yaml:5: network_policies.gh.endpoints[0].host: host 'a.b*.x.com': invalid host wildcard"},
+    {EP1 "\"a**.x.com\"\n        port: 443\n",
+     "t.yaml:5: network_policies.gh.endpoints[0].host: host 'a**.x.com': invalid host wildcard"},
+    {EP1 "\"*.github.com:443\"\n        port: 443\n",
+     "t.yaml:5: network_policies.gh.endpoints[0].host: host '*.github.com:443': a host has no "
+     "port"},
     {EP1 "a..x.com\n        port: 443\n",
      "t.yaml:5: network_policies.gh.endpoints[0].host: host 'a..x.com': empty label"},
     {EP1 "x.com.\n        port: 443\n",
@@ -148,9 +161,9 @@ static const reject_t rejects[] = {
     {"- 1\n", "t.yaml:1: expected a mapping, found a list"},
     {"version: 1\n---\nversion: 1\n", "t.yaml:2: more than one YAML document"},
     /* binaries */
-    {HDR "    binaries: [usr/bin/x]\n",
+    {HDR "    binaries: [{path: usr/bin/x}]\n",
      "t.yaml:4: network_policies.gh.binaries[0]: binary path must be absolute"},
-    {HDR "    binaries: [\"/usr/bin/\\tx\"]\n",
+    {HDR "    binaries: [{path: \"/usr/bin/\\tx\"}]\n",
      "t.yaml:4: network_policies.gh.binaries[0]: control character in binary path"},
     {HDR "    endpoints: {host: a.com}\n",
      "t.yaml:4: network_policies.gh.endpoints: expected a list, found a mapping"},
@@ -247,6 +260,24 @@ static const glob_case_t host_cases[] = {
     {"10.0.0.1", "10.0.0.1", true}, /* IP literals: exact text */
     {"10.0.0.1", "10.0.0.10", false},
     {"::1", "::1", true},
+    /* OpenShell's other shapes: `*` within the first label, whole `*` labels later */
+    {"api-*.example.com", "api-eu.example.com", true},
+    {"api-*.example.com", "api-.example.com", true}, /* `*` may be empty, as in OPA's glob */
+    {"api-*.example.com", "api.example.com", false},
+    {"api-*.example.com", "api-eu.x.example.com", false}, /* `*` stays in its label */
+    {"*-aiplatform.googleapis.com", "us-central1-aiplatform.googleapis.com", true},
+    {"*-aiplatform.googleapis.com", "aiplatform.googleapis.com", false},
+    {"*.s3.*.amazonaws.com", "bucket.s3.eu-west-1.amazonaws.com", true},
+    {"*.s3.*.amazonaws.com", "bucket.s3.amazonaws.com", false},
+    {"*.s3.*.amazonaws.com", "a.b.s3.eu-west-1.amazonaws.com", false},
+    {"*.s3.*.amazonaws.com", "BUCKET.S3.x.AMAZONAWS.com.", true},
+    {"s3.*.amazonaws.com", "s3.us-east-2.amazonaws.com", true},
+    {"s3.*.amazonaws.com", "s3.dualstack.us-east-2.amazonaws.com", false},
+    {"**.s3.*.amazonaws.com", "a.b.s3.x.amazonaws.com", true},
+    {"**.s3.*.amazonaws.com", "s3.x.amazonaws.com", false},
+    {"a*b*c.x.com", "abxxbc.x.com", true},
+    {"a*b*c.x.com", "abxxb.x.com", false},
+    {"*.x.com", "a..x.com", false},
 };
 
 static void host_globs(void **state)
@@ -263,11 +294,25 @@ static void host_globs(void **state)
 static void host_pattern_checks(void **state)
 {
     (void)state;
-    static const char *const good[] = {"a.com",    "*.github.com", "**.example.com", "localhost",
-                                       "10.0.0.1", "::1",          "*.a.b.c.d.com",  "x_y-z.io"};
-    static const char *const bad[] = {"*",         "**",       "*.com",    "**.com",   "api*.x.com",
-                                      "a.*.x.com", "a.**.com", "*x.y.com", "a..com",   ".a.com",
-                                      "a.com.",    "",         "a/b.com",  "***.x.com"};
+    static const char *const good[] = {"a.com",
+                                       "*.github.com",
+                                       "**.example.com",
+                                       "localhost",
+                                       "10.0.0.1",
+                                       "::1",
+                                       "*.a.b.c.d.com",
+                                       "x_y-z.io",
+                                       "api-*.x.com",
+                                       "*x.y.com",
+                                       "*.s3.*.amazonaws.com",
+                                       "*-aiplatform.googleapis.com",
+                                       "a.*.x.com",
+                                       "*.*.x.com",
+                                       "fe80::1"};
+    static const char *const bad[] = {
+        "*",         "**",     "*.com",      "**.com",   "a.**.com", "a.b*.x.com", "a**.x.com",
+        "***.x.com", "a..com", ".a.com",     "a.com.",   "",         "a/b.com",    "x.com:443",
+        "*.x.com:1", "[::1]",  "a.com/path", "a?.x.com", "{a,b}.com"};
     char err[256];
     for (size_t i = 0; i < ARRAY_LEN(good); i++)
         if (pol_host_pattern_check(good[i], err, sizeof err))
@@ -533,15 +578,19 @@ static void index_agrees_with_scan(void **state)
     unsigned seed = 12345;
 #define RND() (seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fff)
     static const char *const wild[] = {"", "*.", "**."};
+    /* first labels may hold a `*` (api-*, *i); later ones may be a whole `*` */
+    static const char *const first[] = {"a", "b", "api", "x", "corp", "ap*", "*i", "*"};
+    static const char *const mid[] = {"a", "b", "api", "x", "corp", "net", "com", "*"};
     for (int r = 0; r < 60; r++) {
         char line[256];
         const char *w = wild[RND() % 3];
-        const char *l1 = labels[RND() % 7], *l2 = labels[RND() % 7], *l3 = labels[RND() % 7];
+        const char *l1 = *w ? mid[RND() % 8] : first[RND() % 8], *l2 = mid[RND() % 8],
+                   *l3 = labels[RND() % 7];
         const char *bin = bins[RND() % 3];
         int port2 = 80 + (int)(RND() % 3);
         snprintf(line, sizeof line,
                  "  r%02d:\n    endpoints: [{host: \"%s%s.%s.%s\", ports: [443, %d]}]\n"
-                 "    binaries: [\"%s\", \"/opt/*/bin/*\"]\n",
+                 "    binaries: [{path: \"%s\"}, {path: \"/opt/*/bin/*\"}]\n",
                  r, w, l1, l2, l3, port2, bin);
         ocsf_buf_puts(&y, line);
     }
@@ -598,19 +647,22 @@ static void same_content_same_hash(void **state)
     /* any change of content changes the hash: a section, a port, a binary */
     static const char *const changed[] = {
         "version: 1\nnetwork_policies: {a_rule: {endpoints: [{host: a.com, port: 443, rules: "
-        "[{allow: {method: GET, path: '**'}}]}]}, b_rule: {name: B, binaries: [/usr/bin/b], "
+        "[{allow: {method: GET, path: '**'}}]}]}, b_rule: {name: B, binaries: [{path: "
+        "/usr/bin/b}], "
         "endpoints: "
         "[{host: b.com, ports: [80, 443], protocol: rest, access: full}]}}\nlandlock: "
         "{compatibility: "
         "hard_requirement}\n",
         "version: 1\nnetwork_policies: {a_rule: {endpoints: [{host: a.com, port: 443, rules: "
-        "[{allow: {method: GET, path: '**'}}]}]}, b_rule: {name: B, binaries: [/usr/bin/b], "
+        "[{allow: {method: GET, path: '**'}}]}]}, b_rule: {name: B, binaries: [{path: "
+        "/usr/bin/b}], "
         "endpoints: "
         "[{host: b.com, ports: [81, 443], protocol: rest, access: full}]}}\nlandlock: "
         "{compatibility: "
         "best_effort}\n",
         "version: 1\nnetwork_policies: {a_rule: {endpoints: [{host: a.com, port: 443, rules: "
-        "[{allow: {method: GET, path: '**'}}]}]}, b_rule: {name: B, binaries: [/usr/bin/c], "
+        "[{allow: {method: GET, path: '**'}}]}]}, b_rule: {name: B, binaries: [{path: "
+        "/usr/bin/c}], "
         "endpoints: "
         "[{host: b.com, ports: [80, 443], protocol: rest, access: full}]}}\nlandlock: "
         "{compatibility: "
@@ -666,7 +718,7 @@ static void yaml_round_trip(void **state)
     pol_provider_t *codex = provider_file("providers/codex.yaml");
     pol_policy_t *c = pol_compose(p, &codex, 1);
     y = pol_to_yaml(c, true);
-    assert_non_null(strstr(y, "  # layer: _provider_codex\n  _provider_codex:\n"));
+    assert_non_null(strstr(y, "  # layer: _provider_codex (profile: codex)\n  _provider_codex:\n"));
     assert_non_null(strstr(y, "  # layer: base\n  github:\n"));
     char err[256];
     pol_policy_t *c2 = pol_parse_yaml(y, strlen(y), "get.yaml", true, err, sizeof err);

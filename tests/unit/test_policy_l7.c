@@ -157,7 +157,8 @@ static void deny_over_allow_and_audit(void **state)
                   "  a: {binaries: [{path: " CURL "}], endpoints: [{host: a.com, port: 443, "
                   "access: full, enforcement: enforce}]}\n"
                   "  b: {binaries: [{path: " CURL "}], endpoints: [{host: a.com, port: 443, "
-                  "access: read-only, enforcement: enforce, deny_rules: [{method: GET, path: "
+                  "protocol: rest, access: read-only, enforcement: enforce, deny_rules: "
+                  "[{method: GET, path: "
                   "/secret}]}]}\n");
     ALLOWED(ix, "a.com", "DELETE", "/x", NULL);
     DENIED(ix, "a.com", "GET", "/secret", NULL);
@@ -251,11 +252,12 @@ static void query_rules(void **state)
 {
     (void)state;
     pol_index_t *ix = endpoints(
-        "      - host: a.com\n        port: 443\n        enforcement: enforce\n        rules:\n"
+        "      - host: a.com\n        port: 443\n        protocol: rest\n        enforcement: "
+        "enforce\n        rules:\n"
         "          - allow: {method: GET, path: \"/**/info/refs*\", query: {service: \"git-*\"}}\n"
         "          - allow: {method: GET, path: /tags, query: {tag: {any: [\"v1.*\", \"v2.*\"]}}}\n"
         "        deny_rules:\n"
-        "          - {method: GET, path: /tags, query: {force: {glob: \"t*\"}}}\n");
+        "          - {method: GET, path: /tags, query: {force: \"t*\"}}\n");
     ALLOWED(ix, "a.com", "GET", "/x/info/refs", "service=git-upload-pack");
     DENIED(ix, "a.com", "GET", "/x/info/refs", "service=other");
     DENIED(ix, "a.com", "GET", "/x/info/refs", NULL); /* a named key must be there */
@@ -365,8 +367,17 @@ static void refusals(void **state)
         {"{host: a.com, port: 443, protocol: rest}", "protocol rest requires rules or access"},
         {"{host: a.com, port: 443, protocol: tcp, access: full}",
          "protocol tcp does not support L7 fields"},
-        {"{host: a.com, port: 443, deny_rules: [{method: GET, path: /}]}",
-         "deny_rules require rules or access"},
+        {"{host: a.com, port: 443, protocol: rest, deny_rules: [{method: GET, path: /}]}",
+         "protocol rest requires rules or access"},
+        {"{host: a.com, port: 443, access: full, deny_rules: [{method: GET, path: /}]}",
+         "deny_rules require protocol (L7 inspection must be enabled)"},
+        {"{host: a.com, port: 443, access: full, deny_rules: [{method: GET, path: /, bogus: 1}]}",
+         ".deny_rules[0].bogus: unknown key"},
+        {"{host: a.com, port: 443, rules: [{allow: {method: GET, path: /, bogus: 1}}]}",
+         ".rules[0].allow.bogus: unknown key"},
+        {"{host: a.com, port: 443, access: full, rules: [{allow: {method: GET, path: /, query: "
+         "{a: {glob: x}}}}]}",
+         ".query.a.glob: unknown key (a matcher is a glob or {any: [..]})"},
         {"{host: a.com, port: 443, access: full, tls: skip}", "tls: skip turns interception off"},
         {"{host: a.com, port: 443, enforcement: enforce}", "have no effect without protocol"},
         {"{host: a.com, port: 443, rules: []}", ".rules: rules: [] allows nothing"},
@@ -438,8 +449,8 @@ static void round_trip(void **state)
                  "        allow_encoded_slash: true\n        tls: terminate\n"
                  "        allowed_ips: [10.0.0.0/8]\n"
                  "        rules:\n"
-                 "          - allow: {method: get, path: \"/repos/*/pulls\", query: {state: {glob: "
-                 "\"open*\"}, sort: {any: [created]}}}\n"
+                 "          - allow: {method: get, path: \"/repos/*/pulls\", query: {state: "
+                 "\"open*\", sort: {any: [created]}}}\n"
                  "        deny_rules:\n          - {method: \"*\", path: \"/repos/*/admin\"}\n");
     char *j = pol_to_json(p, false);
     assert_string_equal(
@@ -472,7 +483,10 @@ static void round_trip(void **state)
 static void providers_load(void **state)
 {
     (void)state;
-    static const char *const files[] = {"providers/github.yaml", "providers/codex.yaml"};
+    static const char *const files[] = {"providers/github.yaml",           "providers/codex.yaml",
+                                        "providers/claude-code.yaml",      "providers/copilot.yaml",
+                                        "providers/deepinfra.yaml",        "providers/nvidia.yaml",
+                                        "providers/google-vertex-ai.yaml", "providers/aws-s3.yaml"};
     for (size_t i = 0; i < ARRAY_LEN(files); i++) {
         pol_provider_t *pr = provider_file(files[i]);
         const pol_endpoint_t *e = &pr->as_policy->rules[0].endpoints[0];
