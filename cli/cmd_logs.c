@@ -1,19 +1,22 @@
 /*
- * cmd_logs.c: `tollgate logs [NAME]`, a client of GET /v1/logs. It asks for
- * OCSF JSON lines and renders them here (DESIGN.md's CLI format), in colour
- * only on a terminal and never with NO_COLOR; --json passes them through.
+ * cmd_logs.c: `tollgate logs [NAME]` (alias `lg`), a client of GET /v1/logs.
+ * It asks for OCSF JSON lines and renders them here (DESIGN.md's CLI
+ * format), in colour only on a terminal and never with NO_COLOR; --json
+ * passes them through. OpenShell's spellings work too: -g/--gateway-endpoint,
+ * --source given several times (their union), --level error|warn|info|debug|
+ * trace (mapped onto OCSF severities, see level_map).
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "cli/cli.h"
-#include "gateway/gateway.h"
 
 #define RED   "\x1b[31m"
 #define GREEN "\x1b[32m"
@@ -30,18 +33,54 @@ typedef struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: tollgate logs [NAME] [--tail|-f] [-n N] [--since T] [--until T]\n"
-            "                     [--source gateway|sandbox|all] [--class C] [--action A]\n"
-            "                     [--min-severity S|--level S] [--json]\n"
-            "                     [--gateway URL] [--state DIR]\n\n"
-            "Shows the last N (default 200) events that match, oldest first; without NAME,\n"
-            "every sandbox and the gateway. --tail/-f then follows new events. T is a\n"
-            "duration back from now (30s, 5m, 2h, 7d, 1h30m) or RFC 3339. C: network, http,\n"
-            "finding, config, lifecycle, process. A: allowed, denied. S: info, low, medium,\n"
-            "high, critical, fatal. --json prints OCSF JSON lines. The gateway is --gateway,\n"
-            "$TOLLGATE_GATEWAY or %s; the token $TOLLGATE_TOKEN or <state>/token.\n",
-            "http://127.0.0.1:17670");
+    fprintf(f, "usage: tollgate logs|lg [NAME] [--tail|-f] [-n N] [--since T] [--until T]\n"
+               "                     [--source gateway|sandbox|all]... [--class C] [--action A]\n"
+               "                     [--min-severity S|--level S|L] [--json]\n"
+               "                     [--gateway|-g|--gateway-endpoint URL] [--state DIR]\n\n"
+               "Shows the last N (default 200) events that match, oldest first; without NAME,\n"
+               "every sandbox and the gateway. --tail/-f then follows new events. T is a\n"
+               "duration back from now (30s, 5m, 2h, 7d, 1h30m) or RFC 3339. --source again:\n"
+               "the union. C: network, http, finding, config, lifecycle, process. A: allowed,\n"
+               "denied. S (a minimum OCSF severity): info, low, medium, high, critical, fatal.\n"
+               "L (OpenShell's level names): error = medium and above (failures), warn = low\n"
+               "and above (denials, audit-mode violations), info = informational and above,\n"
+               "debug, trace = everything. --json prints OCSF JSON lines. The gateway is\n"
+               "--gateway, $TOLLGATE_GATEWAY or the state directory's; the token\n"
+               "$TOLLGATE_TOKEN or <state>/token.\n");
+}
+
+/* OpenShell's --level names onto OCSF minimum severities ("": no filter).
+ * OpenShell shows a line when its level is at least as severe as the one
+ * asked, counting its OCSF events as info; tollgate's lines are all OCSF
+ * events, ranked by severity_id (medium and above are failures). NULL: not
+ * one of these names (an OCSF severity, passed as it is). */
+static const char *level_map(const char *level)
+{
+    static const struct {
+        const char *level, *severity;
+    } map[] = {{"error", "medium"}, {"warn", "low"}, {"warning", "low"},
+               {"info", "info"},    {"debug", ""},   {"trace", ""}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcasecmp(level, map[i].level) == 0)
+            return map[i].severity;
+    return NULL;
+}
+
+/* An OCSF severity as /v1/logs takes it: a name or a severity_id. */
+static bool severity_ok(const char *v)
+{
+    static const char *const names[] = {"info", "informational", "low",      "med",  "medium",
+                                        "high", "crit",          "critical", "fatal"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcasecmp(v, names[i]) == 0)
+            return true;
+    return *v && strspn(v, "0123456789") == strlen(v) && strlen(v) < 4;
+}
+
+/* --source NAME into a set: 1 gateway, 2 sandbox, 3 all; -1 unknown. */
+static int source_bit(const char *v)
+{
+    return !strcmp(v, "gateway") ? 1 : !strcmp(v, "sandbox") ? 2 : !strcmp(v, "all") ? 3 : -1;
 }
 
 static void colorize(logs_t *l, size_t start)
@@ -77,15 +116,12 @@ static void one_line(logs_t *l, const char *s, size_t n)
         ocsf_buf_putc(&l->out, '\n');
         return;
     }
-    ocsf_event_t ev;
     char err[256];
-    if (ocsf_decode(s, n, &ev, err, sizeof err) != 0) {
+    size_t start = l->out.len;
+    if (ocsf_render_json(s, n, OCSF_LINE_CLI, &l->out, err, sizeof err) != 0) {
         l->bad++;
         return;
     }
-    size_t start = l->out.len;
-    ocsf_render_line(&ev, OCSF_LINE_CLI, &l->out);
-    ocsf_event_dispose(&ev);
     if (l->color)
         colorize(l, start);
     ocsf_buf_putc(&l->out, '\n');
@@ -145,10 +181,8 @@ static void add_param(CURL *c, ocsf_buf_t *url, const char *key, const char *val
 static const struct {
     const char *opt, *param;
 } passthrough[] = {
-    {"--since", "since"},        {"--until", "until"},
-    {"--source", "source"},      {"-n", "limit"},
-    {"--class", "class"},        {"--action", "action"},
-    {"--level", "min_severity"}, {"--min-severity", "min_severity"},
+    {"--since", "since"}, {"--until", "until"},   {"-n", "limit"},
+    {"--class", "class"}, {"--action", "action"}, {"--min-severity", "min_severity"},
 };
 
 static int run(const char *gateway, const char *token, ocsf_buf_t *url, bool follow, logs_t *l)
@@ -194,8 +228,9 @@ static int run(const char *gateway, const char *token, ocsf_buf_t *url, bool fol
 
 int cli_logs(int argc, char **argv)
 {
-    const char *gateway = getenv("TOLLGATE_GATEWAY"), *state = NULL, *name = NULL;
-    char tok[GW_TOKEN_HEX + 1], dir[4096], err[512];
+    const char *gateway = NULL, *state = NULL, *name = NULL;
+    cli_client_t cl;
+    int sources = 0;
     bool follow = false;
     logs_t l = {.status = 0};
     ocsf_buf_t url;
@@ -225,7 +260,27 @@ int cli_logs(int argc, char **argv)
             l.json = true;
         } else if (k < sizeof passthrough / sizeof passthrough[0] && takes) {
             add_param(esc, &params, passthrough[k].param, argv[++i]);
-        } else if (strcmp(a, "--gateway") == 0 && takes) {
+        } else if (strcmp(a, "--level") == 0 && takes) {
+            const char *sev = level_map(argv[++i]);
+            if (!sev && !severity_ok(argv[i])) {
+                cli_err_escaped("tollgate logs: --level: error, warn, info, debug, trace or an "
+                                "OCSF severity (info, low, medium, high, critical, fatal), not ",
+                                argv[i], strlen(argv[i]));
+                goto out;
+            }
+            if (!sev || *sev)
+                add_param(esc, &params, "min_severity", sev ? sev : argv[i]);
+        } else if (strcmp(a, "--source") == 0 && takes) {
+            int bit = source_bit(argv[++i]);
+            if (bit < 0) {
+                cli_err_escaped("tollgate logs: --source: gateway, sandbox or all, not ", argv[i],
+                                strlen(argv[i]));
+                goto out;
+            }
+            sources |= bit;
+        } else if ((strcmp(a, "--gateway") == 0 || strcmp(a, "-g") == 0 ||
+                    strcmp(a, "--gateway-endpoint") == 0) &&
+                   takes) {
             gateway = argv[++i];
         } else if (strcmp(a, "--state") == 0 && takes) {
             state = argv[++i];
@@ -238,18 +293,12 @@ int cli_logs(int argc, char **argv)
         }
     }
     rc = CLI_EXIT_FAIL;
-    if (getenv("TOLLGATE_TOKEN") && strlen(getenv("TOLLGATE_TOKEN")) == GW_TOKEN_HEX) {
-        memcpy(tok, getenv("TOLLGATE_TOKEN"), GW_TOKEN_HEX + 1);
-    } else if (gw_state_dir(state, dir, sizeof dir, err, sizeof err) != 0 ||
-               gw_token_load(dir, false, tok, err, sizeof err) != 0) {
-        cli_err_escaped("tollgate logs: no API token: ", err, strlen(err));
+    if (cli_client_init(&cl, gateway, state) != 0)
         goto out;
-    }
-    if (!gateway || !*gateway)
-        gateway = "http://127.0.0.1:17670";
-    ocsf_buf_puts(&url, gateway);
-    while (url.len && url.p[url.len - 1] == '/')
-        url.len--;
+    /* several --source: their union; both (or all) is no filter */
+    if (sources == 1 || sources == 2)
+        add_param(esc, &params, "source", sources == 1 ? "gateway" : "sandbox");
+    ocsf_buf_puts(&url, cl.base);
     ocsf_buf_puts(&url, "/v1/logs");
     ocsf_buf_put(&url, params.p, params.len);
     ocsf_buf_cstr(&url);
@@ -257,10 +306,12 @@ int cli_logs(int argc, char **argv)
         add_param(esc, &url, "sandbox", name);
     if (follow)
         add_param(esc, &url, "follow", "1");
+    if (!l.json) /* the human line is rendered from the event as received */
+        add_param(esc, &url, "stored", "1");
     const char *nc = getenv("NO_COLOR");
     l.color = !l.json && isatty(STDOUT_FILENO) && !(nc && *nc);
     signal(SIGPIPE, SIG_IGN);
-    rc = run(gateway, tok, &url, follow, &l);
+    rc = run(cl.base, cl.token, &url, follow, &l);
 out:
     curl_easy_cleanup(esc);
     ocsf_buf_dispose(&url);

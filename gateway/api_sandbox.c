@@ -5,10 +5,13 @@
  *   POST   /v1/sandboxes                        {"name","providers":[],"policy_yaml","origin"}
  *   GET    /v1/sandboxes/{name}                 one, with its proxies' load status
  *   DELETE /v1/sandboxes/{name}
- *   GET    /v1/sandboxes/{name}/policy          ?view=effective|base|full
- *   PUT    /v1/sandboxes/{name}/policy          YAML body (?origin=FILE&if_version=N)
+ *   GET    /v1/sandboxes/{name}/policy          ?view=effective|base|full[&version=N]
+ *                                               (N: a kept past version, history.c)
+ *   GET    /v1/sandboxes/{name}/policy/history  ?limit=N (20): the kept versions, newest first
+ *   PUT    /v1/sandboxes/{name}/policy          YAML body (?origin=FILE&if_version=N&dry_run=1)
  *   PATCH  /v1/sandboxes/{name}/policy          {"add_endpoints":[],"remove_endpoints":[],
- *                                                "binaries":[],"rule_name","dry_run","if_version"}
+ *                                                "binaries":[],"rule_name","dry_run","if_version",
+ *                                                "remove_rules":[],"add_allow":[],"add_deny":[]}
  *   GET    /v1/sandboxes/{name}/policy/status   ?version=N&wait=SECONDS (long poll)
  *   POST   /v1/sandboxes/{name}/policy/status {"proxy","version","status":"loaded|failed","error"}
  *   GET    /v1/sandboxes/{name}/policy/watch    ?after=V&wait=SECONDS: the policy once newer than V
@@ -18,7 +21,11 @@
  *                                               namespace and processes (sandbox_net.c)
  *
  * The loop serialises every mutation; `if_version` makes a stale writer get
- * 409 instead of overwriting a change it did not see.
+ * 409 instead of overwriting a change it did not see. A PUT or PATCH whose
+ * base policy equals the current one makes no version ("unchanged": true);
+ * dry_run answers the diff against the current base and changes nothing; a
+ * refused one (400, 409) leaves a CONFIG event, state "failed", its reason in
+ * status_detail.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -95,6 +102,67 @@ static json_t *with_warnings(json_t *o, const char *w)
     else
         json_decref(a);
     return o;
+}
+
+/* The trail's record of a refused change: CONFIG, state "failed", the
+ * current version (nothing changed), the reason in status_detail. */
+static void refused_event(gw__t *g, gw__sandbox_t *sb, const char *what, const char *reason)
+{
+    ocsf_event_t ev;
+    char version[24], msg[300], err[256];
+    gw__event_base(g, &ev, OCSF_CLASS_CONFIG, OCSF_CONFIG_LOG, OCSF_SEV_MEDIUM);
+    snprintf(version, sizeof version, "%llu", (unsigned long long)sb->version);
+    snprintf(msg, sizeof msg, "%s refused for sandbox %s", what, sb->name);
+    ev.state_id = OCSF_OTHER;
+    ev.state_other = OCSF_STR("failed");
+    ev.message = ocsf_str(msg);
+    ev.status_id = OCSF_STATUS_FAILURE;
+    ev.status_detail = ocsf_str(reason);
+    ev.policy_name = ocsf_str(sb->name);
+    ev.policy_version = ocsf_str(version);
+    ev.policy_uid = ocsf_str(sb->hash);
+    ev.container_name = ocsf_str(sb->name);
+    ev.container_uid = ocsf_str(sb->uid);
+    if (col_append(g->col, &ev, NULL, err, sizeof err) != 0)
+        fprintf(stderr, "[gateway:api] event: %s\n", err);
+}
+
+/* Refuses a policy change: the reply, and (unless a dry run) the event. */
+static void refuse(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb, const char *what, bool dry_run,
+                   int status, const char *reason)
+{
+    if (!dry_run)
+        refused_event(g, sb, what, reason);
+    reply_err(req, status, reason);
+}
+
+/* True when next's base equals sb's: same canonical form, same hash. */
+static bool same_base(const gw__sandbox_t *sb, const pol_policy_t *next)
+{
+    char a[65], b[65];
+    pol_hash(sb->base, a);
+    pol_hash(next, b);
+    return strcmp(a, b) == 0;
+}
+
+/* The answer to a change that changed nothing. */
+static json_t *unchanged_json(gw__sandbox_t *sb, const char *sum)
+{
+    json_t *r = summary(sb);
+    json_object_set_new(r, "unchanged", json_true());
+    json_object_set_new(r, "summary", json_string(sum));
+    return r;
+}
+
+/* The answer to a dry run: the diff against the current base. */
+static json_t *dry_run_json(gw__sandbox_t *sb, const pol_policy_t *next, const char *sum)
+{
+    char *diff = pol_diff(sb->base, next);
+    json_t *r =
+        json_pack("{s:b,s:s,s:s,s:I,s:b}", "dry_run", 1, "summary", sum, "diff", diff ? diff : "",
+                  "version", (json_int_t)sb->version, "unchanged", same_base(sb, next));
+    free(diff);
+    return r;
 }
 
 static json_t *proxies_json(gw__sandbox_t *sb)
@@ -374,21 +442,29 @@ static void put_policy(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb)
     char err[600], origin[256] = "policy", sum[300];
     bool bad = false;
     long if_version = param_long(req, "if_version", 0, &bad);
+    bool dry = param_long(req, "dry_run", 0, &bad) != 0;
     gw_http_param(req, "origin", origin, sizeof origin);
     size_t n;
     const char *yaml = gw_http_body(req, &n);
     if (bad || (if_version && (uint64_t)if_version != sb->version)) {
         snprintf(err, sizeof err, "the policy is at version %llu, not %ld: reload and retry",
                  (unsigned long long)sb->version, if_version);
-        reply_err(req, bad ? 400 : 409, bad ? "if_version: not a number" : err);
+        refuse(g, req, sb, "policy set", dry, bad ? 400 : 409,
+               bad ? "if_version, dry_run: numbers" : err);
         return;
     }
     pol_policy_t *p = pol_parse_yaml(yaml, n, origin, false, err, sizeof err);
     if (!p) {
-        reply_err(req, 400, err);
+        refuse(g, req, sb, "policy set", dry, 400, err);
         return;
     }
     snprintf(sum, sizeof sum, "set from %s (%zu rules)", origin, p->nrules);
+    if (dry || same_base(sb, p)) {
+        json_t *r = dry ? dry_run_json(sb, p, sum) : unchanged_json(sb, sum);
+        reply(req, 200, with_warnings(r, p->warnings));
+        pol_policy_destroy(p);
+        return;
+    }
     char *warn = p->warnings ? strdup(p->warnings) : NULL;
     if (gw__sandbox_set_base(g, sb, p, sum, err, sizeof err) != 0) {
         pol_policy_destroy(p);
@@ -399,14 +475,29 @@ static void put_policy(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb)
     free(warn);
 }
 
+/* add_allow / add_deny of a PATCH body into u's specs. */
+static int l7_specs(json_t *o, const char *key, const char *flag, pol_l7_spec_t **out, size_t *n,
+                    char *err, size_t errlen)
+{
+    size_t k;
+    const char **v = strings(o, key, &k, err, errlen);
+    int rc = v ? 0 : -EINVAL;
+    *out = calloc(k + 1, sizeof **out);
+    for (size_t i = 0; rc == 0 && i < k; i++, (*n)++)
+        rc = pol_l7_spec_parse(v[i], flag, &(*out)[i], err, errlen);
+    free(v);
+    return rc;
+}
+
 /* Builds the update of a PATCH body; frees nothing of the body. */
 static int build_update(json_t *o, pol_update_t *u, char *err, size_t errlen)
 {
-    size_t na, nr, nb;
+    size_t na, nr, nb, nrr;
     const char **add = strings(o, "add_endpoints", &na, err, errlen);
     const char **rem = add ? strings(o, "remove_endpoints", &nr, err, errlen) : NULL;
     const char **bins = rem ? strings(o, "binaries", &nb, err, errlen) : NULL;
-    int rc = bins ? 0 : -EINVAL;
+    const char **rules = bins ? strings(o, "remove_rules", &nrr, err, errlen) : NULL;
+    int rc = rules ? 0 : -EINVAL;
     memset(u, 0, sizeof *u);
     u->add = calloc(na + 1, sizeof *u->add);
     u->remove = calloc(nr + 1, sizeof *u->remove);
@@ -414,12 +505,20 @@ static int build_update(json_t *o, pol_update_t *u, char *err, size_t errlen)
         rc = pol_endpoint_spec_parse(add[i], true, &u->add[i], err, errlen);
     for (size_t i = 0; rc == 0 && i < nr; i++, u->nremove++)
         rc = pol_endpoint_spec_parse(rem[i], false, &u->remove[i], err, errlen);
-    if (rc == 0 && na + nr == 0) {
-        snprintf(err, errlen, "nothing to change: give add_endpoints or remove_endpoints");
+    if (rc == 0)
+        rc = l7_specs(o, "add_allow", "--add-allow", &u->allow, &u->nallow, err, errlen);
+    if (rc == 0)
+        rc = l7_specs(o, "add_deny", "--add-deny", &u->deny, &u->ndeny, err, errlen);
+    if (rc == 0 && na + nr + nrr + u->nallow + u->ndeny == 0) {
+        snprintf(err, errlen,
+                 "nothing to change: give add_endpoints, remove_endpoints, "
+                 "remove_rules, add_allow or add_deny");
         rc = -EINVAL;
     }
     u->binaries = (char **)bins;
     u->nbinaries = bins ? nb : 0;
+    u->remove_rules = (char **)rules;
+    u->nremove_rules = rules ? nrr : 0;
     u->rule_name = json_string_value(json_object_get(o, "rule_name"));
     free(add);
     free(rem);
@@ -432,9 +531,16 @@ static void free_update(pol_update_t *u)
         pol_endpoint_spec_dispose(&u->add[i]);
     for (size_t i = 0; i < u->nremove; i++)
         pol_endpoint_spec_dispose(&u->remove[i]);
+    for (size_t i = 0; i < u->nallow; i++)
+        pol_l7_spec_dispose(&u->allow[i]);
+    for (size_t i = 0; i < u->ndeny; i++)
+        pol_l7_spec_dispose(&u->deny[i]);
     free(u->add);
     free(u->remove);
+    free(u->allow);
+    free(u->deny);
     free(u->binaries);
+    free(u->remove_rules);
 }
 
 static void patch_policy(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb)
@@ -443,14 +549,15 @@ static void patch_policy(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb)
     pol_update_t u;
     json_t *o = body_json(req, err, sizeof err);
     if (!o) {
-        reply_err(req, 400, err);
+        refuse(g, req, sb, "policy update", false, 400, err);
         return;
     }
+    bool dry = json_is_true(json_object_get(o, "dry_run"));
     json_t *iv = json_object_get(o, "if_version");
     if (iv && (!json_is_integer(iv) || (uint64_t)json_integer_value(iv) != sb->version)) {
         snprintf(err, sizeof err, "the policy is at version %llu: reload and retry",
                  (unsigned long long)sb->version);
-        reply_err(req, json_is_integer(iv) ? 409 : 400, err);
+        refuse(g, req, sb, "policy update", dry, json_is_integer(iv) ? 409 : 400, err);
         json_decref(o);
         return;
     }
@@ -459,13 +566,9 @@ static void patch_policy(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb)
         next = pol_apply_update(sb->base, &u, sum, sizeof sum, err, sizeof err);
     free_update(&u);
     if (!next) {
-        reply_err(req, 400, err);
-    } else if (json_is_true(json_object_get(o, "dry_run"))) {
-        char *diff = pol_diff(sb->base, next);
-        reply(req, 200,
-              json_pack("{s:b,s:s,s:s,s:I}", "dry_run", 1, "summary", sum, "diff", diff ? diff : "",
-                        "version", (json_int_t)sb->version));
-        free(diff);
+        refuse(g, req, sb, "policy update", dry, 400, err);
+    } else if (dry || same_base(sb, next)) {
+        reply(req, 200, dry ? dry_run_json(sb, next, sum) : unchanged_json(sb, sum));
         pol_policy_destroy(next);
     } else if (gw__sandbox_set_base(g, sb, next, sum, err, sizeof err) != 0) {
         pol_policy_destroy(next);
@@ -564,6 +667,46 @@ static void decide(gw_http_req_t *req, gw__sandbox_t *sb)
                     d.layer, "reason", d.reason, "version", (json_int_t)sb->version));
 }
 
+/* GET .../policy?view=V&version=N: the current version, or a kept one. */
+static void get_policy(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb, const char *view)
+{
+    bool bad = false;
+    long v = param_long(req, "version", 0, &bad);
+    if (bad) {
+        reply_err(req, 400, "version: a version number");
+        return;
+    }
+    if (v == 0 || (uint64_t)v == sb->version) {
+        reply(req, 200, policy_json(sb, view));
+        return;
+    }
+    json_t *h = (uint64_t)v < sb->version ? gw__history_get(g, sb, (uint64_t)v) : NULL;
+    if (!h) {
+        char err[300];
+        snprintf(err, sizeof err,
+                 "version %ld of sandbox %s is not kept (it is at version %llu; `policy list` "
+                 "shows the kept ones)",
+                 v, sb->name, (unsigned long long)sb->version);
+        reply_err(req, 404, err);
+        return;
+    }
+    bool base = strcmp(view, "base") == 0;
+    json_t *p = json_object_get(h, base ? "base" : "full");
+    if (strcmp(view, "effective") == 0)
+        p = json_pack("{s:O?,s:O?}", "version", json_object_get(p, "version"), "network_policies",
+                      json_object_get(p, "network_policies"));
+    else
+        json_incref(p);
+    json_t *o =
+        json_pack("{s:s,s:I,s:O?,s:s,s:o,s:O?,s:O?,s:O?,s:I}", "name", sb->name, "version",
+                  (json_int_t)v, "hash", json_object_get(h, "hash"), "view", view, "policy",
+                  p ? p : json_null(), "yaml", json_object_get(h, base ? "base_yaml" : "full_yaml"),
+                  "summary", json_object_get(h, "summary"), "created_ms",
+                  json_object_get(h, "created_ms"), "current", (json_int_t)sb->version);
+    json_decref(h);
+    reply(req, 200, o);
+}
+
 static void policy_routes(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb, const char *rest)
 {
     const char *m = gw_http_method(req);
@@ -573,7 +716,7 @@ static void policy_routes(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb, const
         gw_http_param(req, "view", view, sizeof view);
         if (strcmp(m, "GET") == 0 &&
             (!strcmp(view, "effective") || !strcmp(view, "base") || !strcmp(view, "full")))
-            reply(req, 200, policy_json(sb, view));
+            get_policy(g, req, sb, view);
         else if (strcmp(m, "GET") == 0)
             reply_err(req, 400, "view: effective, base or full");
         else if (strcmp(m, "PUT") == 0)
@@ -584,6 +727,14 @@ static void policy_routes(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb, const
             reply_err(req, 405, "method not allowed");
     } else if (strcmp(rest, "/status") == 0 && strcmp(m, "POST") == 0) {
         post_status(g, req, sb);
+    } else if (strcmp(rest, "/history") == 0 && strcmp(m, "GET") == 0) {
+        long limit = param_long(req, "limit", 20, &bad);
+        if (bad || limit < 1 || limit > 10000)
+            reply_err(req, 400, "limit: 1 to 10000");
+        else
+            reply(req, 200,
+                  json_pack("{s:s,s:I,s:o}", "name", sb->name, "version", (json_int_t)sb->version,
+                            "history", gw__history_list(g, sb, (size_t)limit)));
     } else if ((strcmp(rest, "/status") == 0 || strcmp(rest, "/watch") == 0) &&
                strcmp(m, "GET") == 0) {
         bool watch = rest[1] == 'w';

@@ -62,7 +62,6 @@ typedef struct {
     col_t *col;
     exp_engine_t *exporters;
     gw__ksource_t *ksource; /* source.kafka (kafka_source.c) */
-    ocsf_validator_t *validator;
     gw_http_server_t *http;
     uv_async_t wake; /* the collector committed: ingest replies, followers */
     uv_signal_t sigint, sigterm;
@@ -94,7 +93,7 @@ typedef struct {
     gw__logs_t *followers;
     unsigned work_in_flight; /* uv_queue_work items not yet completed */
     bool stopping;
-    _Atomic uint64_t ingest_rejected, ingest_accepted, requests, unauthorized;
+    _Atomic uint64_t ingest_rejected, ingest_accepted, ingest_repaired, requests, unauthorized;
 } gw__t;
 
 /* Fills the parts every gateway event has (product, device, log_name). */
@@ -125,9 +124,15 @@ void gw__ksource_metrics(gw__t *g, ocsf_buf_t *b);
 /* ---- resent events (dedup.c) --------------------------------------------------- */
 gw__dedup_t *gw__dedup_create(void);
 void gw__dedup_destroy(gw__dedup_t *d);
-/* True when uid was seen lately; else remembers it. Any thread. */
-bool gw__dedup_seen(gw__dedup_t *d, const char *uid, size_t n);
-/* Remembers the uids of the spool's last events (at start). */
+/* True when an event with this digest (ocsf_ingest_t.digest) was stored
+ * lately; else remembers it. Any thread. */
+bool gw__dedup_seen(gw__dedup_t *d, const uint8_t digest[32]);
+/* Forgets a digest gw__dedup_seen took for an event that was then not
+ * stored (refused, dropped), so its resend is not taken for a duplicate. */
+void gw__dedup_forget(gw__dedup_t *d, const uint8_t digest[32]);
+/* Gets the thread's checker (ocsf_checker_t, freed at thread exit). */
+ocsf_checker_t *gw__checker(void);
+/* Remembers the digests of the spool's last ingested events (at start). */
 void gw__dedup_refill(gw__dedup_t *d, col_t *col);
 
 /* ---- sandboxes (sandbox.c) -------------------------------------------------- */
@@ -154,6 +159,20 @@ int gw__sandbox_delete(gw__t *g, const char *name, char *err, size_t errlen);
  * version once, persists, emits CONFIG:UPDATED with `summary`. */
 int gw__sandbox_set_base(gw__t *g, gw__sandbox_t *sb, pol_policy_t *base, const char *summary,
                          char *err, size_t errlen);
+/* ---- policy history (history.c) --------------------------------------------- */
+/* Keeps sb's current version (base and effective policy, hash, summary) in
+ * <state>/sandboxes/<name>.history/<version>.json; a failure is logged, the
+ * change stands. */
+void gw__history_record(gw__t *g, const gw__sandbox_t *sb, const char *summary);
+/* One kept version ({version, hash, created_ms, summary, base, base_yaml,
+ * full, full_yaml}; new reference), or NULL when it is not kept. */
+struct json_t;
+struct json_t *gw__history_get(gw__t *g, const gw__sandbox_t *sb, uint64_t version);
+/* The kept versions, newest first, at most limit: [{version, hash,
+ * created_ms, summary}] (new reference). */
+struct json_t *gw__history_list(gw__t *g, const gw__sandbox_t *sb, size_t limit);
+void gw__history_remove(gw__t *g, const char *name); /* with the sandbox */
+
 /* A proxy's report for a version: records it and emits CONFIG:LOADED or
  * CONFIG:FAILED (source sandbox). */
 void gw__sandbox_report(gw__t *g, gw__sandbox_t *sb, const char *proxy, uint64_t version,

@@ -315,6 +315,8 @@ int gw__sandbox_create(gw__t *g, const char *name, char *const *providers, size_
     char msg[200];
     snprintf(msg, sizeof msg, "policy created for sandbox %s", sb->name);
     config_event(g, sb, "updated", OCSF_SEV_INFO, msg, NULL, false);
+    gw__history_remove(g, sb->name); /* a namesake's leftovers */
+    gw__history_record(g, sb, "created");
     if (out)
         *out = sb;
     return 0;
@@ -333,6 +335,7 @@ int gw__sandbox_delete(gw__t *g, const char *name, char *err, size_t errlen)
             return -errno;
         }
         *pp = sb->next;
+        gw__history_remove(g, name);
         lifecycle_event(g, sb, "Delete");
         gw__waiters_poke(g, sb);
         sandbox_free(sb);
@@ -365,6 +368,7 @@ int gw__sandbox_set_base(gw__t *g, gw__sandbox_t *sb, pol_policy_t *base, const 
     char msg[400];
     snprintf(msg, sizeof msg, "policy updated for sandbox %s: %s", sb->name, summary);
     config_event(g, sb, "updated", OCSF_SEV_INFO, msg, NULL, false);
+    gw__history_record(g, sb, summary);
     /* the in-process proxy decides with sb->index from its next connection on */
     if (g->proxy && strcmp(g->proxy_sandbox, sb->name) == 0)
         gw__sandbox_report(g, sb, "in-process", sb->version, true, NULL);

@@ -76,6 +76,9 @@ int pol__rule_ptr_cmp(const void *a, const void *b);
 /* Checks a binary path or glob from a document or the CLI. 0 or -EINVAL
  * with a short reason in why. */
 int pol__binary_check(const char *path, const char **why);
+/* Collapses "//" and "/./" of a document's binary path in place (".."
+ * is left for pol__binary_check to refuse). */
+void pol__binary_normalise(char *path);
 /* Checks a rule key. 0 or -EINVAL with a short reason. */
 int pol__key_check(const char *key, const char **why);
 
@@ -117,6 +120,7 @@ typedef struct {
     size_t errlen;
     ocsf_buf_t path; /* escaped, like yaml.c's */
     bool allow_provider_keys;
+    bool provider;       /* a provider profile (binaries may be bare strings) */
     ocsf_buf_t warnings; /* "origin:line: path: text\n" lines */
 } pol__pc_t;
 
@@ -130,6 +134,15 @@ size_t pol__pc_push(pol__pc_t *c, const pn_t *key); /* ".key"; returns the old l
 size_t pol__pc_push_index(pol__pc_t *c, size_t i);  /* "[i]" */
 int pol__pc_want(pol__pc_t *c, const pn_t *n, pn_kind_t kind);
 int pol__pc_want_string(pol__pc_t *c, const pn_t *n, char **out); /* replaces *out */
+
+/* ---- top-level sections and allowed_ips (parse_sections.c) ------------------------ */
+/* Checks a top-level section (filesystem_policy, landlock, process,
+ * network_middlewares) as OpenShell does: 0, -EINVAL with the error, or
+ * -ENOENT when k is none of them. */
+int pol__section(pol__pc_t *c, const pn_t *k, const pn_t *v);
+/* Checks an endpoint's allowed_ips: IPs or CIDRs, none overlapping
+ * loopback, link-local or the unspecified address. */
+int pol__allowed_ips_check(pol__pc_t *c, const pn_t *v);
 
 /* ---- L7 endpoint keys (parse_l7.c) ---------------------------------------------- */
 /* Reads one L7 key of an endpoint (protocol, access, enforcement, rules,
@@ -145,6 +158,17 @@ void pol__l7_copy(pol_endpoint_t *dst, const pol_endpoint_t *src);
 void pol__l7_dispose(pol_endpoint_t *e);
 /* "read-only" -> its methods' test; NULL or unknown -> false. */
 bool pol__l7_access_allows(const char *access, const char *method);
+
+/* ---- updates by rule name and by method/path (update_l7.c) ---------------------- */
+/* --remove-rule, --add-allow, --add-deny of u applied to p (a clone the caller
+ * throws away on failure); each appends its clause to sum. 0 or -errno with err. */
+int pol__update_remove_rules(pol_policy_t *p, const pol_update_t *u, ocsf_buf_t *sum, char *err,
+                             size_t errlen);
+int pol__update_l7(pol_policy_t *p, const pol_update_t *u, ocsf_buf_t *sum, char *err,
+                   size_t errlen);
+/* 0 when p's YAML rendering loads back (an update never makes a policy the
+ * parser would refuse); -EINVAL with the parser's error otherwise. */
+int pol__update_loads(const pol_policy_t *p, char *err, size_t errlen);
 
 /* ---- L7 request matching (l7_path.c) -------------------------------------------- */
 #define L7_MAX_SUBJECT 8192 /* bytes of a query string (and so of a key or value) matched */

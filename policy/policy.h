@@ -9,31 +9,35 @@
  *     <key>:                      # the rule name shown in decisions and logs
  *       name: <display name>
  *       endpoints:
- *         - host: api.github.com  # exact (case-insensitive), *.x.com (one label), **.x.com (any)
- *           port: 443             # or ports: [80, 443]
- *           protocol: rest        # rest (L7: every request decided) | tcp (plain)
- *           access: read-write    # read-only | read-write | full (or rules:, not both)
- *           enforcement: enforce  # enforce | audit (the default when absent, as in OpenShell)
- *           rules:                # allow list: [{allow: {method, path, query}}]
+ *         - host: api.github.com  # exact (any case); `*` in the first label (*.x.com,
+ * api-*.x.com), # a whole `*` later (*.s3.*.amazonaws.com), `**.x.com` (1+ labels) port: 443 # or
+ * ports: [80, 443] protocol: rest        # rest (L7: every request decided) | tcp (plain) access:
+ * read-write    # read-only | read-write | full (or rules:, not both) enforcement: enforce  #
+ * enforce | audit (the default when absent, as in OpenShell) rules:                # allow list:
+ * [{allow: {method, path, query}}]
  *             - allow: {method: GET, path: "/repos/x", query: {state: "open*"}}
  *           deny_rules:           # win over allows: [{method, path, query}]
  *             - {method: POST, path: "/repos/x/pulls"}
  *           path: /api            # a glob that selects between endpoints of one host:port
  *           allow_encoded_slash: false
  *           tls: skip             # no interception (terminate, passthrough: deprecated no-ops)
- *           allowed_ips: [...]    # enforced by the proxy (SSRF override)
+ *           allowed_ips: [...]    # enforced by the proxy (SSRF override); loopback, link-local
+ *                                 # and 0.0.0.0 / :: refused; without host: not supported yet
  *         # websocket, graphql, sql, json-rpc, mcp and their keys: refused at load
  *         # ("not supported by tollgate yet"); any other key: "unknown key"
  *       binaries:
- *         - path: /usr/bin/curl   # exact, or a glob: * within a path segment, ** across
- *   filesystem_policy: ...        # sections not enforced yet: kept as they are, shown
- *   landlock: ...
- *   process: ...
+ *         - path: /usr/bin/curl   # exact, or a glob: * within a path segment, ** across;
+ *                                 # "//", "/./" normalised, ".." refused; harness: ignored
+ *   filesystem_policy: ...        # checked as OpenShell does, kept, shown, not enforced
+ *   landlock: ...                 #   (a load warning says so)
+ *   process: ...                  # run_as_user/group: sandbox or 1..4294967294
+ *   network_middlewares: ...      # not supported by tollgate yet (refused unless empty)
+ * Any other key, at any level: "unknown key".
  *
  * A rule with no binaries allows no binary (nothing is allowed by accident).
  *
  * Layers: a sandbox's effective policy is its base (the user's) plus one
- * layer per provider profile, whose rule keys are `_provider_<id>`. User
+ * layer per provider instance, whose rule keys are `_provider_<name>`. User
  * documents may not use `_provider_` keys; no operation on the base can
  * remove or alter a provider layer.
  *
@@ -86,9 +90,10 @@ typedef struct {
 } pol_endpoint_t;
 
 typedef struct {
-    char *key;   /* the map key: the rule name in decisions */
-    char *name;  /* `name:`; NULL when absent */
-    char *layer; /* "base" or "_provider_<id>" */
+    char *key;     /* the map key: the rule name in decisions */
+    char *name;    /* `name:`; NULL when absent */
+    char *layer;   /* "base" or the provider layer: "_provider_<instance name>" */
+    char *profile; /* a provider layer's profile id ("codex"); NULL for base rules */
     pol_endpoint_t *endpoints;
     size_t nendpoints;
     char **binaries; /* paths or globs */
@@ -130,10 +135,13 @@ char *pol_to_yaml(const pol_policy_t *p, bool with_layers);
 /* ---- provider profiles ---------------------------------------------------- */
 
 /* A provider profile in OpenShell's shape: id, display_name, description,
- * credentials[...], endpoints[...], binaries[...]. As a policy: one rule
- * `_provider_<id>` in layer `_provider_<id>`. */
+ * category, credentials[...], endpoints[...], binaries[...] (bare paths or
+ * {path}). As a policy: one rule, key, name and layer
+ * pol_provider_rule_name(id), profile id. Credentials are checked for shape
+ * and not kept (tollgate injects none). */
 typedef struct {
     char *id, *display_name;
+    char *category; /* OpenShell's spelling: inference, agent, source_control, ... ("other") */
     pol_policy_t *as_policy;
 } pol_provider_t;
 
@@ -141,8 +149,25 @@ pol_provider_t *pol_provider_parse(const char *yaml, size_t len, const char *ori
                                    size_t errlen);
 void pol_provider_destroy(pol_provider_t *pr);
 
-/* The effective policy: base rules, then each provider layer. Keys stay
- * unique (a base can never hold `_provider_` keys). */
+/* One provider attached to a sandbox, as OpenShell has them: an instance
+ * (`provider create --name work-github --type github`) of a profile. */
+typedef struct {
+    const char *name;              /* the instance's name (borrowed) */
+    const pol_provider_t *profile; /* borrowed */
+} pol_provider_ref_t;
+
+/* OpenShell's layer key of an instance: "_provider_" + the name lower-cased,
+ * every byte but [a-z0-9_] as '_', '_' trimmed at both ends ("unnamed" when
+ * nothing is left): "Work GitHub!" -> "_provider_work_github". Writes at
+ * most outlen bytes with NUL (cut when longer). */
+void pol_provider_rule_name(const char *instance, char *out, size_t outlen);
+
+/* The effective policy: base rules, then one layer per instance, key, name
+ * and layer pol_provider_rule_name(instance), `profile` the profile's id.
+ * An instance given twice is one layer; two instances whose keys collide
+ * get "_2", "_3", ... as OpenShell does. Returns a new policy. */
+pol_policy_t *pol_compose_named(const pol_policy_t *base, const pol_provider_ref_t *refs, size_t n);
+/* pol_compose_named with each instance named like its profile's id. */
 pol_policy_t *pol_compose(const pol_policy_t *base, pol_provider_t *const *providers, size_t n);
 
 /* ---- updates ---------------------------------------------------------------- */
@@ -151,28 +176,56 @@ typedef struct {
     char *host;
     uint16_t port;
     char *access, *protocol, *enforcement; /* NULL: defaults read-write, rest, enforce */
+    char **allowed_ips; /* OPTIONS `allowed-ip=CIDR`: the endpoint's allowed_ips */
+    size_t nallowed_ips;
 } pol_endpoint_spec_t;
 
+/* --add-allow / --add-deny HOST:PORT:METHOD:PATH (OpenShell's spelling). */
 typedef struct {
-    pol_endpoint_spec_t *add; /* --add-endpoint HOST:PORT[:ACCESS[:PROTOCOL[:ENFORCEMENT]]] */
+    char *host; /* lower-cased */
+    uint16_t port;
+    char *method; /* upper-cased token, or "*" */
+    char *path;   /* starts with "/", or is "**" or starts with "**" + "/" */
+} pol_l7_spec_t;
+
+typedef struct {
+    pol_endpoint_spec_t *add; /* --add-endpoint HOST:PORT[:ACCESS[:PROTOCOL[:ENF[:OPTS]]]] */
     size_t nadd;
     pol_endpoint_spec_t *remove; /* --remove-endpoint HOST:PORT (port 0: every port) */
     size_t nremove;
     char **binaries; /* --binary PATH: added to the rules that get endpoints */
     size_t nbinaries;
     const char *rule_name; /* --rule-name: else allow_<host>_<port> per endpoint */
+    char **remove_rules;   /* --remove-rule NAME: a whole base rule */
+    size_t nremove_rules;
+    pol_l7_spec_t *allow; /* --add-allow: appended to the one base endpoint on HOST:PORT */
+    size_t nallow;
+    pol_l7_spec_t *deny; /* --add-deny: likewise, to its deny_rules */
+    size_t ndeny;
 } pol_update_t;
 
-/* Parses "HOST:PORT[:ACCESS[:PROTOCOL[:ENFORCEMENT]]]". */
+/* Parses "HOST:PORT[:ACCESS[:PROTOCOL[:ENFORCEMENT[:OPTIONS]]]]" (allow_extras)
+ * or "HOST:PORT". OPTIONS is OpenShell's comma-separated list: `allowed-ip=
+ * IP|CIDR` is kept; its credential options (allow-uninspected-credentials,
+ * websocket-credential-rewrite, request-body-credential-rewrite) are
+ * refused as not supported by tollgate yet. */
 int pol_endpoint_spec_parse(const char *s, bool allow_extras, pol_endpoint_spec_t *out, char *err,
                             size_t errlen);
 void pol_endpoint_spec_dispose(pol_endpoint_spec_t *s);
+/* Parses "HOST:PORT:METHOD:PATH"; `flag` names it in errors ("--add-allow"). */
+int pol_l7_spec_parse(const char *s, const char *flag, pol_l7_spec_t *out, char *err,
+                      size_t errlen);
+void pol_l7_spec_dispose(pol_l7_spec_t *s);
 
 /* Applies one update to a base policy, atomically: returns a new policy, or
  * NULL with err (and the base untouched). `summary` gets a one-line text
  * for the CONFIG event ("add-endpoint allow_x_443 endpoints=[x:443]
- * binaries=[/usr/bin/node]"). Removing an endpoint that is not there is an
- * error. */
+ * binaries=[/usr/bin/node]"). Order: remove endpoints, remove rules, add
+ * endpoints, add allows, add denies. Removing an endpoint or a rule that is
+ * not there is an error. --add-allow/--add-deny follow OpenShell: the
+ * HOST:PORT must name exactly one base endpoint, with protocol rest; an
+ * `access` preset is expanded into rules first (allow); a deny needs an
+ * allow base. The result must load back (the parser checks it). */
 pol_policy_t *pol_apply_update(const pol_policy_t *base, const pol_update_t *u, char *summary,
                                size_t summarylen, char *err, size_t errlen);
 

@@ -1,6 +1,7 @@
 /*
  * update.c: incremental updates of a base policy (`policy update
- * --add-endpoint/--remove-endpoint/--binary/--rule-name`).
+ * --add-endpoint/--remove-endpoint/--binary/--rule-name`; --remove-rule,
+ * --add-allow and --add-deny are in update_l7.c).
  *
  * An update works on a copy and returns it whole or not at all. It takes a
  * base policy only: one holding a provider layer is refused, and no update
@@ -88,7 +89,53 @@ static int spec_port(const char *v, size_t n, bool allow_zero, uint16_t *out, ch
     return -EINVAL;
 }
 
-/* HOST or [IPV6], then ":PORT", then (allow_extras) up to three fields. */
+/* OpenShell's sixth field: comma-separated options. */
+static int spec_options(const char *v, size_t n, pol_endpoint_spec_t *out, char *err, size_t errlen)
+{
+    static const char *const credential[] = {"allow-uninspected-credentials",
+                                             "websocket-credential-rewrite",
+                                             "request-body-credential-rewrite", NULL};
+    static const char ip[] = "allowed-ip=";
+    if (n == 0) {
+        pol__errf(err, errlen, "empty options field; omit it when no option is needed");
+        return -EINVAL;
+    }
+    for (const char *o = v, *end = v + n; o <= end;) {
+        const char *comma = memchr(o, ',', (size_t)(end - o));
+        size_t len = comma ? (size_t)(comma - o) : (size_t)(end - o);
+        char *opt = pol__xstrndup(o, len);
+        ocsf_buf_t b;
+        ocsf_buf_init(&b);
+        int rc = 0;
+        if (len > sizeof ip - 1 && strncmp(opt, ip, sizeof ip - 1) == 0) {
+            out->allowed_ips =
+                pol__grow(out->allowed_ips, out->nallowed_ips, sizeof *out->allowed_ips);
+            out->allowed_ips[out->nallowed_ips++] = pol__xstrdup(opt + sizeof ip - 1);
+        } else if (one_of(opt, credential)) {
+            pol__errf(err, errlen,
+                      "option '%s' is not supported by tollgate yet (tollgate injects no "
+                      "credential)",
+                      opt);
+            rc = -EINVAL;
+        } else {
+            pol__errf(err, errlen,
+                      "option '%s' is not valid (allowed-ip=IP|CIDR; OpenShell's credential "
+                      "options are not supported by tollgate yet)",
+                      pol__shown(&b, o, len));
+            rc = -EINVAL;
+        }
+        ocsf_buf_dispose(&b);
+        free(opt);
+        if (rc)
+            return rc;
+        if (!comma)
+            break;
+        o = comma + 1;
+    }
+    return 0;
+}
+
+/* HOST or [IPV6], then ":PORT", then (allow_extras) up to four fields. */
 int pol_endpoint_spec_parse(const char *s, bool allow_extras, pol_endpoint_spec_t *out, char *err,
                             size_t errlen)
 {
@@ -117,7 +164,7 @@ int pol_endpoint_spec_parse(const char *s, bool allow_extras, pol_endpoint_spec_
     int rc = pol_host_pattern_check(out->host, err, errlen);
     const char *field = *p ? p + 1 : NULL;
     if (rc == 0 && !field && allow_extras) {
-        pol__errf(err, errlen, "expected HOST:PORT[:ACCESS[:PROTOCOL[:ENFORCEMENT]]]");
+        pol__errf(err, errlen, "expected HOST:PORT[:ACCESS[:PROTOCOL[:ENFORCEMENT[:OPTIONS]]]]");
         rc = -EINVAL;
     }
     for (int i = -1; rc == 0 && field; i++) {
@@ -125,10 +172,15 @@ int pol_endpoint_spec_parse(const char *s, bool allow_extras, pol_endpoint_spec_
         size_t n = end ? (size_t)(end - field) : strlen(field);
         if (i == -1) {
             rc = spec_port(field, n, !allow_extras, &out->port, err, errlen);
-        } else if (!allow_extras || i >= 3) {
+        } else if (!allow_extras || i >= 4) {
             pol__errf(err, errlen, "too many fields (expected %s)",
-                      allow_extras ? "HOST:PORT[:ACCESS[:PROTOCOL[:ENFORCEMENT]]]" : "HOST:PORT");
+                      allow_extras ? "HOST:PORT[:ACCESS[:PROTOCOL[:ENFORCEMENT[:OPTIONS]]]]"
+                                   : "HOST:PORT");
             rc = -EINVAL;
+        } else if (i == 3) {
+            /* the rest of the spec: an IPv6 allowed-ip holds colons */
+            rc = spec_options(field, strlen(field), out, err, errlen);
+            end = NULL;
         } else {
             char **dst = i == 0 ? &out->access : i == 1 ? &out->protocol : &out->enforcement;
             rc = spec_field(extras[i], field, n, dst, err, errlen);
@@ -153,6 +205,9 @@ void pol_endpoint_spec_dispose(pol_endpoint_spec_t *s)
     free(s->access);
     free(s->protocol);
     free(s->enforcement);
+    for (size_t i = 0; i < s->nallowed_ips; i++)
+        free(s->allowed_ips[i]);
+    free(s->allowed_ips);
     memset(s, 0, sizeof *s);
 }
 
@@ -281,20 +336,40 @@ static bool str_eq(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
+/* {"allowed_ips": [...]} of a spec (the endpoint's extra_json), or NULL. */
+static char *spec_extra(const pol_endpoint_spec_t *s)
+{
+    if (!s->nallowed_ips)
+        return NULL;
+    json_t *a = json_array();
+    for (size_t i = 0; i < s->nallowed_ips; i++)
+        json_array_append_new(a, json_string(s->allowed_ips[i]));
+    json_t *o = json_pack("{s:o}", "allowed_ips", a);
+    char *j = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    if (!j)
+        abort();
+    return j;
+}
+
 static void add_spec(pol_rule_t *r, const pol_endpoint_spec_t *s)
 {
     const char *protocol = s->protocol ? s->protocol : DEFAULT_PROTOCOL;
     bool tcp = strcmp(protocol, "tcp") == 0; /* plain: no L7 keys (defaults or not) */
     const char *access = tcp ? NULL : s->access ? s->access : DEFAULT_ACCESS;
     const char *enforcement = tcp ? NULL : s->enforcement ? s->enforcement : DEFAULT_ENFORCEMENT;
+    char *extra = spec_extra(s);
     for (size_t k = 0; k < r->nendpoints; k++) {
         const pol_endpoint_t *e = &r->endpoints[k];
         if (strcmp(e->host, s->host) || !str_eq(e->access, access) ||
-            !str_eq(e->protocol, protocol) || !str_eq(e->enforcement, enforcement))
+            !str_eq(e->protocol, protocol) || !str_eq(e->enforcement, enforcement) ||
+            !str_eq(e->extra_json, extra))
             continue;
         for (size_t i = 0; i < e->nports; i++)
-            if (e->ports[i] == s->port)
+            if (e->ports[i] == s->port) {
+                free(extra);
                 return; /* already there */
+            }
     }
     pol_endpoint_t *e = pol__add_endpoint(r);
     e->host = pol__xstrdup(s->host);
@@ -304,6 +379,7 @@ static void add_spec(pol_rule_t *r, const pol_endpoint_spec_t *s)
     e->access = pol__xstrdup(access);
     e->protocol = pol__xstrdup(protocol);
     e->enforcement = pol__xstrdup(enforcement);
+    e->extra_json = extra;
 }
 
 static size_t find_or_add_rule(pol_policy_t *p, const char *key)
@@ -410,7 +486,8 @@ static int check_update(const pol_policy_t *base, const pol_update_t *u, char *e
         }
     }
     /* --binary with only removals and no --rule-name names no rule to add it to */
-    if ((u->nadd == 0 && u->nremove == 0 && u->nbinaries == 0) ||
+    size_t others = u->nremove_rules + u->nallow + u->ndeny;
+    if ((u->nadd == 0 && u->nremove == 0 && u->nbinaries == 0 && others == 0) ||
         (u->nadd == 0 && u->nbinaries && !u->rule_name)) {
         pol__errf(err, errlen,
                   u->nbinaries ? "--binary needs --add-endpoint or --rule-name"
@@ -479,6 +556,8 @@ pol_policy_t *pol_apply_update(const pol_policy_t *base, const pol_update_t *u, 
         if (remove_spec(p, &u->remove[i], &sum, err, errlen))
             goto fail;
     }
+    if (pol__update_remove_rules(p, u, &sum, err, errlen))
+        goto fail;
     if (u->nadd) {
         add_all(p, u, &sum);
     } else if (u->nbinaries) {
@@ -493,6 +572,8 @@ pol_policy_t *pol_apply_update(const pol_policy_t *base, const pol_update_t *u, 
         ocsf_buf_puts(&sum, u->rule_name);
         put_binaries(&sum, u);
     }
+    if (pol__update_l7(p, u, &sum, err, errlen) || pol__update_loads(p, err, errlen))
+        goto fail;
     ocsf_buf_cstr(&sum);
     put_summary(summary, summarylen, &sum);
     ocsf_buf_dispose(&sum);

@@ -66,12 +66,15 @@ static void endpoint_specs(void **state)
         {"a.com:https", true, "port 'https'"},
         {"a.com:443:write", true, "access 'write' is not valid (read-only, read-write, full)"},
         {"a.com:443:read-only:rest:block", true, "enforcement 'block' is not valid"},
-        {"a.com:443:read-only:rest:audit:x", true, "too many fields"},
+        {"a.com:443:read-only:rest:audit:x", true, "option 'x' is not valid"},
+        {"a.com:443:read-only:rest:audit:", true, "empty options field"},
+        {"a.com:443::::allow-uninspected-credentials", true, "not supported by tollgate yet"},
         {"a.com:443::grpc", true, "protocol 'grpc' is not valid (rest, tcp)"},
         {"a.com:443::websocket", true, "protocol 'websocket' is not supported by tollgate yet"},
         {"a.com:443:read-only:tcp", true, "protocol tcp does not support access or enforcement"},
         {"a.com:443:read-only", false, "too many fields (expected HOST:PORT)"},
-        {"*.com:443", true, "host '*.com': a wildcard needs"},
+        {"*.com:443", true, "host '*.com': TLD wildcard is not allowed"},
+        {"a.**.com:443", true, "host 'a.**.com': invalid host wildcard"},
         {"[::1:443", true, "expected [IPV6]:PORT"},
         {"a\x1b[2Jb.com:443", true, "host 'a\\x1b[2jb.com': invalid character"},
     };
@@ -284,14 +287,24 @@ static void providers_parse(void **state)
     pol_provider_t *gh = provider_file("providers/github.yaml");
     p = gh->as_policy;
     assert_string_equal(p->rules[0].key, "_provider_github");
+    assert_string_equal(p->rules[0].name, "_provider_github");
+    assert_string_equal(p->rules[0].profile, "github");
+    assert_string_equal(gh->category, "source_control");
+    /* OpenShell's api.github.com read-only and github.com clone/fetch rules (its
+     * GraphQL endpoint is left out: tollgate cannot inspect GraphQL) */
     assert_int_equal(p->rules[0].nendpoints, 2);
+    assert_string_equal(p->rules[0].endpoints[0].host, "api.github.com");
+    assert_string_equal(p->rules[0].endpoints[0].access, "read-only");
     assert_string_equal(p->rules[0].endpoints[1].host, "github.com");
-    assert_string_equal(p->rules[0].endpoints[1].access, "read-only");
+    assert_null(p->rules[0].endpoints[1].access);
+    assert_int_equal(p->rules[0].endpoints[1].nl7_allow, 4);
+    assert_string_equal(p->rules[0].endpoints[1].l7_allow[3].path, "/**/git-upload-pack");
     assert_int_equal(p->rules[0].nbinaries, 4);
     pol_provider_destroy(gh);
 
     /* the policy form of binaries works in providers too; errors name file:line:key */
-    const char *y = "id: x\nendpoints: [{host: x.com, port: 443}]\nbinaries: [{path: /bin/x}]\n";
+    const char *y = "id: x\ndisplay_name: X\nendpoints: [{host: x.com, port: 443}]\n"
+                    "binaries: [{path: /bin/x}]\n";
     char err[256];
     pol_provider_t *pr = pol_provider_parse(y, strlen(y), "x.yaml", err, sizeof err);
     assert_non_null(pr);
@@ -301,9 +314,14 @@ static void providers_parse(void **state)
         {"id: x\nendpoints: [{host: x.com, prot: 443}]\n", "x.yaml:2: endpoints[0].prot: unknown"},
         {"id: x\ncolour: red\n", "x.yaml:2: colour: unknown key"},
         {"display_name: X\n", "x.yaml:1: id: missing"},
+        {"id: x\n", "x.yaml:1: display_name: missing"},
         {"id: X Y\n", "x.yaml:1: id: a provider id is"},
         {"id: x\ncredentials: [{name: k, envvars: [K]}]\n",
          "x.yaml:2: credentials[0].envvars: unknown key"},
+        {"id: x\ncategory: games\n", "x.yaml:2: category: unsupported provider profile category"},
+        {"id: x\ndisplay_name: X\nendpoints: [{host: s3.amazonaws.com, port: 443, protocol: "
+         "rest, access: full, credential_signing: sigv4, signing_service: s3}]\n",
+         "x.yaml:3: endpoints[0].credential_signing: not supported by tollgate yet"},
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         err[0] = '\0';
