@@ -624,7 +624,8 @@ static bool is_control_plane(uint16_t port)
 
 /* Order of the checks (so the reason is the most useful one): the always
  * blocked classes, then the port (listing the address would not help),
- * then private/internal against allowed. reason may be NULL; it is "" when
+ * then private/internal against allowed, then any address against a
+ * non-empty allowed list. reason may be NULL; it is "" when
  * the address is allowed. */
 bool px_ssrf_check(const struct sockaddr *sa, uint16_t port, const px_cidrs_t *allowed,
                    bool test_allow_loopback, char *reason, size_t reasonlen)
@@ -651,6 +652,12 @@ bool px_ssrf_check(const struct sockaddr *sa, uint16_t port, const px_cidrs_t *a
     }
     if ((c == PX_ADDR_PRIVATE || c == PX_ADDR_INTERNAL) && !px_cidrs_contain(allowed, sa)) {
         snprintf(reason, reasonlen, "%s is %s", text, blocked_phrase(c));
+        return false;
+    }
+    /* an endpoint that lists addresses is held to them, public ones too
+     * (OpenShell: "resolves to <ip> which is not in allowed_ips") */
+    if (allowed && allowed->n && !px_cidrs_contain(allowed, sa)) {
+        snprintf(reason, reasonlen, "resolves to %s which is not in allowed_ips", text);
         return false;
     }
     return true;

@@ -655,6 +655,11 @@ static const struct {
     {"100.64.1.1", 443, none, false, false,
      "100.64.1.1 is an internal address not listed in allowed_ips"},
     {"100.64.1.1", 443, lan, false, true, ""},
+    /* a list holds public addresses to it too (OpenShell's semantics) */
+    {"8.8.8.8", 443, lan, false, false, "resolves to 8.8.8.8 which is not in allowed_ips"},
+    {"2606:4700::1", 443, lan, false, false,
+     "resolves to 2606:4700::1 which is not in allowed_ips"},
+    {"8.8.8.8", 443, wide, false, true, ""},
     {"224.0.0.1", 443, wide, false, true, ""},
     {"ff02::1", 443, none, false, false,
      "ff02::1 is an internal address not listed in allowed_ips"},
