@@ -353,6 +353,10 @@ static size_t drain(col_t *c, wstate_t *w)
         w->pending_ticket = ticket;
         col__ring_release(&c->ring);
         n++;
+        /* a checkpoint is due: commit and sign first, so checkpoints fall
+         * every spool.checkpoint_events events however big the drain */
+        if (c->signer && (int64_t)(c->sp.next_seq - 1 - c->ckpt_seq) >= c->cfg.checkpoint_events)
+            break;
     }
     if (n)
         col__ring_wake_producers(&c->ring);
