@@ -202,6 +202,10 @@ static int on_headers_complete(http_parser *p)
     if (status) /* e.g. 401: before any of the body is read */
         return refuse(c, status, why ? why : "request refused");
     c->in_body = true;
+    /* the whole body in one allocation (it was a realloc per doubling: on
+     * an ingest of MBs, copies and page faults on the loop thread) */
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length)
+        ocsf_buf_reserve(&r->body, (size_t)p->content_length + 1);
     if (wants_continue(p, r)) {
         ocsf_buf_t b;
         ocsf_buf_init(&b);

@@ -13,6 +13,7 @@
  * lets any character stand in for one.
  */
 #include <arpa/inet.h>
+#include <openssl/evp.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -786,6 +787,7 @@ void ocsf_checker_free(ocsf_checker_t *c)
     ocsf_buf_dispose(&c->out);
     ocsf_buf_dispose(&c->aux);
     ocsf_buf_dispose(&c->arena);
+    EVP_MD_CTX_free(c->md_ctx);
     free(c->slots);
     free(c);
 }

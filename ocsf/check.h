@@ -14,6 +14,7 @@ struct ocsf_checker {
     jt_doc_t doc;
     ocsf_buf_t key, str, msg, out, aux;
     ocsf_buf_t arena; /* the cast's rewritten values, stack-like (cast_tok.c) */
+    void *md_ctx;     /* EVP_MD_CTX of the ingest digest (ingest.c) */
     uint32_t *slots;  /* per open object: the value index of each attribute */
     size_t top, cap;
     struct {

@@ -19,9 +19,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/sha.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 
 #include "ocsf/check.h"
+
+/* SHA-256, its algorithm fetched once: SHA256() fetches it (under a lock)
+ * on every call, which showed on the ingest path. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_init(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (!sha256_md)
+        abort(); /* no SHA-256 in this OpenSSL: nothing sane to do */
+}
+
+static void sha256(ocsf_checker_t *c, const void *p, size_t n, uint8_t out[32])
+{
+    pthread_once(&sha256_once, sha256_init);
+    if (!c->md_ctx && !(c->md_ctx = EVP_MD_CTX_new()))
+        abort();
+    if (!EVP_DigestInit_ex2(c->md_ctx, sha256_md, NULL) || !EVP_DigestUpdate(c->md_ctx, p, n) ||
+        !EVP_DigestFinal_ex(c->md_ctx, out, NULL))
+        abort();
+}
 
 typedef struct {
     char *err;
@@ -200,7 +223,7 @@ int ocsf_ingest(ocsf_checker_t *c, const char *json, size_t n, unsigned flags, o
     if (!ctr)
         ctr = jt_get(d, 0, "container", 9);
     out->sandbox = ctr ? plain_str(d, jt_get(d, ctr, "name", 4)) : OCSF_NOSTR;
-    SHA256((const unsigned char *)out->json, out->len, out->digest);
+    sha256(c, out->json, out->len, out->digest);
     return 0;
 }
 
@@ -220,6 +243,6 @@ int ocsf_ingest_stored_digest(ocsf_checker_t *c, const char *json, size_t n, uin
     c->aux.len = 0;
     ocsf_buf_put(&c->aux, json, a);
     ocsf_buf_put(&c->aux, json + b, n - b);
-    SHA256((const unsigned char *)c->aux.p, c->aux.len, digest);
+    sha256(c, c->aux.p, c->aux.len, digest);
     return 0;
 }
