@@ -3,7 +3,7 @@
 #   make                      build (installs missing Debian packages first)
 #   make test                 unit tests (cmocka) + end-to-end tests (pytest)
 #   make SANITIZE=address,undefined test
-#   make run                  build, then `tollgate up`
+#   make run [ARGS='...']     build, then `tollgate up ARGS` (e.g. ARGS='--listen 127.0.0.1:17671')
 #   make bench | fuzz | format-check | clean
 
 CC        ?= cc
@@ -108,7 +108,7 @@ e2e: $(BIN) $(TOOL_BIN)
 
 # ---- run --------------------------------------------------------------------
 run: all
-	$(BIN) up
+	$(BIN) up $(ARGS)
 
 # ---- bench ------------------------------------------------------------------
 $(BUILD)/bench/%: bench/%.c $(LIB) $(BUILD)/.cflags

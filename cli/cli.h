@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define CLI_EXIT_OK    0
@@ -44,16 +45,23 @@ int cli_lines_next(cli_lines_t *r, const char **line, size_t *n);
 typedef struct {
     char base[4096];
     char token[65];
+    bool token_from_env;   /* $TOLLGATE_TOKEN, not the state's file */
+    char token_file[4104]; /* <state>/token, "" when the state is unknown */
 } cli_client_t;
 
-/* Resolves the gateway URL and the token; prints why on failure (-1). */
+/* Resolves the gateway URL and the token; prints why on failure (-1). A
+ * $TOLLGATE_TOKEN that is set but not 64 hex characters is a usage error:
+ * printed, and the process exits 2. */
 int cli_client_init(cli_client_t *c, const char *gateway, const char *state);
 /* One request; *status and out (NUL-terminated) on success (0); -1 when the
- * gateway could not be reached (printed). */
+ * gateway could not be reached (printed). A 401, and a 404 "no such sandbox"
+ * under /v1/sandboxes/NAME, come back with an error text that names the token
+ * (its source) or the sandbox and says what to do next. */
 int cli_request(const cli_client_t *c, const char *method, const char *path,
                 const char *content_type, const char *body, size_t len, long timeout_s,
                 long *status, ocsf_buf_t *out);
-/* "tollgate WHAT: STATUS: <the gateway's error text>" on stderr, escaped. */
+/* "tollgate WHAT: STATUS: <the gateway's error text>" on stderr, escaped
+ * (WHAT may name the command in full: "tollgate status" is "status"). */
 void cli_print_error(const char *what, long status, const ocsf_buf_t *body);
 
 int cli_sandbox(int argc, char **argv);
@@ -72,6 +80,29 @@ int cli_ca(int argc, char **argv); /* cmd_ca.c */
 /* Prints a reply's "warnings" (a policy's load warnings), one
  * "tollgate WHAT: warning: ..." line each on stderr, escaped. */
 void cli_print_warnings(const char *what, struct json_t *reply);
+
+/* ---- `tollgate logs` lines (logs_line.c) ---- */
+typedef enum { CLI_TS_EPOCH, CLI_TS_ISO, CLI_TS_LOCAL } cli_ts_t;
+
+typedef struct {
+    bool json;   /* the OCSF JSON line as it came */
+    bool color;  /* DENIED red, ALLOWED green */
+    bool prefix; /* "[sandbox] " first (the view spans sandboxes) */
+    cli_ts_t ts; /* the leading time: epoch seconds (OpenShell's), ISO UTC, local */
+} cli_logs_view_t;
+
+/* Appends one event (an OCSF JSON line, no newline) to out as v says, with a
+ * newline; 64-hex values are cut to 12 in the human line. *seq: its
+ * metadata.sequence (0 when it has none). -1 (out unchanged) when the event
+ * cannot be rendered. */
+int cli_logs_line(const cli_logs_view_t *v, const char *s, size_t n, ocsf_buf_t *out,
+                  uint64_t *seq);
+
+/* A --since/--until value (when.c): a duration back from now (30s, 5m, 2h, 7d,
+ * 1h30m), an RFC 3339 time, the same without a zone (UTC), or a date
+ * (YYYY-MM-DD, UTC; with `until`, its last millisecond). Milliseconds since
+ * the epoch in *out; -1 when s is none of these. */
+int cli_parse_when(const char *s, bool until, int64_t *out);
 
 /* Writes s to stderr escaped (for bytes that came from outside). */
 void cli_err_escaped(const char *prefix, const char *s, size_t n);

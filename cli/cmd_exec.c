@@ -9,7 +9,9 @@
  *   this one    (root, host namespaces) unshares a pid namespace for its
  *               children, records PROC:LAUNCH / PROC:TERMINATE, forwards
  *               SIGTERM/SIGHUP, returns the command's exit status
- *   its child   pid 1 of the new pid namespace: enters the network
+ *   its child   pid 1 of the new pid namespace: joins the sandbox's cgroup
+ *               (the attach reply's "cgroup", root-owned: what its proxy
+ *               scans to name callers, proxy/ident.c), enters the network
  *               namespace, takes a mount namespace of its own (exec_confine.c:
  *               resolv.conf, /proc, the gateway's state and /run/netns
  *               hidden), drops to the sandbox user with no capability,
@@ -39,11 +41,13 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
+#include <linux/magic.h>
 
 #include "cli/cli.h"
 #include "cli/exec_confine.h"
@@ -71,6 +75,7 @@ typedef struct {
 /* The child's and the command's side of the pipes. */
 typedef struct {
     int netns, ctl, go, err;
+    int cgroup; /* the sandbox's cgroup.procs, open for writing; -1: none */
 } child_fds_t;
 
 /* What the child sets up (borrowed from this process's memory). */
@@ -334,6 +339,14 @@ static int confine(const setup_t *s, int netns, const char **step, char *err, si
 static void child(const exec_args_t *a, const setup_t *s, const child_fds_t *f)
 {
     char err[400], msg[480];
+    /* into the sandbox's cgroup before anything else: every process of the
+     * sandbox is born there ("0" is the writer) */
+    if (f->cgroup >= 0 && write(f->cgroup, "0\n", 2) != 2) {
+        snprintf(msg, sizeof msg, "cannot join the sandbox's cgroup: %s", strerror(errno));
+        child_fail(f->err, 1, msg);
+    }
+    if (f->cgroup >= 0)
+        close(f->cgroup);
     signal(SIGINT, SIG_IGN); /* the terminal's signals reach the command directly */
     signal(SIGQUIT, SIG_IGN);
     const char *step;
@@ -439,11 +452,11 @@ static int wait_child(pid_t pid)
 }
 
 /* The pipes and the pid namespace; the fork. The child's pid, or -1. */
-static pid_t start(const exec_args_t *a, const char *nspath, const setup_t *s, char *token,
-                   size_t tokenlen, int mine[3])
+static pid_t start(const exec_args_t *a, const char *nspath, int cgroup, const setup_t *s,
+                   char *token, size_t tokenlen, int mine[3])
 {
     int sp[2], go[2], ep[2], one = 1;
-    child_fds_t f = {open(nspath, O_RDONLY | O_CLOEXEC), -1, -1, -1};
+    child_fds_t f = {open(nspath, O_RDONLY | O_CLOEXEC), -1, -1, -1, cgroup};
     if (f.netns < 0) {
         fprintf(stderr, "tollgate sandbox exec: open %s: %s\n", nspath, strerror(errno));
         return -1;
@@ -484,6 +497,33 @@ static pid_t start(const exec_args_t *a, const char *nspath, const setup_t *s, c
     return pid;
 }
 
+/* The sandbox's cgroup.procs (the attach reply's "cgroup"), open for
+ * writing, or -1 when the gateway has none: then the proxy names callers by
+ * the scan of every process (slower, the same answers). A path that is not
+ * a root-owned directory of the cgroup v2 tree is refused. */
+static int cgroup_open(const char *dir, char *err, size_t errlen)
+{
+    struct statfs f;
+    struct stat st;
+    char path[512];
+    if (!dir)
+        return -1;
+    if (strncmp(dir, "/sys/fs/cgroup/", 15) != 0 || strstr(dir, "/..") ||
+        snprintf(path, sizeof path, "%s/cgroup.procs", dir) >= (int)sizeof path ||
+        statfs(dir, &f) != 0 || f.f_type != CGROUP2_SUPER_MAGIC || lstat(dir, &st) != 0 ||
+        !S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022)) {
+        snprintf(err, errlen, "the gateway's cgroup %.150s is not a root-owned cgroup v2 directory",
+                 dir);
+        return -2;
+    }
+    int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        snprintf(err, errlen, "open %.150s: %s", path, strerror(errno));
+        return -2;
+    }
+    return fd;
+}
+
 /* Runs the command to its end; the exit status tollgate returns. */
 static int run(cli_client_t *c, const exec_args_t *a, char **argv, json_t *net,
                const cli__exec_user_t *u)
@@ -510,7 +550,14 @@ static int run(cli_client_t *c, const exec_args_t *a, char **argv, json_t *net,
     signal(SIGTERM, forward_child);
     signal(SIGHUP, forward_child);
     int fds[3];
-    pid_t pid = start(a, nspath, &s, c->token, sizeof c->token, fds);
+    int cg = cgroup_open(json_string_value(json_object_get(net, "cgroup")), err, sizeof err);
+    if (cg == -2) {
+        fprintf(stderr, "tollgate sandbox exec: %s\n", err);
+        return CLI_EXIT_FAIL;
+    }
+    pid_t pid = start(a, nspath, cg, &s, c->token, sizeof c->token, fds);
+    if (cg >= 0)
+        close(cg);
     if (pid < 0)
         return CLI_EXIT_FAIL;
     child_pid = pid;

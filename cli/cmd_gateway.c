@@ -16,21 +16,30 @@
 
 static void gateway_usage(FILE *f, const char *name)
 {
+    bool up = strcmp(name, "up") == 0;
     fprintf(f,
             "usage: tollgate %s [--state DIR] [--listen HOST:PORT] [--config FILE]\n"
-            "                [--proxy-listen HOST:PORT (up)]\n"
-            "                [--tls-cert PEM --tls-key PEM] [--set KEY=VALUE]...\n\n"
-            "Runs the gateway API (default %s) and the collector, whose spool lives in\n"
-            "DIR/spool; `up` also runs the proxy of sandbox `default` (127.0.0.1:3128).\n"
-            "The spool lives in\n"
-            "DIR/spool (DIR: --state, $TOLLGATE_STATE, $XDG_STATE_HOME/tollgate or\n"
-            "~/.local/state/tollgate). The API token is DIR/token (mode 0600).\n"
-            "Stops cleanly on SIGINT or SIGTERM. --help-config lists the settings a\n"
-            "--config YAML file (or --set) takes; without --config, DIR/tollgate.yaml is\n"
-            "read when it exists. Its `exporters:` list ships the spool to files, Kafka\n"
-            "and Splunk HEC; `up` without any exporter configured runs the file\n"
-            "exporter `file` into DIR/export.\n",
-            name, GW_DEFAULT_LISTEN);
+            "%s"
+            "                [--tls-cert PEM --tls-key PEM] [--set KEY=VALUE]...\n\n",
+            name, up ? "                [--proxy-listen HOST:PORT]\n" : "");
+    if (up)
+        fprintf(f,
+                "Runs everything in one process: the gateway API (default %s), the\n"
+                "collector, the exporters and the proxy of sandbox `default`\n"
+                "(--proxy-listen, default 127.0.0.1:3128). Without any exporter\n"
+                "configured, the file exporter `file` writes into DIR/export.\n",
+                GW_DEFAULT_LISTEN);
+    else
+        fprintf(f,
+                "Runs the gateway API (default %s), the collector and the configured\n"
+                "exporters; sandboxes' proxies run apart (`tollgate proxy`).\n",
+                GW_DEFAULT_LISTEN);
+    fprintf(f, "The spool lives in DIR/spool (DIR: --state, $TOLLGATE_STATE,\n"
+               "$XDG_STATE_HOME/tollgate or ~/.local/state/tollgate); the API token is\n"
+               "DIR/token (mode 0600). --help-config lists the settings a --config YAML\n"
+               "file (or --set) takes; without --config, DIR/tollgate.yaml is read when it\n"
+               "exists. Its `exporters:` list ships the spool to files, Kafka and Splunk HEC.\n"
+               "Stops cleanly on SIGINT or SIGTERM.\n");
 }
 
 static int need_arg(int i, int argc, const char *opt)

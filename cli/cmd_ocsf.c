@@ -253,10 +253,11 @@ int cli_ocsf(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     const char *sub = argv[1];
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
-        ocsf_usage(stdout);
-        return CLI_EXIT_OK;
-    }
+    for (int i = 1; i < argc; i++) /* `ocsf validate --help` too: a FILE named so is ./--help */
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            ocsf_usage(stdout);
+            return CLI_EXIT_OK;
+        }
     if (strcmp(sub, "samples") == 0 && argc == 2)
         return cmd_samples();
     if (strcmp(sub, "render") == 0) {

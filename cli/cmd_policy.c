@@ -486,7 +486,57 @@ static int do_status(const cli_client_t *c, const opts_t *o)
         snprintf(path, sizeof path, "/v1/sandboxes/%.100s/policy/status", o->name);
     if (call(c, "policy status", "GET", path, NULL, NULL, 0, 60, &r) != 0)
         return CLI_EXIT_FAIL;
-    cli_print_json(r);
+    if (o->json) {
+        cli_print_json(r);
+        json_decref(r);
+        return CLI_EXIT_OK;
+    }
+    /* a table: the version wanted, then each proxy's state (escaped) */
+    ocsf_buf_t b;
+    ocsf_buf_init(&b);
+    const char *st = json_string_value(json_object_get(r, "state"));
+    const char *hash = json_string_value(json_object_get(r, "hash"));
+    char line[256];
+    snprintf(line, sizeof line, "sandbox %s: policy version %lld (wanted %lld), state ", o->name,
+             (long long)json_integer_value(json_object_get(r, "version")),
+             (long long)json_integer_value(json_object_get(r, "wanted")));
+    ocsf_text_escape(&b, line, strlen(line), 0, OCSF_ESC_MSG);
+    ocsf_text_escape(&b, st ? st : "-", st ? strlen(st) : 1, 40, OCSF_ESC_MSG);
+    ocsf_buf_puts(&b, "\nhash ");
+    ocsf_text_escape(&b, hash ? hash : "-", hash ? strlen(hash) : 1, 80, OCSF_ESC_MSG);
+    snprintf(line, sizeof line, "\n\n%-24s %-8s %-8s %-21s %s\n", "PROXY", "STATE", "VERSION",
+             "SEEN", "ERROR");
+    ocsf_buf_puts(&b, line);
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(r, "proxies"), i, p)
+    {
+        const char *f[3] = {json_string_value(json_object_get(p, "id")),
+                            json_string_value(json_object_get(p, "state")),
+                            json_string_value(json_object_get(p, "error"))};
+        for (int k = 0; k < 2; k++) {
+            size_t at = b.len;
+            ocsf_text_escape(&b, f[k] ? f[k] : "?", f[k] ? strlen(f[k]) : 1, 100, OCSF_ESC_MSG);
+            for (size_t w = b.len - at; w < (k ? 9u : 25u); w++)
+                ocsf_buf_putc(&b, ' ');
+        }
+        json_int_t ms = json_integer_value(json_object_get(p, "seen_ms"));
+        time_t t = (time_t)(ms / 1000);
+        struct tm tm;
+        char when[32] = "-";
+        if (ms > 0)
+            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+        snprintf(line, sizeof line, "%-8lld %-21s ",
+                 (long long)json_integer_value(json_object_get(p, "version")), when);
+        ocsf_buf_puts(&b, line);
+        ocsf_text_escape(&b, f[2] && *f[2] ? f[2] : "-", f[2] && *f[2] ? strlen(f[2]) : 1, 300,
+                         OCSF_ESC_MSG);
+        ocsf_buf_putc(&b, '\n');
+    }
+    if (!json_array_size(json_object_get(r, "proxies")))
+        ocsf_buf_puts(&b, "(no proxy has loaded a policy of this sandbox)\n");
+    fwrite(b.p, 1, b.len, stdout);
+    ocsf_buf_dispose(&b);
     json_decref(r);
     return CLI_EXIT_OK;
 }
@@ -527,11 +577,12 @@ int cli_policy(int argc, char **argv)
     int rc = CLI_EXIT_USAGE;
     json_t *r = NULL;
     cli_client_t c;
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        usage(stdout);
-        rc = CLI_EXIT_OK;
-        goto out;
-    }
+    for (int i = 1; i < argc; i++) /* `policy set --help` too: the usage, whatever else */
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            rc = CLI_EXIT_OK;
+            goto out;
+        }
     if (argc > 1 && !strcmp(argv[1], "check")) {
         rc = do_check(argc, argv);
         goto out;

@@ -43,16 +43,7 @@ static void usage(FILE *f)
 
 static int parse_when(const char *s, bool until, int64_t *out)
 {
-    int y, m, d;
-    char tail;
-    if (sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3) {
-        struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d};
-        *out = (int64_t)timegm(&tm) * 1000 + (until ? 86400000 - 1 : 0);
-        return 0;
-    }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return gw_parse_time(s, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, out);
+    return cli_parse_when(s, until, out); /* shared with `logs` (when.c) */
 }
 
 static void progress(void *ctx, uint64_t done, uint64_t total, uint64_t events)
@@ -174,6 +165,34 @@ static int parse_args(int argc, char **argv, args_t *a)
     return 0;
 }
 
+/* Each --sandbox NAME that no event in the period matched, said on stderr:
+ * a typo must not pass for a quiet sandbox. Returns how many. */
+static size_t warn_unmatched(json_t *doc, const char *const *names, size_t n)
+{
+    json_t *rows = json_object_get(json_object_get(doc, "activity"), "by_sandbox"), *row;
+    size_t missing = 0, i;
+    for (size_t k = 0; k < n; k++) {
+        bool seen = false;
+        json_array_foreach(rows, i, row)
+        {
+            const char *sb = json_string_value(json_object_get(row, "sandbox"));
+            seen = seen || (sb && (!strcmp(sb, names[k]) || !strcmp(sb, "(other sandboxes)")));
+        }
+        if (seen)
+            continue;
+        missing++;
+        ocsf_buf_t b;
+        ocsf_buf_init(&b);
+        ocsf_text_escape(&b, names[k], strlen(names[k]), 200, OCSF_ESC_MSG);
+        fprintf(stderr,
+                "tollgate report: --sandbox %.*s: no event of this sandbox in the period "
+                "(names are exact; `tollgate sandbox list` shows them)\n",
+                (int)b.len, b.p ? b.p : "");
+        ocsf_buf_dispose(&b);
+    }
+    return missing;
+}
+
 int cli_report(int argc, char **argv)
 {
     args_t a;
@@ -234,9 +253,10 @@ int cli_report(int argc, char **argv)
         rc = out_close(&out, rc);
     }
     bool clean = rep_doc_clean(doc);
+    size_t unmatched = warn_unmatched(doc, a.sandboxes, a.nsandboxes);
     if (!clean) /* the report is still written: it says what is missing */
         fprintf(stderr, "tollgate report: the record is NOT complete or NOT intact: see the "
                         "Completeness section (gaps, hash chain, drops)\n");
     json_decref(doc);
-    return rc || !clean ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    return rc || !clean || unmatched ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }

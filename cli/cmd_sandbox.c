@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -16,7 +17,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: tollgate sandbox create --name NAME [--provider ID]... [--policy FILE] "
                "[--user USER]\n"
                "       tollgate sandbox list\n"
-               "       tollgate sandbox get NAME\n"
+               "       tollgate sandbox get NAME [--json]\n"
                "       tollgate sandbox delete NAME\n"
                "       tollgate sandbox exec --name NAME [--user USER] [--env K=V]... [--cwd DIR] "
                "[--tty]\n"
@@ -74,6 +75,90 @@ static int show(json_t *sb)
     return 0;
 }
 
+/* a value from the gateway, escaped for the terminal */
+static void put_text(const char *s)
+{
+    ocsf_buf_t b;
+    ocsf_buf_init(&b);
+    if (s)
+        ocsf_text_escape(&b, s, strlen(s), 300, OCSF_ESC_MSG);
+    fputs(s && *s ? ocsf_buf_cstr(&b) : "-", stdout);
+    ocsf_buf_dispose(&b);
+}
+
+static void put_time(json_t *ms)
+{
+    char buf[40] = "-";
+    if (json_is_integer(ms) && json_integer_value(ms) > 0) {
+        time_t t = (time_t)(json_integer_value(ms) / 1000);
+        struct tm tm;
+        strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+    }
+    fputs(buf, stdout);
+}
+
+/* `sandbox get NAME`: one field a line, then its proxies and pinned
+ * binaries as tables (--json: the gateway's answer). */
+static void show_one(json_t *sb)
+{
+    json_t *provs = json_object_get(sb, "providers"), *p;
+    size_t i;
+    const char *key;
+    printf("%-10s ", "name");
+    put_text(json_string_value(json_object_get(sb, "name")));
+    printf("\n%-10s ", "uid");
+    put_text(json_string_value(json_object_get(sb, "uid")));
+    printf("\n%-10s %lld (rules: %lld)\n%-10s ", "version",
+           (long long)json_integer_value(json_object_get(sb, "version")),
+           (long long)json_integer_value(json_object_get(sb, "rules")), "hash");
+    put_text(json_string_value(json_object_get(sb, "hash")));
+    printf("\n%-10s", "providers");
+    json_array_foreach(provs, i, p)
+    {
+        putchar(' ');
+        put_text(json_string_value(p));
+    }
+    printf("%s\n%-10s ", json_array_size(provs) ? "" : " -", "user");
+    put_text(json_string_value(json_object_get(sb, "user")));
+    printf("\n%-10s ", "created");
+    put_time(json_object_get(sb, "created_ms"));
+    putchar('\n');
+    json_t *px = json_object_get(sb, "proxies");
+    printf("\n%-24s %-8s %-8s %-21s %s\n", "PROXY", "STATE", "VERSION", "SEEN", "ERROR");
+    json_array_foreach(px, i, p)
+    {
+        ocsf_buf_t b;
+        ocsf_buf_init(&b);
+        const char *id = json_string_value(json_object_get(p, "id"));
+        ocsf_text_escape(&b, id ? id : "?", id ? strlen(id) : 1, 100, OCSF_ESC_MSG);
+        printf("%-24s ", ocsf_buf_cstr(&b));
+        ocsf_buf_dispose(&b);
+        const char *st = json_string_value(json_object_get(p, "state"));
+        printf("%-8s %-8lld ", st && strlen(st) < 20 ? st : "?",
+               (long long)json_integer_value(json_object_get(p, "version")));
+        put_time(json_object_get(p, "seen_ms"));
+        printf("  ");
+        put_text(json_string_value(json_object_get(p, "error")));
+        putchar('\n');
+    }
+    if (!json_array_size(px))
+        printf("(none has loaded a policy yet)\n");
+    json_t *pins = json_object_get(sb, "pinned_binaries");
+    printf("\n%-40s %s\n", "PINNED BINARY", "SHA-256 (trusted on first use)");
+    json_object_foreach(pins, key, p)
+    {
+        ocsf_buf_t b;
+        ocsf_buf_init(&b);
+        ocsf_text_escape(&b, key, strlen(key), 300, OCSF_ESC_MSG);
+        printf("%-40s ", ocsf_buf_cstr(&b));
+        ocsf_buf_dispose(&b);
+        put_text(json_string_value(p));
+        putchar('\n');
+    }
+    if (!json_object_size(pins))
+        printf("(none yet)\n");
+}
+
 static int do_request(const cli_client_t *c, const char *what, const char *method, const char *path,
                       json_t *body, int want, json_t **out)
 {
@@ -101,6 +186,7 @@ int cli_sandbox(int argc, char **argv)
 {
     const char *gateway = NULL, *state = NULL, *name = NULL, *policy = NULL, *sub = NULL;
     const char *user = NULL;
+    bool json = false;
     const char *provs[16];
     size_t np = 0;
     if (argc > 1 && !strcmp(argv[1], "exec"))
@@ -111,6 +197,8 @@ int cli_sandbox(int argc, char **argv)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return CLI_EXIT_OK;
+        } else if (!strcmp(a, "--json")) {
+            json = true;
         } else if (!strcmp(a, "--gateway") && more) {
             gateway = argv[++i];
         } else if (!strcmp(a, "--state") && more) {
@@ -183,8 +271,10 @@ int cli_sandbox(int argc, char **argv)
                         NULL, 200, &r);
         if (rc == 0 && del) {
             printf("deleted sandbox %s\n", name);
-        } else if (rc == 0) {
+        } else if (rc == 0 && json) {
             cli_print_json(r);
+        } else if (rc == 0) {
+            show_one(r);
         }
     }
     json_decref(r);

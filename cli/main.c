@@ -38,10 +38,14 @@ static void usage(FILE *f)
     fprintf(f, "usage: tollgate [--help] [--version] [-g|--gateway URL] <command> [<args>]\n\n"
                "tollgate: an egress gateway for sandboxed programs whose every decision\n"
                "is an OCSF v1.7.0 audit event.\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        fprintf(f, "  %-10s %s%s%s%s\n", cmds[i].name, cmds[i].summary,
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        fprintf(f, "  %-13s %s%s%s%s\n", cmds[i].name, cmds[i].summary,
                 cmds[i].alias ? " (alias: " : "", cmds[i].alias ? cmds[i].alias : "",
                 cmds[i].alias ? ")" : "");
+        if (cmds[i].run == cli_sandbox)
+            fprintf(f, "  %-13s %s\n", "sandbox exec",
+                    "run a command confined in a sandbox, its egress through the proxy");
+    }
     fprintf(f,
             "\n'tollgate <command> --help' describes a command. -g/--gateway/--gateway-endpoint\n"
             "URL before the command: the gateway every client command talks to.\n");

@@ -4,6 +4,7 @@
  * Any thread: every counter is read under its exporter's mutex.
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,12 +64,96 @@ static void label(ocsf_buf_t *b, const char *metric, const char *name)
     ocsf_buf_puts(b, "\"} ");
 }
 
+/* The sinks' metric families: the lines of every sink's metrics callback,
+ * grouped by family (the text format wants one group per family, with its
+ * HELP and TYPE once, whatever the number of exporters of a type). */
+typedef struct {
+    ocsf_buf_t name, help, type, samples;
+} family_t;
+
+typedef struct {
+    family_t *f;
+    size_t n, cap;
+} families_t;
+
+static family_t *family(families_t *fs, const char *name, size_t len)
+{
+    for (size_t i = 0; i < fs->n; i++)
+        if (fs->f[i].name.len == len && memcmp(fs->f[i].name.p, name, len) == 0)
+            return &fs->f[i];
+    if (fs->n == fs->cap) {
+        size_t cap = fs->cap ? fs->cap * 2 : 16;
+        family_t *f = realloc(fs->f, cap * sizeof *f);
+        if (!f)
+            abort(); /* OOM policy: small fixed allocation */
+        fs->f = f;
+        fs->cap = cap;
+    }
+    family_t *f = &fs->f[fs->n++];
+    ocsf_buf_init(&f->name);
+    ocsf_buf_init(&f->help);
+    ocsf_buf_init(&f->type);
+    ocsf_buf_init(&f->samples);
+    ocsf_buf_put(&f->name, name, len);
+    return f;
+}
+
+/* One line from a sink: `# HELP <name> <text>`, `# TYPE <name> <type>`
+ * (the first of each per family is kept), or a sample `<name>{...} <v>`. */
 static void emit_line(void *ctx, const char *line)
 {
-    ocsf_buf_puts(ctx, line);
+    families_t *fs = ctx;
     size_t n = strlen(line);
-    if (n == 0 || line[n - 1] != '\n')
-        ocsf_buf_putc(ctx, '\n');
+    while (n && line[n - 1] == '\n')
+        n--;
+    if (n == 0)
+        return;
+    if (line[0] == '#') {
+        bool help = strncmp(line, "# HELP ", 7) == 0, type = strncmp(line, "# TYPE ", 7) == 0;
+        if (!help && !type)
+            return;
+        const char *name = line + 7, *sp = memchr(name, ' ', n - 7);
+        if (!sp)
+            return;
+        family_t *f = family(fs, name, (size_t)(sp - name));
+        ocsf_buf_t *b = help ? &f->help : &f->type;
+        if (b->len == 0)
+            ocsf_buf_put(b, sp + 1, n - (size_t)(sp + 1 - line));
+        return;
+    }
+    size_t len = strcspn(line, "{ ");
+    family_t *f = family(fs, line, len);
+    ocsf_buf_put(&f->samples, line, n);
+    ocsf_buf_putc(&f->samples, '\n');
+}
+
+static void families_flush(families_t *fs, ocsf_buf_t *out)
+{
+    for (size_t i = 0; i < fs->n; i++) {
+        family_t *f = &fs->f[i];
+        if (f->samples.len) {
+            if (f->help.len) {
+                ocsf_buf_puts(out, "# HELP ");
+                ocsf_buf_put(out, f->name.p, f->name.len);
+                ocsf_buf_putc(out, ' ');
+                ocsf_buf_put(out, f->help.p, f->help.len);
+                ocsf_buf_putc(out, '\n');
+            }
+            if (f->type.len) {
+                ocsf_buf_puts(out, "# TYPE ");
+                ocsf_buf_put(out, f->name.p, f->name.len);
+                ocsf_buf_putc(out, ' ');
+                ocsf_buf_put(out, f->type.p, f->type.len);
+                ocsf_buf_putc(out, '\n');
+            }
+            ocsf_buf_put(out, f->samples.p, f->samples.len);
+        }
+        ocsf_buf_dispose(&f->name);
+        ocsf_buf_dispose(&f->help);
+        ocsf_buf_dispose(&f->type);
+        ocsf_buf_dispose(&f->samples);
+    }
+    free(fs->f);
 }
 
 void exp_engine_metrics(exp_engine_t *ee, ocsf_buf_t *out)
@@ -123,11 +208,13 @@ void exp_engine_metrics(exp_engine_t *ee, ocsf_buf_t *out)
             ocsf_buf_puts(out, num);
         }
     }
+    families_t fs = {0};
     for (size_t i = 0; i < n; i++) {
         exporter_t *x = &ee->e.x[i];
         if (x->sink && x->cfg->sink->metrics)
-            x->cfg->sink->metrics(x->sink, emit_line, out);
+            x->cfg->sink->metrics(x->sink, emit_line, &fs);
     }
+    families_flush(&fs, out);
     free(st);
 }
 

@@ -109,7 +109,10 @@ typedef struct {
     /* Sends one batch: returns exp_send_rc_t, with err for RETRY and PAUSE. */
     int (*send)(void *sink, exp_batch_t *b, char *err, size_t errlen);
     /* Optional: metrics lines the sink adds (Prometheus text, already
-     * labelled by the sink with exporter="<name>"). */
+     * labelled by the sink with exporter="<name>"), with a `# HELP <name>
+     * <text>` and a `# TYPE <name> <type>` line for each family; the engine
+     * groups the lines of all sinks by family and prints HELP and TYPE once.
+     * Any thread; emit's line is borrowed for the call. */
     void (*metrics)(void *sink, void (*emit)(void *ctx, const char *line), void *ctx);
     void (*close)(void *sink);
     /* Frees what options allocated in config (after close). */

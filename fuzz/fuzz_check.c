@@ -9,8 +9,8 @@
  *    escaped);
  *  - the tokenizer and jansson agree on what is JSON: a text one takes and
  *    the other refuses is a bug, except what each bounds on purpose
- *    (jansson refuses integers beyond 64 bits; the tokenizer nests at most
- *    JT_MAX_DEPTH levels);
+ *    (jansson refuses integers beyond 64 bits and stops at a raw NUL byte;
+ *    the tokenizer nests at most JT_MAX_DEPTH levels);
  *  - a text jansson sees duplicate keys in is never valid.
  */
 #include <stdint.h>
@@ -73,16 +73,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the oracle: jansson on the same bytes */
     json_error_t e;
     json_t *j = json_loadb((const char *)data, size, JSON_ALLOW_NUL | JSON_DECODE_ANY, &e);
-    if (j && all.not_json && depth_of(data, size) <= 64)
+    /* (jansson reads a raw NUL byte as the end of the text: not JSON here) */
+    if (j && all.not_json && depth_of(data, size) <= 64 && !memchr(data, 0, size))
         chk_fail("jansson takes a text the tokenizer refuses", (const char *)data, size, 0);
-    if (!j && !all.not_json && !strstr(e.text, "too big"))
+    /* numbers past an int64 or a double: JSON to the tokenizer, refused by
+     * the checker ("out of range"), refused by jansson */
+    if (!j && !all.not_json && !strstr(e.text, "too big") && !strstr(e.text, "overflow"))
         chk_fail("the tokenizer takes a text jansson refuses", e.text, strlen(e.text), 0);
     json_decref(j);
     if (!all.not_json) {
         j = json_loadb((const char *)data, size,
                        JSON_ALLOW_NUL | JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &e);
-        if (!j && strstr(e.text, "duplicate") && !all.duplicate)
-            chk_fail("duplicate keys went unseen", (const char *)data, size, 0);
+        if (!j && strstr(e.text, "duplicate") && problems == 0)
+            chk_fail("an event with duplicate keys is valid", (const char *)data, size, 0);
         json_decref(j);
     }
     return 0;

@@ -6,7 +6,9 @@
  *   POST /v1/events    NDJSON of OCSF events; replied once the accepted ones
  *                      are durable: {"accepted":N,"rejected":M,"errors":[...]}
  *   GET  /v1/logs      query (filter, then the last `limit`), text or JSON
- *                      lines; follow=1 streams new events (chunked)
+ *                      lines; follow=1 streams new events (chunked);
+ *                      after=SEQ: every match past sequence SEQ instead
+ *                      (a follower resuming where it stopped)
  *   GET  /v1/ca        the TLS interception CA's certificate, PEM (never its key)
  *
  * Thread: the loop thread; decoding and spool reads run on the libuv
@@ -378,7 +380,9 @@ struct gw__logs {
     gw_http_req_t *req;
     col_filter_t f;
     bool text, follow, busy, gone, streaming, listed;
-    bool stored; /* format=json&stored=1: the bytes as stored, repaired ones too (to render) */
+    bool stored;    /* format=json&stored=1: the bytes as stored, repaired ones too (to render) */
+    bool has_after; /* after=SEQ: scan from after + 1, no limit */
+    uint64_t after;
     logs_phase_t phase;
     uint64_t next_seq, end_seq, id;
     int rc;
@@ -544,7 +548,7 @@ static const char *logs_bad_param(gw_http_req_t *req)
 {
     static const char *const names[] = {"sandbox", "since",  "until",        "source",
                                         "class",   "action", "min_severity", "limit",
-                                        "format",  "follow", "stored"};
+                                        "format",  "follow", "stored",       "after"};
     static char msg[128];
     char v[512];
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
@@ -614,6 +618,17 @@ static const char *logs_params(gw_http_req_t *req, gw__logs_t *l)
         else if (strcmp(v, "json") != 0)
             return "format: json or text";
     }
+    if (gw_http_param(req, "after", v, sizeof v) >= 0) {
+        char *end;
+        errno = 0;
+        unsigned long long a = strtoull(v, &end, 10);
+        if (*end || end == v || *v == '-' || errno)
+            return "after: a sequence number (0 or more)";
+        if (gw_http_param(req, "limit", v, sizeof v) >= 0)
+            return "after and limit: one or the other (after takes every match past it)";
+        l->has_after = true;
+        l->after = a;
+    }
     if (gw_http_param(req, "follow", v, sizeof v) >= 0)
         l->follow = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
     if (gw_http_param(req, "stored", v, sizeof v) >= 0)
@@ -640,8 +655,8 @@ static void handle_logs(gw__t *g, gw_http_req_t *req)
         return;
     }
     l->end_seq = col_written_seq(g->col);
-    l->next_seq = 1;
-    l->phase = l->f.limit ? LOGS_QUERY : LOGS_SCAN;
+    l->next_seq = l->has_after && l->after < UINT64_MAX ? l->after + 1 : 1;
+    l->phase = l->f.limit && !l->has_after ? LOGS_QUERY : LOGS_SCAN;
     logs_list(l, true);
     gw_http_set_close_cb(req, logs_on_close, l);
     gw_http_set_drain_cb(req, logs_on_drain, l);

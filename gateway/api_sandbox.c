@@ -800,6 +800,15 @@ bool gw__api_sandbox(gw__t *g, gw_http_req_t *req)
             json_object_set_new(pins, sb->pins[i].path, json_string(sb->pins[i].sha256));
         json_object_set_new(o, "pinned_binaries", pins);
         reply(req, 200, o);
+    } else if (*tail == '\0' && strcmp(m, "DELETE") == 0 && g->proxy &&
+               strcmp(g->proxy_sandbox, name) == 0) {
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "sandbox %s is served by the proxy this gateway runs (`tollgate up`, port %d): "
+                 "it cannot be deleted while that proxy runs; stop `tollgate up` and run "
+                 "`tollgate gateway` to delete it",
+                 name, px_port(g->proxy));
+        reply_err(req, 409, msg);
     } else if (*tail == '\0' && strcmp(m, "DELETE") == 0) {
         /* its network namespace (and what runs there) goes first */
         gw__net_detach(g, name, delete_now, req);

@@ -168,12 +168,22 @@ static void on_handle_closed(uv_handle_t *h)
     (void)h;
 }
 
+static void stop(gw__t *g);
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     gw__t *g = s->data;
     if (g->stopping)
         return;
     fprintf(stderr, "[gateway] %s: stopping\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    stop(g);
+}
+
+/* Loop thread. Everything the loop runs is closed; uv_run then returns once
+ * the last reply and threadpool item are done. Called for a signal, or when
+ * the start failed half way (no signal, so nothing claims one was sent). */
+static void stop(gw__t *g)
+{
     g->stopping = true;
     gw__proxy_stop(g); /* its NET:CLOSE events first, while the collector runs */
     gw__net_stop(g);   /* the sandboxes' proxies, catchers and resolvers too */
@@ -236,6 +246,10 @@ static int start_http(gw__t *g, char *err, size_t errlen)
         .max_conns = g->api_conns,
     };
     int rc = gw_http_server_create(&g->loop, &hc, gw__api_handle, g, &g->http, err, errlen);
+    if (rc == -EADDRINUSE)
+        snprintf(err, errlen,
+                 "%s: address already in use (another tollgate? use --listen HOST:PORT)",
+                 g->cfg.listen);
     if (rc != 0)
         return rc;
     char url[400];
@@ -245,6 +259,47 @@ static int start_http(gw__t *g, char *err, size_t errlen)
     gw__state_note_url(g->lock_fd, url);
     fprintf(stderr, "[gateway] listening on %s (state %s)\n", url, g->state_dir);
     return 0;
+}
+
+/* The proxy's port, tried before anything starts (the proxy binds it later,
+ * once the sandboxes are loaded): a port in use fails here, with what to do,
+ * before an exporter or the API has started. A port taken in between still
+ * fails later, with the same words (proxy_host.c). */
+static int probe_proxy_port(const px_config_t *px, char *err, size_t errlen)
+{
+    char host[256];
+    int port, one = 1, rc = 0;
+    struct sockaddr_storage ss;
+    if (!px || !px->listen || gw_parse_listen(px->listen, host, sizeof host, &port) != 0 ||
+        port == 0)
+        return 0; /* px_create reports a bad address */
+    bool v6 = strchr(host, ':') != NULL;
+    if ((v6 ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss)
+            : uv_ip4_addr(host, port, (struct sockaddr_in *)&ss)) != 0)
+        return 0;
+    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+        bind(fd, (struct sockaddr *)&ss,
+             v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) != 0 &&
+        errno == EADDRINUSE) {
+        rc = -EADDRINUSE;
+        gw__proxy_listen_err(px->listen, err, errlen);
+    }
+    close(fd);
+    return rc;
+}
+
+/* The start failed before the loop ran: the listener (if any) and the
+ * signal handles are closed, and the loop runs their closes. */
+static void close_early(gw__t *g)
+{
+    gw_http_server_destroy(g->http);
+    g->http = NULL;
+    uv_close((uv_handle_t *)&g->sigint, on_handle_closed);
+    uv_close((uv_handle_t *)&g->sigterm, on_handle_closed);
+    uv_run(&g->loop, UV_RUN_DEFAULT);
 }
 
 int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *colcfg,
@@ -284,37 +339,40 @@ int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *co
         rc = -EPERM;
         goto out;
     }
+    /* the ports first: one in use stops the start before anything runs */
+    if ((rc = probe_proxy_port(proxy, err, errlen)) != 0)
+        goto out;
+    if ((rc = uv_loop_init(&g->loop)) != 0) {
+        snprintf(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
+        goto out;
+    }
+    /* signals before the listener is announced: whoever saw "listening on"
+     * may stop it cleanly at once (they are acted on when the loop runs) */
+    uv_signal_init(&g->loop, &g->sigint);
+    uv_signal_init(&g->loop, &g->sigterm);
+    g->sigint.data = g->sigterm.data = g;
+    uv_signal_start(&g->sigint, on_signal, SIGINT);
+    uv_signal_start(&g->sigterm, on_signal, SIGTERM);
+    if ((rc = start_http(g, err, errlen)) != 0) {
+        close_early(g);
+        goto out_loop;
+    }
     col_config_t cc = *colcfg;
     snprintf(spool, sizeof spool, "%s/spool", state_dir);
     cc.spool_dir = spool;
     cc.hostname = ocsf_str(g->hostname);
     cc.checkpoints = true; /* signed, so every exporter carries them off the machine */
     if ((rc = col_create(&cc, &g->col, err, errlen)) != 0)
-        goto out;
+        goto out_col;
     g->dedup = gw__dedup_create();
     gw__dedup_refill(g->dedup, g->col);
     exp_config_list_t none = {0};
     if ((rc = exp_engine_start(g->col, state_dir, g->hostname, exporters ? exporters : &none,
                                &g->exporters, err, errlen)) != 0)
         goto out_col;
-    if ((rc = uv_loop_init(&g->loop)) != 0) {
-        snprintf(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
-        goto out_col;
-    }
     uv_async_init(&g->loop, &g->wake, on_wake);
     g->wake.data = g;
     col_subscribe(g->col, on_commit, &g->wake);
-    if ((rc = start_http(g, err, errlen)) != 0) {
-        col_unsubscribe(g->col, on_commit, &g->wake);
-        uv_close((uv_handle_t *)&g->wake, on_handle_closed);
-        uv_run(&g->loop, UV_RUN_DEFAULT);
-        goto out_loop;
-    }
-    uv_signal_init(&g->loop, &g->sigint);
-    uv_signal_init(&g->loop, &g->sigterm);
-    g->sigint.data = g->sigterm.data = g;
-    uv_signal_start(&g->sigint, on_signal, SIGINT);
-    uv_signal_start(&g->sigterm, on_signal, SIGTERM);
     lifecycle(g, OCSF_APP_START, "gateway started");
     uv_timer_init(&g->loop, &g->tick);
     int failed = 0;
@@ -323,7 +381,7 @@ int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *co
         (rc = gw__ksource_start(g, err, errlen)) != 0 ||
         (proxy && (rc = gw__proxy_start(g, proxy, err, errlen)) != 0)) {
         failed = rc; /* err says why; stop cleanly: the events so far are kept */
-        kill(getpid(), SIGTERM);
+        stop(g);
     }
     uv_run(&g->loop, UV_RUN_DEFAULT);
     gw__ksource_stop(g);
@@ -331,12 +389,14 @@ int gw_run(const char *state_dir, const gw_config_t *cfg, const col_config_t *co
     gw__sandboxes_free(g);
     col_unsubscribe(g->col, on_commit, &g->wake);
     rc = failed;
-out_loop:
-    uv_loop_close(&g->loop);
 out_col:
+    if (!g->stopping) /* the start failed before the loop ran */
+        close_early(g);
     exp_engine_stop(g->exporters); /* a batch in flight is sent again at the next start */
     col_destroy(g->col);
     gw__dedup_destroy(g->dedup);
+out_loop:
+    uv_loop_close(&g->loop);
 out:
     px_ca_destroy(g->ca); /* after the proxies: the loop has run their closes */
     if (g->lock_fd > 0)

@@ -187,6 +187,8 @@ int gw__sandbox_pin(gw__t *g, gw__sandbox_t *sb, const char *path, const char *s
 struct px_config_s;
 int gw__proxy_start(gw__t *g, const void *px_cfg, char *err, size_t errlen);
 void gw__proxy_stop(gw__t *g);
+/* err = "LISTEN: address already in use (...: use --proxy-listen HOST:PORT)" */
+void gw__proxy_listen_err(const char *listen, char *err, size_t errlen);
 
 /* What an in-process proxy (or catcher) of sandbox `name` needs: its policy
  * is the sandbox's index, its events go to the collector, its pins to the

@@ -260,17 +260,25 @@ void gw__ksource_metrics(gw__t *g, ocsf_buf_t *b)
     gw__ksource_t *k = g->ksource;
     if (!k)
         return;
-    static const char *const names[] = {"consumed", "appended", "duplicates", "rejected",
-                                        "commits"};
+    static const struct {
+        const char *name, *help;
+    } m[] = {
+        {"consumed", "Messages the Kafka source consumed."},
+        {"appended", "Consumed messages appended to the spool as events."},
+        {"duplicates", "Consumed messages dropped as already in the spool (same digest)."},
+        {"rejected", "Consumed messages refused (empty, too long, not OCSF), dead-lettered."},
+        {"commits", "Offset commits the Kafka source made after its batch was durable."},
+    };
     uint64_t v[] = {atomic_load(&k->consumed), atomic_load(&k->appended),
                     atomic_load(&k->duplicates), atomic_load(&k->rejected),
                     atomic_load(&k->commits)};
-    char line[160];
-    for (size_t i = 0; i < 5; i++) {
+    char line[320];
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
         snprintf(line, sizeof line,
+                 "# HELP tollgate_kafka_source_%s_total %s\n"
                  "# TYPE tollgate_kafka_source_%s_total counter\n"
                  "tollgate_kafka_source_%s_total %" PRIu64 "\n",
-                 names[i], names[i], v[i]);
+                 m[i].name, m[i].help, m[i].name, m[i].name, v[i]);
         ocsf_buf_puts(b, line);
     }
 }

@@ -55,6 +55,14 @@ void gw__proxy_hooks(gw__pxhost_t *host, px_hooks_t *h)
 
 static gw__pxhost_t default_host; /* the one `tollgate up` proxy per process */
 
+void gw__proxy_listen_err(const char *listen, char *err, size_t errlen)
+{
+    snprintf(err, errlen,
+             "proxy %s: address already in use (another tollgate or proxy? use --proxy-listen "
+             "HOST:PORT, or --set proxy.listen=HOST:PORT)",
+             listen);
+}
+
 int gw__proxy_start(gw__t *g, const void *px_cfg, char *err, size_t errlen)
 {
     const px_config_t *cfg = px_cfg;
@@ -70,6 +78,8 @@ int gw__proxy_start(gw__t *g, const void *px_cfg, char *err, size_t errlen)
     px_hooks_t h;
     gw__proxy_hooks(&default_host, &h);
     int rc = px_create(&g->loop, cfg, &h, &g->proxy, err, errlen);
+    if (rc == UV_EADDRINUSE)
+        gw__proxy_listen_err(cfg->listen, err, errlen);
     if (rc == 0)
         gw__sandbox_report(g, sb, "in-process", sb->version, true, NULL);
     if (rc == 0)

@@ -25,9 +25,12 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <jansson.h>
+#include <linux/magic.h>
 
 #include "gateway/gw_internal.h"
 #include "proxy/bypass.h"
@@ -43,6 +46,7 @@ struct gw__net {
     struct gw__net *next;
     gw__t *g;
     char name[GW__NAME_MAX + 1], uid[40];
+    char cgroup[256]; /* CGROUP_SLICE/<spec.ns> in the cgroup v2 tree; "": none */
     gw__pxhost_t host;
     net_state_t state;
     gw__netspec_t spec;
@@ -108,17 +112,54 @@ static void unlink_net(gw__t *g, gw__net_t *n)
         }
 }
 
+/* ---- the sandbox's cgroup ---------------------------------------------------------- */
+
+/* Its processes' cgroup v2 (`sandbox exec` puts its init there), so that its
+ * proxy names callers from its processes alone (proxy/ident.c). Root-owned,
+ * mode 0755: the sandboxed user can neither leave it nor add to it. */
+#define CGROUP_SLICE "tollgate.slice"
+
+static bool is_cgroup2(const char *path)
+{
+    struct statfs f;
+    return statfs(path, &f) == 0 && f.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+/* Makes n->cgroup (threadpool); "" when there is no writable cgroup v2. */
+static void cgroup_make(gw__net_t *n)
+{
+    const char *roots[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}; /* unified, hybrid */
+    char slice[128];
+    n->cgroup[0] = '\0';
+    for (size_t i = 0; i < sizeof roots / sizeof *roots; i++) {
+        if (!is_cgroup2(roots[i]))
+            continue;
+        snprintf(slice, sizeof slice, "%s/%s", roots[i], CGROUP_SLICE);
+        int w = snprintf(n->cgroup, sizeof n->cgroup, "%s/%s", slice, n->spec.ns);
+        if (w < 0 || (size_t)w >= sizeof n->cgroup ||
+            (mkdir(slice, 0755) != 0 && errno != EEXIST) ||
+            (mkdir(n->cgroup, 0755) != 0 && errno != EEXIST) || !is_cgroup2(n->cgroup)) {
+            fprintf(stderr,
+                    "[gateway] sandbox %s: no cgroup of its own (%s): callers are "
+                    "named by the scan of every process\n",
+                    n->name, strerror(errno));
+            n->cgroup[0] = '\0';
+        }
+        return;
+    }
+}
+
 static json_t *info(gw__net_t *n)
 {
     char proxy[64];
     snprintf(proxy, sizeof proxy, "http://%s:%d", n->spec.host_ip, GW__PROXY_PORT);
     /* ca_pem: the certificate only (never the key), for the sandbox's CA bundle */
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:i,s:s,s:s?}", "name", n->name, "netns",
-                     n->spec.ns, "netns_path", n->spec.ns_path, "resolv_conf", n->spec.resolv,
-                     "proxy", proxy, "host_ip", n->spec.host_ip, "sandbox_ip", n->spec.sbx_ip,
-                     "index", n->spec.index, "dns", "127.0.0.1:53", "catcher_port",
-                     GW__CATCHER_PORT, "state_dir", n->g->state_abs, "ca_pem",
-                     n->g->ca ? px_ca_cert_pem(n->g->ca) : NULL);
+    return json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:i,s:s,s:s?,s:s?}", "name", n->name, "netns",
+        n->spec.ns, "netns_path", n->spec.ns_path, "resolv_conf", n->spec.resolv, "proxy", proxy,
+        "host_ip", n->spec.host_ip, "sandbox_ip", n->spec.sbx_ip, "index", n->spec.index, "dns",
+        "127.0.0.1:53", "catcher_port", GW__CATCHER_PORT, "state_dir", n->g->state_abs, "ca_pem",
+        n->g->ca ? px_ca_cert_pem(n->g->ca) : NULL, "cgroup", n->cgroup[0] ? n->cgroup : NULL);
 }
 
 /* ---- build ------------------------------------------------------------------------- */
@@ -131,6 +172,7 @@ static void build_work(uv_work_t *w)
                                    n->err, sizeof n->err);
     if (n->build_rc != 0)
         return;
+    cgroup_make(n);
     n->netns_fd = open(n->spec.ns_path, O_RDONLY | O_CLOEXEC);
     if (n->netns_fd < 0) {
         n->build_rc = -errno;
@@ -189,6 +231,7 @@ static int serve(gw__t *g, gw__net_t *n)
         n->pxcfg.max_conns = g->proxy_conns; /* within the process's open-file budget */
     n->pxcfg.sandbox = n->name;
     n->pxcfg.client_netns_fd = n->netns_fd;
+    n->pxcfg.client_cgroup = n->cgroup;
     if (rc == 0)
         rc = px_create(&g->loop, &n->pxcfg, &h, &n->proxy, err, sizeof err);
     if (rc != 0)
@@ -395,6 +438,9 @@ static void teardown_work(uv_work_t *w)
 {
     gw__net_t *n = w->data;
     gw__netns_destroy(n->g->netid, &n->spec);
+    if (n->cgroup[0] && rmdir(n->cgroup) != 0 && errno != ENOENT && errno != EBUSY)
+        fprintf(stderr, "[gateway] sandbox %s: rmdir %s: %s\n", n->name, n->cgroup,
+                strerror(errno));
 }
 
 static void teardown_after(uv_work_t *w, int status)
@@ -628,14 +674,13 @@ static void cmd_of(json_t *argv, char *out, size_t n)
     ocsf_buf_init(&b);
     size_t i;
     json_t *a;
-    json_array_foreach(argv, i, a)
+    json_array_foreach(argv, i, a) /* NUL-separated: one token per argument */
     {
-        if (i)
-            ocsf_buf_putc(&b, ' ');
         if (json_is_string(a))
-            ocsf_buf_puts(&b, json_string_value(a));
+            ocsf_buf_put(&b, json_string_value(a), json_string_length(a));
+        ocsf_buf_putc(&b, '\0');
     }
-    px_cmdline_redact(ocsf_buf_cstr(&b), out, n);
+    px_argv_redact(b.p ? b.p : "", b.len, out, n);
     ocsf_buf_dispose(&b);
 }
 
@@ -683,6 +728,7 @@ static void process_event(gw__t *g, gw_http_req_t *req, gw__sandbox_t *sb)
     ocsf_event_t ev;
     gw__event_base(g, &ev, OCSF_CLASS_PROCESS, launch ? OCSF_PROC_LAUNCH : 2 /* Terminate */,
                    OCSF_SEV_INFO);
+    ev.log_name = OCSF_STR("sandbox"); /* the sandbox's own activity: `logs --source sandbox` */
     ev.container_name = ocsf_str(sb->name);
     ev.container_uid = ocsf_str(sb->uid);
     ev.actor.pid = json_integer_value(apid);

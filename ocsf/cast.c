@@ -483,6 +483,11 @@ static int fix_captions(dg_t *d, json_t *obj, const dg_object_t *def)
     return 0;
 }
 
+/* The order is the one cast_tok.c has to follow (it writes as it goes):
+ * decide every member (move what has no home, rewrite ids), fix the root's
+ * ids, fill what is required, fix captions, settle just_one, and only then
+ * walk into the members that stay. The paths an object fills are listed
+ * after those its members fill. */
 static int walk_obj(dg_t *d, json_t *obj, const dg_object_t *def, int class_uid)
 {
     const char *key;
@@ -499,20 +504,37 @@ static int walk_obj(dg_t *d, json_t *obj, const dg_object_t *def, int class_uid)
             json_object_del(obj, key); /* `key` is gone with it */
             continue;
         }
-        int rc = 0;
-        if (a->kind == OCSF__K_OBJECT)
-            rc = walk_value(d, key, val, a);
-        else if ((a->flags & OCSF__A_ENUM) && !(class_uid >= 0 && strcmp(key, "type_uid") == 0))
-            rc = fix_enum(d, obj, key, val, a);
-        if (rc)
-            return rc;
+        if (a->kind != OCSF__K_OBJECT && (a->flags & OCSF__A_ENUM) &&
+            !(class_uid >= 0 && strcmp(key, "type_uid") == 0) && fix_enum(d, obj, key, val, a) != 0)
+            return -EINVAL;
     }
     if (class_uid >= 0 && fix_root(d, obj, class_uid) != 0)
         return -EINVAL;
+    size_t mark = d->filled ? json_array_size(d->filled) : 0;
     complete(d, obj, def); /* first: a filled id gets its caption below */
     if (fix_captions(d, obj, def) != 0 || just_one(d, obj, def) != 0)
         return -EINVAL;
-    return 0;
+    json_t *mine = json_array(); /* this object's fills, listed after its members' */
+    while (d->filled && json_array_size(d->filled) > mark) {
+        json_array_append(mine, json_array_get(d->filled, mark));
+        json_array_remove(d->filled, mark);
+    }
+    int rc = 0;
+    json_object_foreach_safe(obj, tmp, key, val)
+    {
+        if (class_uid >= 0 && strcmp(key, "unmapped") == 0)
+            continue;
+        const dg_attr_t *a = find_attr(def, key);
+        if (a && a->kind == OCSF__K_OBJECT && (rc = walk_value(d, key, val, a)) != 0)
+            break;
+    }
+    if (json_array_size(mine)) {
+        if (!d->filled)
+            d->filled = json_array();
+        json_array_extend(d->filled, mine);
+    }
+    json_decref(mine);
+    return rc;
 }
 
 /* metadata.profiles: only those the target defines for the class; sets
@@ -707,6 +729,34 @@ static int convert(dg_t *d, json_t *root)
     return rc;
 }
 
+/* The class's dotted-path constraints, which the cast does not fill (see
+ * cast_tok.c's dotted_ok: the same verdict and the same reason). */
+static int dotted_ok(dg_t *d, json_t *root)
+{
+    const ocsf__class_t *cls =
+        ocsf__schema_class(d->s, json_integer_value(json_object_get(root, "class_uid")));
+    if (!cls)
+        return 0;
+    const ocsf__body_t *b = &cls->b;
+    const uint16_t *cons = b->cons;
+    bool dotted = false;
+    for (size_t i = 0; i < (size_t)b->nalo + b->njo; i++)
+        dotted = dotted || cons[i] >= b->n;
+    if (!dotted)
+        return 0;
+    for (int part = 0; part < 2; part++) {
+        const uint16_t *idx = part ? cons + b->nalo : cons;
+        size_t k = part ? b->njo : b->nalo, present = 0;
+        for (size_t i = 0; i < k; i++)
+            present += get_path(root, cons_name(b, idx[i])) != NULL;
+        if (k && (part ? present != 1 : present == 0))
+            return dg_fail(d, "%s in OCSF %s needs %s of %s%s; the event has %zu", cls->name,
+                           d->s->version, part ? "exactly one" : "one", cons_name(b, idx[0]),
+                           k > 1 ? " and the like" : "", present);
+    }
+    return 0;
+}
+
 int ocsf__cast_ref(ocsf_checker_t *c, const char *json, size_t len, const ocsf_schema_t *target,
                    unsigned flags, ocsf_buf_t *out, char *err, size_t errlen)
 {
@@ -745,6 +795,8 @@ int ocsf__cast_ref(ocsf_checker_t *c, const char *json, size_t len, const ocsf_s
     d.moved = json_object();
     if (rc == 0)
         rc = convert(&d, root);
+    if (rc == 0)
+        rc = dotted_ok(&d, root);
     if (rc == 0)
         emit(out, root);
     ocsf_buf_dispose(&d.path);

@@ -921,6 +921,36 @@ static bool plan_profiles(ct_t *t, uint32_t meta, const ocsf__class_t *cls, ocsf
     return have || n;
 }
 
+/* A class whose constraint names dotted paths (patch_state's
+ * device.os.sp_name, evidence_info's device.hostname in 1.7.0) is not
+ * filled by the cast: when the output has none of them, the cast fails
+ * with the reason (an exporter dead-letters it) rather than send an event
+ * the target refuses. Parses the output into the checker's tokens. */
+static int dotted_ok(ct_t *t, const ocsf__class_t *cls, const char *out, size_t n)
+{
+    const ocsf__body_t *b = &cls->b;
+    const uint16_t *cons = b->cons;
+    bool dotted = false;
+    for (size_t i = 0; i < (size_t)b->nalo + b->njo; i++)
+        dotted = dotted || cons[i] >= b->n;
+    if (!dotted)
+        return 0;
+    char perr[64];
+    if (jt_parse(&t->c->doc, out, n, perr, sizeof perr) != 0)
+        return ct_fail(t, "not JSON after the cast: %s", perr);
+    for (int part = 0; part < 2; part++) {
+        const uint16_t *idx = part ? cons + b->nalo : cons;
+        size_t k = part ? b->njo : b->nalo, present = 0;
+        for (size_t i = 0; i < k; i++)
+            present += jt_path(&t->c->doc, cons_name(b, idx[i])) != 0;
+        if (k && (part ? present != 1 : present == 0))
+            return ct_fail(t, "%s in OCSF %s needs %s of %s%s; the event has %zu", cls->name,
+                           t->s->version, part ? "exactly one" : "one", cons_name(b, idx[0]),
+                           k > 1 ? " and the like" : "", present);
+    }
+    return 0;
+}
+
 int ocsf_cast(ocsf_checker_t *c, const char *json, size_t len, const ocsf_schema_t *target,
               unsigned flags, ocsf_buf_t *out, char *err, size_t errlen)
 {
@@ -980,6 +1010,8 @@ int ocsf_cast(ocsf_checker_t *c, const char *json, size_t len, const ocsf_schema
     t.base_sub = base != NULL;
     walk_obj(&t, 0, &cls->b, IN_ROOT, cls, named ? &profiles : NULL, &body);
     int rc = t.rc;
+    if (!rc && (rc = dotted_ok(&t, cls, body.p, body.len)) != 0)
+        ocsf_buf_dispose(&body), body.len = 0;
     if (!rc)
         ocsf_buf_put(out, body.p, body.len);
     ocsf_buf_dispose(&moved);

@@ -425,6 +425,20 @@ static void check_unique(ocsf_checker_t *c, uint32_t v)
         free(keys);
 }
 
+int ocsf__check_unique_all(ocsf_checker_t *c)
+{
+    int before = c->problems;
+    ocsf_problem_cb cb = c->cb;
+    unsigned flags = c->flags;
+    c->cb = NULL; /* counted, not reported */
+    c->flags = 0;
+    c->depth = 0;
+    check_unique(c, 0);
+    c->cb = cb;
+    c->flags = flags;
+    return c->problems - before;
+}
+
 static void check_one(ocsf_checker_t *c, const ocsf__attr_t *a, uint32_t v)
 {
     const jt_doc_t *d = &c->doc;

@@ -38,6 +38,10 @@ struct ocsf_checker {
  * version and class were found. */
 int ocsf__check_doc(ocsf_checker_t *c, const ocsf_schema_t *force);
 
+/* Duplicate keys anywhere in the parsed document (c->doc), counted (not
+ * reported): check_body only sees those of the objects it walks into. */
+int ocsf__check_unique_all(ocsf_checker_t *c);
+
 /* s[0..n) passes the typed-string check (OCSF__CHK_*). */
 bool ocsf__typed_ok(int check, const unsigned char *s, size_t n);
 

@@ -184,6 +184,23 @@ static bool repairable(const ocsf_checker_t *c)
            (d->t[act].flags & JT_INT) && (!um || d->t[um].type == JT_OBJ);
 }
 
+/* What every way out will send: the repair cast to the event's own
+ * version, valid. Only then is a broken event taken (a constraint the cast
+ * cannot fill, such as a dotted path, leaves it refused with its reason).
+ * Uses the checker's tokens: the caller parses the input again. */
+static bool repairs_to_valid(ocsf_checker_t *c, const char *json, size_t n)
+{
+    if (ocsf__check_unique_all(c) != 0)
+        return false; /* a duplicate key inside a value of the wrong type */
+    ocsf_buf_t b;
+    char err[64];
+    ocsf_buf_init(&b);
+    bool ok = ocsf_cast(c, json, n, NULL, OCSF_CAST_REPAIR, &b, err, sizeof err) == 0 &&
+              ocsf_check(c, b.p, b.len, NULL, OCSF_CHECK_FIRST, NULL, NULL) == 0;
+    ocsf_buf_dispose(&b);
+    return ok;
+}
+
 int ocsf_ingest(ocsf_checker_t *c, const char *json, size_t n, unsigned flags, ocsf_ingest_t *out,
                 char *err, size_t errlen)
 {
@@ -194,7 +211,11 @@ int ocsf_ingest(ocsf_checker_t *c, const char *json, size_t n, unsigned flags, o
             return -EINVAL;
         /* the whole event this time: a duplicate key anywhere refuses it */
         ocsf_check(c, json, n, NULL, 0, NULL, NULL);
-        if (!repairable(c))
+        if (!repairable(c) || !repairs_to_valid(c, json, n))
+            return -EINVAL;
+        /* the tokens describe the input again */
+        char perr[64];
+        if (jt_parse(&c->doc, json, n, perr, sizeof perr) != 0)
             return -EINVAL;
         out->repaired = true;
     }

@@ -140,6 +140,8 @@ static int scan_string(jp_t *p)
                     return fail(p, "bad \\u escape");
                 }
                 i += 6;
+                if (v == 0)
+                    p->d->t[t].flags |= JT_NUL;
                 if (v >= 0xDC00 && v <= 0xDFFF) {
                     p->i = i - 6;
                     return fail(p, "lone surrogate escape");
@@ -342,6 +344,8 @@ int jt_parse(jt_doc_t *d, const char *s, size_t n, char *err, size_t errlen)
             return fail(&p, "expected a key string");
         if ((rc = scan_string(&p)) != 0)
             return rc;
+        if (d->t[d->nt - 1].flags & JT_NUL) /* C consumers would cut the key there */
+            return fail(&p, "NUL in an object key");
         d->t[stack[depth - 1]].n++;
         skip_ws(&p);
         if (p.i >= n || p.s[p.i] != ':')

@@ -26,6 +26,7 @@ enum { JT_OBJ = 1, JT_ARR, JT_STR, JT_NUM, JT_TRUE, JT_FALSE, JT_NULL };
 enum {
     JT_ESC = 0x1, /* string: holds a backslash escape */
     JT_INT = 0x2, /* number: no fraction, no exponent, fits int64 */
+    JT_NUL = 0x4, /* string: holds a \u0000 escape */
 };
 
 #define JT_MAX_DEPTH 64

@@ -361,6 +361,21 @@ static void put_unmapped(rj_t *r, ctx_t *c)
 
 /* ---- the classes -------------------------------------------------------- */
 
+/* The action: `FAILED` for an allowed one whose status is Failure (tollgate:
+ * an allowed connection the upstream refused, or whose name did not
+ * resolve, must not read as a success; OpenShell emits no such event, its
+ * NET:FAIL has no action), else its caption upper-cased. */
+static bool put_action(rj_t *r)
+{
+    int64_t st;
+    if (action_is(r->ev, OCSF_ACTION_ALLOWED) && int_at(r->ev, "status_id", &st) &&
+        st == OCSF_STATUS_FAILURE) {
+        ocsf_buf_puts(r->b, "FAILED");
+        return true;
+    }
+    return put_enum(r, r->ev, "action", OCSF_CLASS_NETWORK, 1);
+}
+
 /* `<ACTION> <proc>(<pid>) -> <dst>`, each part only when present; `alt`
  * names the enum shown when there is no action. Returns whether anything
  * was written. */
@@ -368,8 +383,7 @@ static bool put_detail(rj_t *r, json_t *dst, bool proto, const char *alt)
 {
     size_t start = r->b->len;
     ocsf_buf_putc(r->b, ' ');
-    if (put_enum(r, r->ev, "action", OCSF_CLASS_NETWORK, 1) ||
-        (alt && put_enum(r, r->ev, alt, OCSF_CLASS_NETWORK, 1)))
+    if (put_action(r) || (alt && put_enum(r, r->ev, alt, OCSF_CLASS_NETWORK, 1)))
         ocsf_buf_putc(r->b, ' ');
     json_t *actor = get(r->ev, "actor.process");
     if (put_proc(r, actor) && json_is_object(dst))

@@ -66,6 +66,11 @@ int px_netns_socket(int netns_fd, int type, const char *ip, int port, char *err,
  * not copy the secret into the logs. Arguments separated by spaces; out is
  * always NUL-terminated (cut at n). */
 void px_cmdline_redact(const char *in, char *out, size_t n);
+/* The same, one token per argument: args holds len bytes of arguments each
+ * ended by a NUL (the last one's may be missing), as /proc/PID/cmdline; the
+ * output has exactly one space-separated token per argument, so
+ * `sh -c 'env | grep -i proxy'` stays three: `sh -c <redacted>`. */
+void px_argv_redact(const char *args, size_t len, char *out, size_t n);
 
 /* ---- the DNS responder (dns.c) --------------------------------------------------- */
 

@@ -63,7 +63,7 @@ static void ev_base(const px__bypass_ctx_t *c, const px__bypass_t *b, ocsf_event
     if (b->ident) {
         ev->actor.pid = b->ident->pid;
         ev->actor.name = ocsf_str(b->ident->exe);
-        px_cmdline_redact(b->ident->cmdline, t->cmd, sizeof t->cmd);
+        px_argv_redact(b->ident->cmdline, b->ident->cmdline_len, t->cmd, sizeof t->cmd);
         ev->actor.cmd_line = ocsf_str(t->cmd);
         ocsf_process_set_file(&ev->actor, ocsf_str(b->ident->exe),
                               b->ident->sha256[0] ? ocsf_str(b->ident->sha256) : OCSF_NOSTR);

@@ -53,7 +53,7 @@ void px__event_base(px_conn_t *c, ocsf_event_t *ev, int cls, int act, int sev, p
     if (c->ident && c->ident_rc == 0) {
         ev->actor.pid = c->ident->pid;
         ev->actor.name = ocsf_str(c->ident->exe); /* the exe path, as OpenShell shows it */
-        px_cmdline_redact(c->ident->cmdline, b->cmd, sizeof b->cmd);
+        px_argv_redact(c->ident->cmdline, c->ident->cmdline_len, b->cmd, sizeof b->cmd);
         ev->actor.cmd_line = ocsf_str(b->cmd);
         ocsf_process_set_file(&ev->actor, ocsf_str(c->ident->exe),
                               c->ident->sha256[0] ? ocsf_str(c->ident->sha256) : OCSF_NOSTR);

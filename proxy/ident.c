@@ -35,6 +35,7 @@
 
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 
 #define ID__DELETED " (deleted)"
@@ -330,9 +331,30 @@ static bool diag_matches(const struct inet_diag_msg *m, const ep_t *peer, const 
     return ep_eq(&l, peer) && ep_eq(&r, local);
 }
 
-/* Parses the kernel's answer: 0 and *inode, -ENOENT, or its error. */
+/* The INET_DIAG_CGROUP_ID attribute of m (the cgroup v2 the socket was
+ * made in), or 0 when the kernel sent none. */
+static uint64_t diag_cgroup(const struct nlmsghdr *nh)
+{
+    size_t off = NLMSG_LENGTH(NLMSG_ALIGN(sizeof(struct inet_diag_msg)));
+    const char *base = (const char *)nh;
+    while (off + sizeof(struct rtattr) <= nh->nlmsg_len) {
+        const struct rtattr *a = (const struct rtattr *)(base + off);
+        if (a->rta_len < sizeof *a || off + a->rta_len > nh->nlmsg_len)
+            break;
+        if (a->rta_type == INET_DIAG_CGROUP_ID && RTA_PAYLOAD(a) == sizeof(uint64_t)) {
+            uint64_t v;
+            memcpy(&v, RTA_DATA(a), sizeof v);
+            return v;
+        }
+        off += RTA_ALIGN(a->rta_len);
+    }
+    return 0;
+}
+
+/* Parses the kernel's answer: 0 and *inode (and *cgid when not NULL),
+ * -ENOENT, or its error. */
 static int diag_answer(const void *buf, size_t len, const ep_t *peer, const ep_t *local,
-                       uint64_t *inode)
+                       uint64_t *inode, uint64_t *cgid)
 {
     const struct nlmsghdr *nh = buf;
     unsigned int left = (unsigned int)len;
@@ -351,13 +373,15 @@ static int diag_answer(const void *buf, size_t len, const ep_t *peer, const ep_t
          * TIME_WAIT and orphaned sockets have inode 0 */
         if (diag_matches(m, peer, local) && m->idiag_inode != 0) {
             *inode = m->idiag_inode;
+            if (cgid != NULL)
+                *cgid = diag_cgroup(nh);
             return 0;
         }
     }
     return -ENOENT;
 }
 
-static int inode_from_netlink(const ep_t *peer, const ep_t *local, uint64_t *inode)
+static int inode_from_netlink(const ep_t *peer, const ep_t *local, uint64_t *inode, uint64_t *cgid)
 {
     struct {
         struct nlmsghdr nh;
@@ -391,15 +415,19 @@ static int inode_from_netlink(const ep_t *peer, const ep_t *local, uint64_t *ino
     /* the kernel answers inside sendto: nothing queued means no answer */
     _Alignas(struct nlmsghdr) char buf[8192];
     ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    rc = n < 0 ? -errno : diag_answer(buf, (size_t)n, peer, local, inode);
+    rc = n < 0 ? -errno : diag_answer(buf, (size_t)n, peer, local, inode, cgid);
 out:
     close(fd);
     return rc;
 }
 
-int px_ident_socket_inode(const struct sockaddr *peer, const struct sockaddr *local,
-                          px_ident_via_t via, uint64_t *inode, char *reason, size_t reasonlen)
+/* px_ident_socket_inode, and the socket's cgroup id in *cgid (0: unknown,
+ * as when the tables answered). */
+static int socket_inode(const struct sockaddr *peer, const struct sockaddr *local,
+                        px_ident_via_t via, uint64_t *inode, uint64_t *cgid, char *reason,
+                        size_t reasonlen)
 {
+    *cgid = 0;
     ep_t p, l;
     reasonf(reason, reasonlen, "%s", "");
     if (inode == NULL || ep_from_sockaddr(peer, &p) != 0 || ep_from_sockaddr(local, &l) != 0 ||
@@ -410,7 +438,7 @@ int px_ident_socket_inode(const struct sockaddr *peer, const struct sockaddr *lo
     *inode = 0;
     int rc = -ENOENT;
     if (via != PX_IDENT_VIA_PROCFS)
-        rc = inode_from_netlink(&p, &l, inode);
+        rc = inode_from_netlink(&p, &l, inode, cgid);
     if (via == PX_IDENT_VIA_NETLINK && rc != 0 && rc != -ENOENT) {
         char eb[128];
         reasonf(reason, reasonlen, "sock_diag: %s", errtext(rc, eb, sizeof eb));
@@ -418,8 +446,10 @@ int px_ident_socket_inode(const struct sockaddr *peer, const struct sockaddr *lo
     }
     /* netlink may be filtered, or lack inet_diag (which it reports as
      * ENOENT too), or miss a device-bound socket: the tables decide */
-    if (rc != 0 && via != PX_IDENT_VIA_NETLINK)
+    if (rc != 0 && via != PX_IDENT_VIA_NETLINK) {
+        *cgid = 0;
         rc = inode_from_procfs(&p, &l, inode, reason, reasonlen);
+    }
     if (rc == -ENOENT) {
         char pt[64], lt[64];
         ep_text(&p, pt, sizeof pt);
@@ -430,6 +460,13 @@ int px_ident_socket_inode(const struct sockaddr *peer, const struct sockaddr *lo
                 pt, lt);
     }
     return rc;
+}
+
+int px_ident_socket_inode(const struct sockaddr *peer, const struct sockaddr *local,
+                          px_ident_via_t via, uint64_t *inode, char *reason, size_t reasonlen)
+{
+    uint64_t cgid;
+    return socket_inode(peer, local, via, inode, &cgid, reason, reasonlen);
 }
 
 /* ---- filling the ident ------------------------------------------------------------ */
@@ -502,12 +539,7 @@ static void fill_text(int pfd, px_ident_t *id)
     size_t n = read_small_at(pfd, "comm", id->name, sizeof id->name, &err);
     while (n > 0 && (id->name[n - 1] == '\n' || id->name[n - 1] == ' '))
         id->name[--n] = '\0';
-    n = read_small_at(pfd, "cmdline", id->cmdline, sizeof id->cmdline, &err);
-    for (size_t i = 0; i < n; i++)
-        if (id->cmdline[i] == '\0')
-            id->cmdline[i] = ' ';
-    while (n > 0 && id->cmdline[n - 1] == ' ')
-        id->cmdline[--n] = '\0';
+    id->cmdline_len = read_small_at(pfd, "cmdline", id->cmdline, sizeof id->cmdline, &err);
 }
 
 /* Fills id from process pid, then checks that this very process (the
@@ -540,6 +572,7 @@ static void ident_reset(px_ident_t *id)
 {
     id->pid = 0;
     id->exe[0] = id->name[0] = id->cmdline[0] = id->sha256[0] = '\0';
+    id->cmdline_len = 0;
     id->exe_deleted = false;
     id->nancestors = 0;
 }
@@ -573,8 +606,32 @@ static int scan_verdict(const px__holders_t *h, char *reason, size_t reasonlen)
     return 0;
 }
 
-int px__ident_lookup_inode(px_ident_cache_t *c, uint64_t ino, px_ident_t *id, char *reason,
-                           size_t reasonlen)
+/* The cgroup fast path (px_internal.h, px_ident_cache_set_cgroup): true
+ * when h holds the answer from the cgroup's processes alone; false when the
+ * /proc scan must decide (no cgroup, the socket made elsewhere, no holder
+ * inside, a process inside not readable, a limit hit). */
+static bool cgroup_holders(px_ident_cache_t *c, uint64_t ino, uint64_t cgid, px__holders_t *h)
+{
+    char dir[512];
+    px__ident_cache_cgroup(c, dir, sizeof dir);
+    if (dir[0] == '\0')
+        return false;
+    struct stat st;
+    bool fast = false;
+    int cgfd = cgid != 0 ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    /* the socket was made in this very cgroup: a cgroup's id is its inode,
+     * and a directory removed and made again is another id */
+    if (cgfd >= 0 && fstat(cgfd, &st) == 0 && (uint64_t)st.st_ino == cgid &&
+        px__ident_cgroup_holders(cgfd, ino, h) == 0)
+        fast = h->pid != 0 && !h->capped && h->unreadable == 0;
+    if (cgfd >= 0)
+        close(cgfd);
+    px__ident_cache_count(c, fast);
+    return fast;
+}
+
+static int lookup_inode(px_ident_cache_t *c, uint64_t ino, uint64_t cgid, px_ident_t *id,
+                        char *reason, size_t reasonlen)
 {
     char eb[128];
     ident_reset(id);
@@ -586,7 +643,8 @@ int px__ident_lookup_inode(px_ident_cache_t *c, uint64_t ino, px_ident_t *id, ch
     px__holders_t *h = malloc(sizeof *h); /* ~8 KiB: off the caller's stack */
     if (h == NULL)
         abort(); /* the project's OOM policy for fixed-size allocations */
-    px__ident_find_holders(px__ident_cache_scan(c), ino, h);
+    if (!cgroup_holders(c, ino, cgid, h))
+        px__ident_find_holders(px__ident_cache_scan(c), ino, h);
     int rc = scan_verdict(h, reason, reasonlen);
     if (rc == 0)
         rc = fill_ident(c, procfd, h->pid, ino, id, reason, reasonlen);
@@ -605,9 +663,15 @@ int px_ident_lookup(px_ident_cache_t *c, const struct sockaddr *peer, const stru
         return -EINVAL;
     }
     ident_reset(id);
-    uint64_t ino;
-    int rc = px_ident_socket_inode(peer, local, PX_IDENT_VIA_AUTO, &ino, reason, reasonlen);
+    uint64_t ino, cgid;
+    int rc = socket_inode(peer, local, PX_IDENT_VIA_AUTO, &ino, &cgid, reason, reasonlen);
     if (rc != 0)
         return rc == -EINVAL ? rc : -ENOENT;
-    return px__ident_lookup_inode(c, ino, id, reason, reasonlen);
+    return lookup_inode(c, ino, cgid, id, reason, reasonlen);
+}
+
+int px__ident_lookup_inode(px_ident_cache_t *c, uint64_t ino, px_ident_t *id, char *reason,
+                           size_t reasonlen)
+{
+    return lookup_inode(c, ino, 0, id, reason, reasonlen); /* cgroup unknown: the scan */
 }

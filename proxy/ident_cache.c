@@ -57,8 +57,11 @@ struct px_ident_cache {
     EVP_MD *md; /* fetched once; shared by the threads (read-only) */
     uint64_t tick, hits, misses, evictions;
     size_t entries;
-    int64_t fresh_ns;                   /* younger files are not cached */
-    px__ident_scan_t *scan;             /* ident_scan.c: shared /proc scans */
+    int64_t fresh_ns;       /* younger files are not cached */
+    px__ident_scan_t *scan; /* ident_scan.c: shared /proc scans */
+    char cgroup[512];       /* the clients' cgroup v2 dir; "" none */
+    bool full_scan;         /* TOLLGATE_IDENT_FULL_SCAN=1: ignore it */
+    uint64_t cg_fast, cg_fallback;
     centry_t e[PX_IDENT_CACHE_ENTRIES]; /* set s holds e[s * ID__WAYS ...] */
 };
 
@@ -73,6 +76,8 @@ px_ident_cache_t *px_ident_cache_create(void)
         return NULL;
     }
     c->scan = px__ident_scan_create();
+    const char *fs = getenv("TOLLGATE_IDENT_FULL_SCAN");
+    c->full_scan = fs != NULL && strcmp(fs, "1") == 0;
     return c;
 }
 
@@ -98,8 +103,42 @@ void px_ident_cache_stats(px_ident_cache_t *c, px_ident_cache_stats_t *out)
     out->misses = c->misses;
     out->evictions = c->evictions;
     out->entries = c->entries;
+    out->cgroup_fast = c->cg_fast;
+    out->cgroup_fallback = c->cg_fallback;
     pthread_mutex_unlock(&c->mu);
     px__ident_scan_stats(c->scan, &out->scans, &out->scanned);
+}
+
+void px_ident_cache_set_cgroup(px_ident_cache_t *c, const char *dir)
+{
+    pthread_mutex_lock(&c->mu);
+    size_t n = dir != NULL ? strlen(dir) : 0;
+    if (n >= sizeof c->cgroup)
+        n = 0; /* cut, it would name another directory: none */
+    memcpy(c->cgroup, dir != NULL ? dir : "", n);
+    c->cgroup[n] = '\0';
+    pthread_mutex_unlock(&c->mu);
+}
+
+void px__ident_cache_cgroup(px_ident_cache_t *c, char *out, size_t n)
+{
+    pthread_mutex_lock(&c->mu);
+    size_t len = c->full_scan ? 0 : strlen(c->cgroup);
+    if (len >= n)
+        len = 0;
+    memcpy(out, c->cgroup, len);
+    out[len] = '\0';
+    pthread_mutex_unlock(&c->mu);
+}
+
+void px__ident_cache_count(px_ident_cache_t *c, bool fast)
+{
+    pthread_mutex_lock(&c->mu);
+    if (fast)
+        c->cg_fast++;
+    else
+        c->cg_fallback++;
+    pthread_mutex_unlock(&c->mu);
 }
 
 void px_ident_cache_set_fresh_ns(px_ident_cache_t *c, int64_t ns)

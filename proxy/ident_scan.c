@@ -310,6 +310,84 @@ static void run_batch(px__ident_scan_t *s)
     }
 }
 
+/* ---- the processes of one cgroup -------------------------------------------------- */
+
+/* Looks at one pid of cgroup.procs for r; false when the walk must stop. */
+static bool cgroup_pid(int procfd, int pid, id_req_t *r, char *dents, size_t dlen, unsigned *procs,
+                       unsigned *fds)
+{
+    px__holders_t *h = r->out;
+    char path[24];
+    if (++*procs > ID__MAX_PROCS) {
+        h->capped = true;
+        return false;
+    }
+    snprintf(path, sizeof path, "%d/fd", pid);
+    int fdd = openat(procfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fdd < 0) {
+        if (errno == EACCES || errno == EPERM)
+            h->unreadable++;
+        return true; /* exited since cgroup.procs was read */
+    }
+    one_t o = {r->ino, false};
+    int rc = each_socket(fdd, dents, dlen, fds, ID__MAX_FDS, one_hit, &o);
+    close(fdd);
+    if (rc < 0)
+        h->unreadable++;
+    if (rc > 0)
+        h->capped = true;
+    if (o.held && pid != r->last_pid) { /* cgroup.procs may list a pid twice */
+        r->last_pid = pid;
+        note_holder(procfd, pid, r);
+    }
+    return !h->capped && h->other_pid == 0;
+}
+
+int px__ident_cgroup_holders(int cgfd, uint64_t ino, px__holders_t *out)
+{
+    memset(out, 0, sizeof *out);
+    id_req_t r = {.ino = ino, .out = out};
+    _Alignas(8) char dents[8192];
+    char buf[4096];
+    unsigned procs = 0, fds = 0;
+    int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = openat(cgfd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+    if (procfd < 0 || fd < 0) {
+        out->err = -errno;
+        goto out;
+    }
+    /* one pid a line; a pid may straddle two reads */
+    long pid = -1;
+    bool more = true;
+    for (ssize_t n; more && (n = read(fd, buf, sizeof buf)) != 0;) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            out->err = -errno;
+            break;
+        }
+        for (ssize_t i = 0; more && i < n; i++) {
+            if (buf[i] == '\n') {
+                if (pid > 0 && pid <= 4194304) /* PID_MAX_LIMIT */
+                    more = cgroup_pid(procfd, (int)pid, &r, dents, sizeof dents, &procs, &fds);
+                else if (pid != -1)    /* 0: in a pid namespace this one cannot see */
+                    out->unreadable++; /* a process not looked at */
+                pid = -1;
+            } else if (buf[i] >= '0' && buf[i] <= '9' && pid >= -1 && pid <= 4194304) {
+                pid = (pid < 0 ? 0 : pid * 10) + (buf[i] - '0');
+            } else {
+                pid = -2;
+            }
+        }
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    if (procfd >= 0)
+        close(procfd);
+    return out->err;
+}
+
 int px__ident_find_holders(px__ident_scan_t *s, uint64_t ino, px__holders_t *out)
 {
     memset(out, 0, sizeof *out);

@@ -42,6 +42,10 @@ typedef struct {
      * clients in another network namespace; their sockets are looked up
      * there (an open /run/netns/NAME, borrowed; <= 0: the proxy's own). */
     int client_netns_fd;
+    /* Not a setting either: the sandbox's cgroup v2 directory, where its
+     * processes run (borrowed; NULL or "": none). Identity looks for a
+     * socket's holders there first (px_ident_cache_set_cgroup). */
+    const char *client_cgroup;
 } px_config_t;
 
 extern const conf_option_t px_options[];

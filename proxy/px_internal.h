@@ -95,9 +95,12 @@ typedef struct {
     /* the link said " (deleted)" or the file has no links left: the binary
      * was removed or replaced after it started (suspicious) */
     bool exe_deleted;
-    char name[256];     /* /proc/<pid>/comm */
-    char cmdline[4096]; /* NUL bytes as spaces; cut at the buffer */
-    char sha256[65];    /* of the exe file ("" when unreadable) */
+    char name[256]; /* /proc/<pid>/comm */
+    /* /proc/<pid>/cmdline: the arguments, each ended by a NUL (the
+     * argument boundaries are kept: px_argv_redact); cut at the buffer */
+    char cmdline[4096];
+    size_t cmdline_len;
+    char sha256[65]; /* of the exe file ("" when unreadable) */
     int nancestors;
     int ancestor_pids[PX_MAX_ANCESTORS]; /* nearest first; pid 1 included */
     /* exes of the parents, nearest first, " (deleted)" removed as from
@@ -133,6 +136,9 @@ typedef struct {
     uint64_t hits, misses, evictions;
     size_t entries;
     uint64_t scans, scanned;
+    /* lookups answered from the clients' cgroup alone (cgroup_fast), and
+     * those that had a cgroup set but went on to the /proc scan */
+    uint64_t cgroup_fast, cgroup_fallback;
 } px_ident_cache_stats_t;
 void px_ident_cache_stats(px_ident_cache_t *c, px_ident_cache_stats_t *out);
 
@@ -154,6 +160,24 @@ void px_ident_cache_stats(px_ident_cache_t *c, px_ident_cache_stats_t *out);
  * so the answer is the same as that of a lookup alone. */
 int px_ident_lookup(px_ident_cache_t *c, const struct sockaddr *peer, const struct sockaddr *local,
                     px_ident_t *id, char *reason, size_t reasonlen);
+
+/* The cgroup v2 directory the clients of this cache run in (a sandbox's:
+ * gateway/sandbox_net.c makes it, `sandbox exec` puts the sandbox's init
+ * there; root-owned, so the sandbox cannot leave it); NULL or "" for none.
+ * With one set, px_ident_lookup first looks for the holders among the
+ * processes of that cgroup's cgroup.procs, and answers from them alone when
+ * (1) sock_diag says the socket was made in that very cgroup (its cgroup
+ * id is the directory's inode: a socket made outside and passed in is
+ * never answered this way), (2) some process there holds it, and (3) every
+ * process there could be read and the limits were not hit. Otherwise (no
+ * cgroup, no sock_diag, made elsewhere, held by no one inside) the /proc
+ * scan decides, as without a cgroup. What the fast path assumes: nothing
+ * outside the cgroup holds a socket made inside while one inside still
+ * does (ident.c says which ways out exist and what they take). The path is
+ * copied; any thread. The environment variable TOLLGATE_IDENT_FULL_SCAN=1
+ * (read here) ignores the cgroup: the oracle of the tests and the bench's
+ * "before". */
+void px_ident_cache_set_cgroup(px_ident_cache_t *c, const char *dir);
 
 /* SHA-256 of a file, hex; cached by (dev, inode, mtime, size, ctime).
  * Returns 0, -EINVAL when path is not a regular file, -EFBIG over
@@ -189,6 +213,17 @@ typedef struct {
 /* Fills *out from a /proc scan that starts after the call; returns out->err.
  * Blocks (waits for a running scan, then its own or a shared one). */
 int px__ident_find_holders(px__ident_scan_t *s, uint64_t ino, px__holders_t *out);
+
+/* The holders of ino among the processes listed in cgroup.procs of the
+ * cgroup v2 directory cgfd (processes only, like the /proc scan; same
+ * limits, same lowest-pid and other-exe rules). Returns out->err (-errno
+ * when cgroup.procs or /proc cannot be read). Blocking; no shared state. */
+int px__ident_cgroup_holders(int cgfd, uint64_t ino, px__holders_t *out);
+
+/* ident_cache.c for ident.c: the cgroup set on c into out ("" for none, or
+ * when TOLLGATE_IDENT_FULL_SCAN=1); counts the lookup's outcome. */
+void px__ident_cache_cgroup(px_ident_cache_t *c, char *out, size_t n);
+void px__ident_cache_count(px_ident_cache_t *c, bool fast);
 
 /* Tests: while paused no scan starts (lookups queue); queued counts them. */
 void px__ident_scan_pause(px__ident_scan_t *s, bool paused);
@@ -344,7 +379,10 @@ void px__up_close(px_conn_t *c);        /* closes and forgets the upstream handl
 /* FIN to the client once the queued writes are out, then the close. */
 void px__shutdown_client(px_conn_t *c);
 /* The proxy's JSON refusal, head and body ({"error","detail","reason"}),
- * appended to out; with close, `Connection: close`. */
+ * appended to out; with close, `Connection: close`. The reason (else the
+ * detail) is also in the status line's reason phrase and in an
+ * `X-Tollgate-Reason` header, escaped to printable ASCII (\xNN) and cut at
+ * 300 bytes: a hostname's bytes cannot end a line or add a header. */
 void px__refusal(ocsf_buf_t *out, int status, const char *error, const char *detail,
                  const char *reason, bool close);
 void px__refuse(px_conn_t *c, int status, const char *error, const char *detail,

@@ -8,7 +8,10 @@
  * short flags like `-sSL`); of a URL (an argument, or an option's value
  * after `=`, that starts with scheme://) its scheme, host and port, without
  * any user:password@. Everything else, including attached short-option
- * values (`-dSECRET`), becomes <redacted>.
+ * values (`-dSECRET`), becomes <redacted>. One argument is one token:
+ * `sh -c 'env | grep -i proxy'` (3 arguments) is `sh -c <redacted>`, so
+ * px_argv_redact takes the arguments themselves (NUL-separated, as
+ * /proc/PID/cmdline has them); px_cmdline_redact splits a line at spaces.
  */
 #include <ctype.h>
 #include <stdbool.h>
@@ -97,6 +100,30 @@ static bool option_name(const char *s, size_t len)
     return true;
 }
 
+/* One argument: the program as it is, an option name, a URL's
+ * scheme://host[:port], or <redacted>. */
+static void put_arg(char *out, size_t n, size_t *o, const char *p, size_t len, bool first)
+{
+    const char *eq = memchr(p, '=', len);
+    if (first) {
+        put(out, n, o, p, len);
+    } else if (!len) {
+        put(out, n, o, "''", 2); /* an empty argument still counts */
+    } else if (len == 2 && p[0] == '-' && p[1] == '-') {
+        put(out, n, o, p, 2); /* the end of the options */
+    } else if (p[0] == '-' && eq && option_name(p, (size_t)(eq - p))) {
+        put(out, n, o, p, (size_t)(eq - p) + 1);
+        put_value(out, n, o, eq + 1, len - (size_t)(eq + 1 - p));
+    } else if (p[0] == '-' && !eq && option_name(p, len)) {
+        put(out, n, o, p, len);
+    } else if (p[0] == '-' && len > 2 && p[1] != '-' && isalpha((unsigned char)p[1])) {
+        put(out, n, o, p, 2); /* -dVALUE: the flag, not its value */
+        put(out, n, o, REDACTED, strlen(REDACTED));
+    } else {
+        put_value(out, n, o, p, len);
+    }
+}
+
 void px_cmdline_redact(const char *in, char *out, size_t n)
 {
     size_t o = 0;
@@ -112,22 +139,30 @@ void px_cmdline_redact(const char *in, char *out, size_t n)
             break;
         if (!first)
             put(out, n, &o, " ", 1);
-        const char *eq = memchr(p, '=', len);
-        if (first) {
-            put(out, n, &o, p, len);
-        } else if (p[0] == '-' && eq && option_name(p, (size_t)(eq - p))) {
-            put(out, n, &o, p, (size_t)(eq - p) + 1);
-            put_value(out, n, &o, eq + 1, len - (size_t)(eq + 1 - p));
-        } else if (p[0] == '-' && !eq && option_name(p, len)) {
-            put(out, n, &o, p, len);
-        } else if (p[0] == '-' && len > 2 && p[1] != '-' && isalpha((unsigned char)p[1])) {
-            put(out, n, &o, p, 2); /* -dVALUE: the flag, not its value */
-            put(out, n, &o, REDACTED, strlen(REDACTED));
-        } else {
-            put_value(out, n, &o, p, len);
-        }
+        put_arg(out, n, &o, p, len, first);
         first = false;
         p += len;
+    }
+}
+
+void px_argv_redact(const char *args, size_t len, char *out, size_t n)
+{
+    size_t o = 0;
+    if (n == 0)
+        return;
+    out[0] = '\0';
+    if (len && args[len - 1] == '\0')
+        len--; /* the last argument's own NUL */
+    if (!len)
+        return;
+    for (size_t i = 0, k = 0; i <= len; k++) {
+        const char *p = args + i;
+        const char *end = memchr(p, '\0', len - i);
+        size_t alen = end ? (size_t)(end - p) : len - i;
+        if (k)
+            put(out, n, &o, " ", 1);
+        put_arg(out, n, &o, p, alen, k == 0);
+        i += alen + 1;
     }
 }
 

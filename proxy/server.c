@@ -106,6 +106,31 @@ static void on_refusal_written(uv_write_t *w, int status)
     free(r);
 }
 
+/* The longest reason put in a header or the status line; the JSON body
+ * has it whole. */
+#define PX__REASON_HDR_MAX 300
+
+/* `s` as header text (RFC 9110 5.5 field-value, reason-phrase): printable
+ * ASCII kept, a backslash and every other byte (CR, LF, controls, UTF-8)
+ * as \xNN, so a hostname cannot end the line or add a header; cut at
+ * PX__REASON_HDR_MAX bytes of input with "...". */
+static void put_header_text(ocsf_buf_t *out, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n && i < PX__REASON_HDR_MAX; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+            ocsf_buf_putc(out, (char)ch);
+            continue;
+        }
+        char e[4] = {'\\', 'x', hex[ch >> 4], hex[ch & 15]};
+        ocsf_buf_put(out, e, sizeof e);
+    }
+    if (n > PX__REASON_HDR_MAX)
+        ocsf_buf_puts(out, "...");
+}
+
 void px__refusal(ocsf_buf_t *out, int status, const char *error, const char *detail,
                  const char *reason, bool close)
 {
@@ -132,12 +157,27 @@ void px__refusal(ocsf_buf_t *out, int status, const char *error, const char *det
         ocsf_json_escape(&body, reason, strlen(reason));
     }
     ocsf_buf_puts(&body, "}\n");
-    char head[256];
-    int hn = snprintf(head, sizeof head,
-                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: "
-                      "%zu\r\n%s\r\n",
-                      status, text, body.len, close ? "Connection: close\r\n" : "");
-    ocsf_buf_put(out, head, (size_t)hn);
+    /* why, where a client that shows only the head (curl -I, a browser's
+     * network tab) sees it: the reason phrase and X-Tollgate-Reason */
+    const char *why = reason ? reason : detail;
+    ocsf_buf_puts(out, "HTTP/1.1 ");
+    ocsf_buf_put_i64(out, status);
+    ocsf_buf_putc(out, ' ');
+    ocsf_buf_puts(out, text);
+    if (why) {
+        ocsf_buf_puts(out, " (");
+        put_header_text(out, why);
+        ocsf_buf_putc(out, ')');
+    }
+    ocsf_buf_puts(out, "\r\nContent-Type: application/json\r\n");
+    if (why) {
+        ocsf_buf_puts(out, "X-Tollgate-Reason: ");
+        put_header_text(out, why);
+        ocsf_buf_puts(out, "\r\n");
+    }
+    ocsf_buf_puts(out, "Content-Length: ");
+    ocsf_buf_put_i64(out, (int64_t)body.len);
+    ocsf_buf_puts(out, close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");
     ocsf_buf_put(out, body.p, body.len);
     ocsf_buf_dispose(&body);
 }
@@ -497,6 +537,8 @@ int px_create(uv_loop_t *loop, const px_config_t *cfg, const px_hooks_t *hooks, 
         return rc;
     }
     p->idcache = px_ident_cache_create();
+    if (p->idcache != NULL)
+        px_ident_cache_set_cgroup(p->idcache, cfg->client_cgroup);
     uv_tcp_init(loop, &p->listener);
     p->listener.data = p;
     p->open = 1;

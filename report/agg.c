@@ -31,22 +31,16 @@ void rep__seqs_add(rep__seqs_t *s, uint64_t seq)
         s->more++;
 }
 
-json_t *rep__seqs_text(const rep__seqs_t *s)
+void rep__seqs_set(json_t *row, const char *key, const rep__seqs_t *s)
 {
-    char buf[REP__RANGES * 48 + 64];
-    size_t o = 0;
-    buf[0] = '\0';
-    for (uint8_t i = 0; i < s->n && o < sizeof buf; i++) {
-        if (s->r[i].lo == s->r[i].hi)
-            o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%" PRIu64, i ? ", " : "", s->r[i].lo);
-        else
-            o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%" PRIu64 "-%" PRIu64, i ? ", " : "",
-                                  s->r[i].lo, s->r[i].hi);
-    }
-    if (s->more && o < sizeof buf)
-        snprintf(buf + o, sizeof buf - o, " +%" PRIu64 " more (last %" PRIu64 ")", s->more,
-                 s->last);
-    return json_string(buf);
+    json_t *a = json_array();
+    for (uint8_t i = 0; i < s->n; i++)
+        json_array_append_new(a,
+                              json_pack("[I,I]", (json_int_t)s->r[i].lo, (json_int_t)s->r[i].hi));
+    char more[64];
+    snprintf(more, sizeof more, "%s_more", key);
+    json_object_set_new(row, key, a);
+    json_object_set_new(row, more, json_integer((json_int_t)s->more));
 }
 
 /* ---- capped hash tables ---------------------------------------------------------- */

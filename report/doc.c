@@ -87,7 +87,7 @@ static void seqs_fields(json_t *row, const rep__seqs_t *s)
 {
     json_object_set_new(row, "first_sequence", s->count ? JU(s->first) : json_null());
     json_object_set_new(row, "last_sequence", s->count ? JU(s->last) : json_null());
-    json_object_set_new(row, "sequences", rep__seqs_text(s));
+    rep__seqs_set(row, "sequences", s);
 }
 
 /* ---- activity tables ---------------------------------------------------------------- */
@@ -185,8 +185,8 @@ static json_t *binaries(const rep__agg_t *a, size_t top)
                                              : json_null());
         json_object_set_new(row, "allowed", JU(e->n[0]));
         json_object_set_new(row, "denied", JU(e->n[1]));
-        json_object_set_new(row, "allowed_sequences", rep__seqs_text(&e->seqs[0]));
-        json_object_set_new(row, "denied_sequences", rep__seqs_text(&e->seqs[1]));
+        rep__seqs_set(row, "allowed_sequences", &e->seqs[0]);
+        rep__seqs_set(row, "denied_sequences", &e->seqs[1]);
         json_array_append_new(arr, row);
     }
     free(v);
@@ -196,8 +196,8 @@ static json_t *binaries(const rep__agg_t *a, size_t top)
         json_object_set_new(row, "sha256", json_null());
         json_object_set_new(row, "allowed", JU(a->binaries.other.n[0]));
         json_object_set_new(row, "denied", JU(a->binaries.other.n[1]));
-        json_object_set_new(row, "allowed_sequences", rep__seqs_text(&a->binaries.other.seqs[0]));
-        json_object_set_new(row, "denied_sequences", rep__seqs_text(&a->binaries.other.seqs[1]));
+        rep__seqs_set(row, "allowed_sequences", &a->binaries.other.seqs[0]);
+        rep__seqs_set(row, "denied_sequences", &a->binaries.other.seqs[1]);
         json_array_append_new(arr, row);
     }
     return arr;
@@ -282,6 +282,37 @@ static void time_bins(const rep__agg_t *a, json_t **hours, json_t **days)
     free(v);
 }
 
+/* Allowed and Denied as decisions first (the numbers of the sandbox, daily
+ * and destination tables), then what carries an action without being a
+ * decision (NET:CLOSE, NET:FAIL, ...): the rows add up to every event. */
+static json_t *verdicts(const rep__agg_t *a)
+{
+    json_t *arr = json_array();
+    uint64_t dec[3] = {0, a->decisions_allowed, a->decisions_denied};
+    for (int i = 0; i < 256; i++) {
+        uint64_t n = a->by_action[i];
+        const char *name = i == 255 ? "(none)"
+                           : i == 1 ? "Allowed"
+                           : i == 2 ? "Denied"
+                           : i == 3 ? "Observed"
+                           : i == 0 ? "Unknown"
+                                    : "Other";
+        json_t *id = i == 255 ? json_null() : JU(i);
+        if (i == 1 || i == 2) {
+            json_array_append_new(arr, json_pack("{s:s,s:O,s:b,s:I}", "verdict", name, "action_id",
+                                                 id, "decision", 1, "events", (json_int_t)dec[i]));
+            n -= dec[i];
+            name = i == 1 ? "Allowed, not a decision (NET:CLOSE, NET:FAIL, ...)"
+                          : "Denied, not a decision";
+        }
+        if (n)
+            json_array_append_new(arr, json_pack("{s:s,s:O,s:b,s:I}", "verdict", name, "action_id",
+                                                 id, "decision", 0, "events", (json_int_t)n));
+        json_decref(id);
+    }
+    return arr;
+}
+
 static json_t *activity(const rep__agg_t *a)
 {
     size_t top = a->o.top ? a->o.top : 20;
@@ -290,21 +321,7 @@ static json_t *activity(const rep__agg_t *a)
     json_object_set_new(act, "decisions",
                         json_pack("{s:I,s:I}", "allowed", (json_int_t)a->decisions_allowed,
                                   "denied", (json_int_t)a->decisions_denied));
-    json_t *verdicts = json_array();
-    for (int i = 0; i < 256; i++) {
-        if (!a->by_action[i])
-            continue;
-        const char *name = i == 255 ? "(none)"
-                           : i == 1 ? "Allowed"
-                           : i == 2 ? "Denied"
-                           : i == 3 ? "Observed"
-                           : i == 0 ? "Unknown"
-                                    : "Other";
-        json_array_append_new(verdicts, json_pack("{s:s,s:o,s:I}", "verdict", name, "action_id",
-                                                  i == 255 ? json_null() : JU(i), "events",
-                                                  (json_int_t)a->by_action[i]));
-    }
-    json_object_set_new(act, "by_verdict", verdicts);
+    json_object_set_new(act, "by_verdict", verdicts(a));
     json_t *classes = json_array();
     rep__ent_t **v = rep__tab_sorted(&a->classes, by_u16);
     for (size_t i = 0; i < a->classes.used; i++) {
@@ -491,7 +508,11 @@ static json_t *scope(const rep__agg_t *a, const rep__segs_t *segs)
     for (size_t i = 0; i < a->o.nsandboxes; i++)
         json_array_append_new(sb, rep__jstr(a->o.sandboxes[i], strlen(a->o.sandboxes[i])));
     json_object_set_new(s, "sandboxes", sb);
-    json_object_set_new(s, "sandboxes_seen", JU(a->sandboxes.used));
+    /* sandboxes, not the gateway's own events (the "(gateway)" row) */
+    uint64_t seen = 0;
+    for (size_t i = 0; i < a->sandboxes.cap; i++)
+        seen += a->sandboxes.slots[i].key && a->sandboxes.slots[i].klen;
+    json_object_set_new(s, "sandboxes_seen", JU(seen));
     json_t *hosts = json_array(), *prods = json_array();
     for (size_t i = 0; i < a->nhosts; i++)
         json_array_append_new(hosts, rep__jstr(a->hosts[i], strlen(a->hosts[i])));

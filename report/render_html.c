@@ -92,7 +92,7 @@ static void table(ocsf_buf_t *o, json_t *doc, const char *name, bool heading)
         json_decref(rows);
         return;
     }
-    pf(o, "<table class=\"t\" data-table=\"%s\"><thead><tr>", t->name);
+    pf(o, "<div class=\"tw\"><table class=\"t\" data-table=\"%s\"><thead><tr>", t->name);
     for (size_t c = 0; c < t->ncols; c++) {
         ocsf_buf_puts(o, "<th>");
         hs(o, t->cols[c].title);
@@ -110,7 +110,7 @@ static void table(ocsf_buf_t *o, json_t *doc, const char *name, bool heading)
         }
         ocsf_buf_puts(o, "</tr>\n");
     }
-    ocsf_buf_puts(o, "</tbody></table>\n");
+    ocsf_buf_puts(o, "</tbody></table></div>\n");
     json_decref(rows);
 }
 
@@ -175,7 +175,11 @@ static void chart_hours(ocsf_buf_t *o, json_t *doc)
     if (!n || !max) {
         pf(o, "<text x=\"%d\" y=\"%d\">No events in the period.</text>", L + 20, T + H / 2);
     } else {
+        /* at least MIN_BINS on the axis: one hour is one bar, not the whole width */
+        enum { MIN_BINS = 12 };
         size_t bins = (size_t)((t1 - t0) / step) + 1;
+        if (bins < MIN_BINS)
+            bins = MIN_BINS;
         double bw = (double)W / (double)bins;
         static const char *const cls[] = {"allowed", "denied", "other_events"};
         json_array_foreach(rows, i, r)
@@ -207,7 +211,7 @@ static void chart_hours(ocsf_buf_t *o, json_t *doc)
         }
         char a[72], b[72];
         fmt_short(t0, step == 3600000, a, sizeof a);
-        fmt_short(t1, step == 3600000, b, sizeof b);
+        fmt_short(t0 + (int64_t)bins * step, step == 3600000, b, sizeof b); /* the axis' end */
         pf(o, "<text x=\"%d\" y=\"%d\">%s</text><text x=\"%d\" y=\"%d\" class=\"yl\">%s</text>\n",
            L, T + H + 18, a, L + W, T + H + 18, b);
     }
@@ -344,8 +348,11 @@ static const char css[] =
     "h1{margin:24px 0 4px}h2{border-bottom:2px solid #d0d7de;padding-bottom:4px;margin-top:36px}"
     "h3{margin:22px 0 6px}table.t{border-collapse:collapse;margin:6px 0 14px;width:100%}"
     "table.t th,table.t td{border:1px solid #d0d7de;padding:3px 7px;text-align:left;"
-    "vertical-align:top;word-break:break-word}table.t th{background:#f3f5f7}"
-    "td.n{text-align:right;font-variant-numeric:tabular-nums}"
+    /* words are not cut (a column is as wide as its longest word: paths, hashes);
+     * a table wider than the page scrolls in its own box */
+    "vertical-align:top;word-break:normal;overflow-wrap:break-word}"
+    "table.t th{background:#f3f5f7;white-space:nowrap}.tw{overflow-x:auto}"
+    "td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
     ".verdict{padding:10px 14px;border-radius:6px;font-weight:600}"
     ".ok{background:#e6f4ea;color:#1e6b34}.bad{background:#fdecea;color:#a11d1d}"
     "nav a{margin-right:14px}.none{color:#57606a;font-style:italic}"

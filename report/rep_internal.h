@@ -29,8 +29,9 @@ typedef struct {
 
 /* seq must grow from call to call. */
 void rep__seqs_add(rep__seqs_t *s, uint64_t seq);
-/* "12-15, 20, 31-33 +40 more" */
-json_t *rep__seqs_text(const rep__seqs_t *s);
+/* row[key] = the kept ranges, [[12,15],[20,20],[31,33]]; row[key_more] =
+ * how many sequences came after them (0: the list is whole). */
+void rep__seqs_set(json_t *row, const char *key, const rep__seqs_t *s);
 
 /* ---- capped hash tables -------------------------------------------------
  * Exact counters for the first `max` distinct keys; later keys all go to

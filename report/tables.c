@@ -37,7 +37,8 @@ const rep__table_t rep__tables[] = {
           {"dead_letters_in_period", "Dead letters (period)"},
           {"first_dead_letter_reason", "First dead-letter reason (period)"})},
     {"verdicts", "activity.by_verdict", "Events by verdict",
-     COLS({"verdict", "Verdict"}, {"action_id", "action_id"}, {"events", "Events"})},
+     COLS({"verdict", "Verdict"}, {"action_id", "action_id"}, {"decision", "Decision"},
+          {"events", "Events"})},
     {"classes", "activity.by_class", "Events by class",
      COLS({"class_uid", "class_uid"}, {"class", "Class"}, {"events", "Events"},
           {"first_sequence", "First seq"}, {"last_sequence", "Last seq"})},
@@ -138,7 +139,15 @@ void rep__cell_text(json_t *v, ocsf_buf_t *out)
         {
             if (i)
                 ocsf_buf_puts(out, ", ");
-            rep__cell_text(x, out);
+            json_t *lo = json_array_get(x, 0), *hi = json_array_get(x, 1);
+            if (json_is_array(x) && json_array_size(x) == 2 && json_is_integer(lo) &&
+                json_is_integer(hi)) { /* a range of sequences: "12-15", "20" */
+                rep__cell_text(lo, out);
+                if (json_integer_value(hi) != json_integer_value(lo))
+                    ocsf_buf_putc(out, '-'), rep__cell_text(hi, out);
+            } else {
+                rep__cell_text(x, out);
+            }
         }
         break;
     default: /* null, objects: nothing */ break;
@@ -201,8 +210,35 @@ json_t *rep__table_rows(json_t *doc, const rep__table_t *t)
 {
     if (!t->section)
         return !strcmp(t->name, "scope") ? kv_scope(doc) : kv_completeness(doc);
-    json_t *v = rep__json_at(doc, t->section);
-    return json_is_array(v) ? json_incref(v) : json_array();
+    json_t *v = rep__json_at(doc, t->section), *out = json_array(), *row;
+    size_t i;
+    if (!json_is_array(v))
+        return out;
+    json_array_foreach(v, i, row) /* ranges of sequences as text: "12-15, 20 +3 more" */
+    {
+        json_t *r = json_copy(row);
+        for (size_t c = 0; c < t->ncols; c++) {
+            const char *k = t->cols[c].key;
+            json_t *ranges = json_object_get(row, k);
+            if (!json_is_array(ranges))
+                continue;
+            char mk[64];
+            snprintf(mk, sizeof mk, "%s_more", k);
+            ocsf_buf_t b;
+            ocsf_buf_init(&b);
+            rep__cell_text(ranges, &b);
+            json_int_t more = json_integer_value(json_object_get(row, mk));
+            if (more > 0) {
+                char tail[80];
+                snprintf(tail, sizeof tail, " +%" JSON_INTEGER_FORMAT " more", more);
+                ocsf_buf_puts(&b, tail);
+            }
+            json_object_set_new(r, k, json_stringn(b.p ? b.p : "", b.len));
+            ocsf_buf_dispose(&b);
+        }
+        json_array_append_new(out, r);
+    }
+    return out;
 }
 
 /* The escaped text of a cell: no control byte, no invalid UTF-8. */

@@ -423,15 +423,23 @@ static void file_metrics(void *sink, void (*emit)(void *ctx, const char *line), 
 {
     file_sink_t *s = sink;
     static const struct {
-        const char *name;
+        const char *name, *help;
         size_t off;
     } m[] = {
-        {"tollgate_exporter_file_bytes_written_total", offsetof(file_stats_t, bytes)},
-        {"tollgate_exporter_file_events_written_total", offsetof(file_stats_t, events)},
-        {"tollgate_exporter_file_files_rotated_total", offsetof(file_stats_t, rotated)},
-        {"tollgate_exporter_file_files_compressed_total", offsetof(file_stats_t, compressed)},
-        {"tollgate_exporter_file_files_removed_total", offsetof(file_stats_t, removed)},
-        {"tollgate_exporter_file_write_errors_total", offsetof(file_stats_t, write_errors)},
+        {"tollgate_exporter_file_bytes_written_total", "Bytes the file exporter wrote.",
+         offsetof(file_stats_t, bytes)},
+        {"tollgate_exporter_file_events_written_total", "Events the file exporter wrote.",
+         offsetof(file_stats_t, events)},
+        {"tollgate_exporter_file_files_rotated_total", "Files the file exporter rotated.",
+         offsetof(file_stats_t, rotated)},
+        {"tollgate_exporter_file_files_compressed_total",
+         "Rotated files the file exporter compressed.", offsetof(file_stats_t, compressed)},
+        {"tollgate_exporter_file_files_removed_total",
+         "Rotated files removed by the file exporter's retention.",
+         offsetof(file_stats_t, removed)},
+        {"tollgate_exporter_file_write_errors_total",
+         "Writes, rotations or compressions of the file exporter that failed.",
+         offsetof(file_stats_t, write_errors)},
     };
     ocsf_buf_t label, line;
     ocsf_buf_init(&label);
@@ -446,6 +454,17 @@ static void file_metrics(void *sink, void (*emit)(void *ctx, const char *line), 
     }
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
         const _Atomic uint64_t *v = (const _Atomic uint64_t *)((const char *)&s->st + m[i].off);
+        line.len = 0;
+        ocsf_buf_puts(&line, "# HELP ");
+        ocsf_buf_puts(&line, m[i].name);
+        ocsf_buf_putc(&line, ' ');
+        ocsf_buf_puts(&line, m[i].help);
+        emit(ctx, ocsf_buf_cstr(&line));
+        line.len = 0;
+        ocsf_buf_puts(&line, "# TYPE ");
+        ocsf_buf_puts(&line, m[i].name);
+        ocsf_buf_puts(&line, " counter");
+        emit(ctx, ocsf_buf_cstr(&line));
         line.len = 0;
         ocsf_buf_puts(&line, m[i].name);
         ocsf_buf_puts(&line, "{exporter=\"");

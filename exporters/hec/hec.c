@@ -524,17 +524,24 @@ static void hec__metrics(void *sink, void (*emit)(void *ctx, const char *line), 
         ocsf_buf_putc(&name, *s == '\n' ? 'n' : *s);
     }
     const struct {
-        const char *metric;
+        const char *metric, *help;
         uint64_t v;
     } rows[] = {
-        {"tollgate_hec_requests_total", h->m_requests},
-        {"tollgate_hec_transport_errors_total", h->m_errors},
-        {"tollgate_hec_sent_bytes_total", h->m_bytes},
-        {"tollgate_hec_ack_timeouts_total", h->m_ack_timeouts},
-        {"tollgate_hec_batch_splits_total", h->m_splits},
+        {"tollgate_hec_requests_total", "HTTP requests the HEC exporter sent.", h->m_requests},
+        {"tollgate_hec_transport_errors_total",
+         "HEC requests that failed in transport (connect, TLS, timeout).", h->m_errors},
+        {"tollgate_hec_sent_bytes_total", "Request body bytes the HEC exporter sent.", h->m_bytes},
+        {"tollgate_hec_ack_timeouts_total", "HEC batches whose indexer acknowledgement timed out.",
+         h->m_ack_timeouts},
+        {"tollgate_hec_batch_splits_total",
+         "HEC batches split because the receiver refused their size.", h->m_splits},
     };
     char line[512];
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        snprintf(line, sizeof line, "# HELP %s %s", rows[i].metric, rows[i].help);
+        emit(ctx, line);
+        snprintf(line, sizeof line, "# TYPE %s counter", rows[i].metric);
+        emit(ctx, line);
         snprintf(line, sizeof line, "%s{exporter=\"%s\"} %llu", rows[i].metric,
                  ocsf_buf_cstr(&name), (unsigned long long)rows[i].v);
         emit(ctx, line);

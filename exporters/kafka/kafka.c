@@ -11,7 +11,7 @@
  *   timeout     how long send waits for every delivery report (default 30s)
  *   rdkafka.<p> any librdkafka property <p>, checked by librdkafka
  *               (its own error text), applied after our defaults:
- *               enable.idempotence=true, acks=all, compression.codec=zstd,
+ *               enable.idempotence=true, acks=all, compression.codec=gzip,
  *               linger.ms=20, client.id=tollgate-<exporter name>.
  *
  * Each message: value = the OCSF JSON line, key per `key`, headers
@@ -499,13 +499,18 @@ static void kafka_metrics(void *sink, void (*emit)(void *ctx, const char *line),
     kafka_sink_t *s = sink;
     char name[256], line[512];
     static const struct {
-        const char *metric;
+        const char *metric, *help;
         size_t off;
     } counters[] = {
-        {"producer_recreated_total", offsetof(kafka_sink_t, recreated)},
-        {"fatal_errors_total", offsetof(kafka_sink_t, fatal_errors)},
-        {"queue_full_total", offsetof(kafka_sink_t, queue_full)},
-        {"purged_total", offsetof(kafka_sink_t, purged)},
+        {"producer_recreated_total",
+         "Kafka producers destroyed and created anew after a fatal error.",
+         offsetof(kafka_sink_t, recreated)},
+        {"fatal_errors_total", "Fatal errors librdkafka reported (idempotence lost, fenced).",
+         offsetof(kafka_sink_t, fatal_errors)},
+        {"queue_full_total", "Produce calls refused because librdkafka's queue was full.",
+         offsetof(kafka_sink_t, queue_full)},
+        {"purged_total", "Messages purged from librdkafka's queue undelivered (retried later).",
+         offsetof(kafka_sink_t, purged)},
     };
     ocsf_buf_t b;
     ocsf_buf_init(&b);
@@ -522,6 +527,12 @@ static void kafka_metrics(void *sink, void (*emit)(void *ctx, const char *line),
     ocsf_buf_dispose(&b);
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
         const atomic_uint_fast64_t *c = (const void *)((const char *)s + counters[i].off);
+        snprintf(line, sizeof line, "# HELP tollgate_exporter_kafka_%s %s", counters[i].metric,
+                 counters[i].help);
+        emit(ctx, line);
+        snprintf(line, sizeof line, "# TYPE tollgate_exporter_kafka_%s counter",
+                 counters[i].metric);
+        emit(ctx, line);
         snprintf(line, sizeof line, "tollgate_exporter_kafka_%s{exporter=\"%s\"} %" PRIuFAST64,
                  counters[i].metric, name, (uint_fast64_t)atomic_load(c));
         emit(ctx, line);

@@ -34,11 +34,15 @@ const conf_option_t kafka__options[] = {
 };
 #undef O
 
-/* Producer defaults, before the user's rdkafka.* properties. */
+/* Producer defaults, before the user's rdkafka.* properties. gzip is the
+ * one codec every mainstream client reads without a plugin (kafkajs has
+ * only gzip built in: zstd, lz4 and snappy fail its consumers with "not
+ * implemented"); `rdkafka.compression.codec: zstd` is smaller and cheaper
+ * where every consumer reads it. */
 const char *const kafka__defaults[][2] = {
     {"enable.idempotence", "true"},
     {"acks", "all"},
-    {"compression.codec", "zstd"},
+    {"compression.codec", "gzip"},
     {"linger.ms", "20"},
 };
 

@@ -80,16 +80,16 @@ def test_logs_source_repeated_is_a_union(gateway, tollgate_bin):
     assert g.request("POST", "/v1/sandboxes/default/policy/status",
                      b'{"proxy":"p1","version":1,"status":"loaded"}')[0] == 200
     settle(g)
-    src = {s: json_lines(run(tollgate_bin, g, "logs", "--source", s, "--json", "-n", "0"))
+    src = {s: json_lines(run(tollgate_bin, g, "logs", "--source", s, "--json", "-n", "all"))
            for s in ("gateway", "sandbox", "all")}
     assert src["gateway"] and src["sandbox"]
     assert {e["metadata"]["log_name"] for e in src["gateway"]} == {"gateway"}
     assert {e["metadata"]["log_name"] for e in src["sandbox"]} == {"sandbox"}
     both = json_lines(run(tollgate_bin, g, "logs", "--source", "gateway", "--source", "sandbox",
-                          "--json", "-n", "0"))
+                          "--json", "-n", "all"))
     assert both == src["all"] and len(both) == len(src["gateway"]) + len(src["sandbox"])
     again = json_lines(run(tollgate_bin, g, "logs", "--source", "sandbox", "--source", "sandbox",
-                           "--json", "-n", "0"))
+                           "--json", "-n", "all"))
     assert again == src["sandbox"]
     r = run(tollgate_bin, g, "logs", "--source", "gateway", "--source", "nope")
     assert r.returncode == 2 and b"--source" in r.stderr
@@ -105,7 +105,7 @@ def test_logs_level_names_map_onto_severities(gateway, tollgate_bin, tmp_path):
     def sev(*args):
         return sorted({e["severity_id"]
                        for e in json_lines(run(tollgate_bin, g, "logs", *args, "--json",
-                                               "-n", "0"))})
+                                               "-n", "all"))})
     everything = sev()
     assert 1 in everything and 3 in everything
     assert sev("--level", "error") == [3]          # medium and above
@@ -141,7 +141,7 @@ def test_pol_is_policy_and_g_reaches_the_gateway(gateway, tollgate_bin, tmp_path
     a = run(tollgate_bin, g, "policy", "get", "default", "--json")
     b = run(tollgate_bin, g, "pol", "get", "default", "-o", "json")
     assert a.stdout == b.stdout and json.loads(a.stdout)["version"] == 2
-    r = run(tollgate_bin, g, "-g", g.url, "pol", "status", "default", gateway=False)
+    r = run(tollgate_bin, g, "-g", g.url, "pol", "status", "default", "--json", gateway=False)
     assert r.returncode == 0 and json.loads(r.stdout)["version"] == 2
 
 
@@ -342,5 +342,5 @@ def test_policy_unknown_flags_exit_2_and_own_flags_work(gateway, tollgate_bin, t
     assert r.returncode == 0 and b"remove-endpoint github_api" in r.stdout, r.stderr
     r = run(tollgate_bin, g, "policy", "get", "default", "--full", "--json")
     assert r.returncode == 0 and "pypi" in json.loads(r.stdout)["policy"]["network_policies"]
-    r = run(tollgate_bin, g, "policy", "status", "default", "--version", "3")
+    r = run(tollgate_bin, g, "policy", "status", "default", "--version", "3", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["wanted"] == 3

@@ -4,6 +4,7 @@ import http.client
 import json
 import os
 import random
+import re
 import signal
 import stat
 import subprocess
@@ -121,9 +122,11 @@ def test_logs_cli_matches_golden_lines(gateway, tg, tollgate_bin):
     order = (GOLDEN / "ORDER").read_text().split()
     want = [(GOLDEN / f"{n}.txt").read_text().splitlines()[0] for n in order]
     want_sandbox = [w for w, l in zip(want, lines) if '"log_name":"sandbox"' in l]
-    r = run_logs(tollgate_bin, g, "--source", "sandbox", "-n", "100")
+    r = run_logs(tollgate_bin, g, "--source", "sandbox", "-n", "100", "--no-prefix")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.decode().splitlines() == want_sandbox
+    # the log view cuts a SHA-256 to 12 hex digits (test_cli_ux.py); the rest is the golden line
+    short = [re.sub(r"\b[0-9a-f]{64}\b", lambda m: m.group(0)[:12], w) for w in want_sandbox]
+    assert r.stdout.decode().splitlines() == short
     assert b"\x1b" not in r.stdout  # not a terminal: no colour
 
 
@@ -153,7 +156,7 @@ def test_logs_filters_then_limits(gateway, tg, tollgate_bin):
     assert g.request("GET", "/v1/logs?since=yesterday")[0] == 400
     assert g.request("GET", "/v1/logs?limit=-1")[0] == 400
     r = run_logs(tollgate_bin, g, "--since", "garbage")
-    assert r.returncode == 1 and b"since" in r.stderr
+    assert r.returncode == 2 and b"--since" in r.stderr  # a usage error, caught by the CLI
 
 
 def test_follow_reader_far_behind_the_ring_gets_everything(gateway, tg):

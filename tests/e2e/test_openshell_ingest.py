@@ -203,7 +203,7 @@ def cli(r, *args):
     settle(r.g)
     env = dict(os.environ, TOLLGATE_STATE=r.g.state, TOLLGATE_GATEWAY=r.g.url)
     env.pop("NO_COLOR", None)
-    p = subprocess.run([r.bin, "logs", *args, "-n", "0"], capture_output=True, env=env,
+    p = subprocess.run([r.bin, "logs", *args, "-n", "all"], capture_output=True, env=env,
                        timeout=60)
     assert p.returncode == 0 and not p.stderr, p.stderr.decode()[-2000:]
     return p.stdout.decode().splitlines()

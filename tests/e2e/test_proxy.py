@@ -270,7 +270,7 @@ def test_tofu_hash_change_is_denied_with_a_finding(up, upstreams, tollgate_bin, 
     f = [e for e in events(g) if e["class_uid"] == 2004][0]
     assert f["finding_info"]["uid"] == "binary_hash_changed"
     env = dict(os.environ, TOLLGATE_STATE=g.state, TOLLGATE_GATEWAY=g.url)
-    r = subprocess.run([tollgate_bin, "sandbox", "get", "default"], capture_output=True, env=env)
+    r = subprocess.run([tollgate_bin, "sandbox", "get", "default", "--json"], capture_output=True, env=env)
     pins = json.loads(r.stdout)["pinned_binaries"]
     assert len(pins[str(mine)]) == 64  # the first hash stays pinned
 
@@ -293,6 +293,117 @@ def raw_exchange(port, data, wait=10):
         pass
     s.close()
     return out
+
+
+NOWHERE = """\
+version: 1
+network_policies:
+  nowhere:
+    endpoints:
+      - {{host: nosuch.invalid, port: 80}}
+      - {{host: nosuch.invalid, port: 443}}
+    binaries:
+      - path: {curl}
+      - path: {python}
+"""
+
+
+def raw_head(port, request):
+    """Sends `request` to the proxy; returns the response head's lines and the body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+        s.sendall(request)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.split(b"\r\n"), body
+
+
+def colour_lines(tollgate_bin, g):
+    """`tollgate logs` on a terminal (a pty), so in colour."""
+    import pty
+    settle(g)
+    env = dict(os.environ, TOLLGATE_STATE=g.state, TOLLGATE_GATEWAY=g.url)
+    env.pop("NO_COLOR", None)
+    master, slave = pty.openpty()
+    p = subprocess.Popen([tollgate_bin, "logs", "default", "-n", "1000"], stdout=slave,
+                         stderr=subprocess.DEVNULL, env=env)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    p.wait(timeout=20)
+    os.close(master)
+    return out.decode(errors="replace")
+
+
+def test_no_upstream_is_502_with_the_reason_in_the_head_and_a_failed_line(
+        up, tollgate_bin, tmp_path):
+    g, port = up()
+    set_policy(tollgate_bin, g, tmp_path,
+               NOWHERE.format(curl=CURL_REAL, python=os.path.realpath(sys.executable)))
+    # curl -sI shows the reason in the status line and in X-Tollgate-Reason
+    r = curl(port, "-I", "http://nosuch.invalid/")
+    head = r.stdout.decode()
+    status = head.splitlines()[0]
+    assert status.startswith("HTTP/1.1 502 Bad Gateway (dns lookup of nosuch.invalid failed"), head
+    hdr = [l for l in head.splitlines() if l.lower().startswith("x-tollgate-reason:")]
+    assert hdr and hdr[0].split(":", 1)[1].strip().startswith(
+        "dns lookup of nosuch.invalid failed"), head
+    # the JSON body is kept
+    r = curl(port, "http://nosuch.invalid/")
+    body = json.loads(r.stdout)
+    assert body["error"] == "upstream_unreachable"
+    assert body["reason"].startswith("dns lookup of nosuch.invalid failed")
+    # a CONNECT gets the same head
+    lines_, body = raw_head(port, b"CONNECT nosuch.invalid:443 HTTP/1.1\r\n"
+                                  b"Host: nosuch.invalid:443\r\n\r\n")
+    assert lines_[0].startswith(b"HTTP/1.1 502 Bad Gateway (dns lookup of nosuch.invalid"), lines_
+    assert any(l.startswith(b"X-Tollgate-Reason: dns lookup of nosuch.invalid failed")
+               for l in lines_), lines_
+    assert json.loads(body)["reason"].startswith("dns lookup of nosuch.invalid failed")
+    # the log line does not read as a success, and is not green
+    text = lines(tollgate_bin, g)
+    fails = [l for l in text.splitlines() if "NET:FAIL" in l]
+    assert fails, text
+    for l in fails:
+        assert "ALLOWED" not in l, l
+        assert " NET:FAIL [LOW] FAILED " in l and "[reason:dns lookup of nosuch.invalid" in l, l
+    coloured = [l for l in colour_lines(tollgate_bin, g).splitlines() if "NET:FAIL" in l]
+    assert coloured and not any("\x1b[32m" in l for l in coloured), coloured
+
+
+def test_reason_in_the_head_is_escaped(up, tollgate_bin, tmp_path):
+    """A hostname's bytes reach the reason (a 403 names the endpoint): they
+    cannot end the header line or add one."""
+    g, port = up()
+    set_policy(tollgate_bin, g, tmp_path,
+               NOWHERE.format(curl=CURL_REAL, python=os.path.realpath(sys.executable)))
+    hosts = [b"ev\xc3\xa4l.example", b"a\rX-Injected: 1.example", b"a\x01\x7f\\b.example"]
+    for host in hosts:
+        for req in (b"CONNECT " + host + b":443 HTTP/1.1\r\nHost: x\r\n\r\n",
+                    b"GET http://" + host + b"/ HTTP/1.1\r\nHost: " + host + b"\r\n\r\n"):
+            lines_, _ = raw_head(port, req)
+            assert lines_[0].startswith(b"HTTP/1.1 4"), lines_
+            for l in lines_:
+                assert all(0x20 <= c < 0x7f for c in l), lines_
+                assert not l.lower().startswith(b"x-injected"), lines_
+            why = [l for l in lines_ if l.startswith(b"X-Tollgate-Reason: ")]
+            assert len(why) == 1, lines_
+    # a UTF-8 hostname the policy refuses: its bytes as \xNN
+    lines_, body = raw_head(port, b"CONNECT ev\xc3\xa4l.example:443 HTTP/1.1\r\nHost: x\r\n\r\n")
+    why = [l for l in lines_ if l.startswith(b"X-Tollgate-Reason: ")]
+    if lines_[0].startswith(b"HTTP/1.1 403"):
+        assert b"ev\\xc3\\xa4l.example:443" in why[0], lines_
 
 
 def test_hostile_heads_get_4xx_and_the_proxy_keeps_serving(up, upstreams, tollgate_bin,

@@ -50,13 +50,19 @@ def destination(e):
     return f'{d.get("domain") or d.get("ip")}:{d["port"]}'
 
 
+NOT_DECISION = {"Allowed": "Allowed, not a decision (NET:CLOSE, NET:FAIL, ...)",
+                "Denied": "Denied, not a decision"}
+
+
 def expected(events, seq_of):
-    x = {"events": len(events), "verdict": {}, "class": {}, "sandbox": {}, "bytes": {},
+    x = {"events": len(events), "verdict": {"Allowed": 0, "Denied": 0}, "class": {}, "sandbox": {}, "bytes": {},
          "denied": {}, "allowed": {}, "findings": {}, "policies": 0, "days": {}}
     for e in events:
         seq = seq_of[e["metadata"]["uid"]]
         sb = e["device"]["container"]["name"]
         v = {1: "Allowed", 2: "Denied"}.get(e.get("action_id"), "(none)")
+        if v != "(none)" and not is_decision(e):
+            v = NOT_DECISION[v]
         x["verdict"][v] = x["verdict"].get(v, 0) + 1
         x["class"][e["class_uid"]] = x["class"].get(e["class_uid"], 0) + 1
         s = x["sandbox"].setdefault(sb, {"events": 0, "allowed": 0, "denied": 0})
@@ -294,3 +300,88 @@ def test_report_file_honours_umask(loaded, tollgate_bin, tmp_path):
                            capture_output=True, timeout=120)
         assert out.exists(), r.stderr.decode()
         assert out.stat().st_mode & 0o777 == want, oct(out.stat().st_mode)
+
+
+def seq_count(ranges):
+    return sum(hi - lo + 1 for lo, hi in ranges)
+
+
+def test_tables_agree(loaded, tollgate_bin):
+    """Issue 18/10: the verdict table, the sandbox, daily, hourly and
+    destination tables count the same decisions; "(gateway)" is no sandbox;
+    sequences are [first, last] ranges."""
+    g, events, seq_of = loaded
+    g.stop()
+    for scope in (SCOPE, []):
+        doc = json.loads(report(tollgate_bin, g.state, *scope, "--format", "json").stdout)
+        act = doc["activity"]
+        verdict = {r["verdict"]: r for r in act["by_verdict"]}
+        assert sum(r["events"] for r in act["by_verdict"]) == doc["scope"]["events_in_scope"]
+        for key, name in (("allowed", "Allowed"), ("denied", "Denied")):
+            n = verdict[name]["events"]
+            assert verdict[name]["decision"] is True
+            assert act["decisions"][key] == n
+            assert sum(r[key] for r in act["by_sandbox"]) == n, key
+            assert sum(r[key] for r in act["per_day"]) == n, key
+            assert sum(r[key] for r in act["per_hour"]) == n, key
+            assert sum(r["events"] for r in act[f"destinations_{key}"]) == n, key
+            assert sum(r[key] for r in act["binaries"]) == n, key
+        assert verdict["Allowed"]["events"] > 0 and verdict["Denied"]["events"] > 0
+        names = {r["sandbox"] for r in act["by_sandbox"]}
+        assert doc["scope"]["sandboxes_seen"] == len(names - {"(gateway)"})
+        for r in act["by_sandbox"] + act["by_class"] + act["destinations_denied"]:
+            assert isinstance(r["sequences"], list)
+            assert all(isinstance(p, list) and len(p) == 2 and p[0] <= p[1]
+                       for p in r["sequences"]), r["sequences"]
+            assert seq_count(r["sequences"]) + r["sequences_more"] == r["events"], r
+            assert r["sequences"][0][0] == r["first_sequence"]
+        for r in act["binaries"]:
+            assert seq_count(r["allowed_sequences"]) + r["allowed_sequences_more"] == r["allowed"]
+    doc = json.loads(report(tollgate_bin, g.state, "--format", "json").stdout)
+    assert "(gateway)" in {r["sandbox"] for r in doc["activity"]["by_sandbox"]}
+    assert doc["scope"]["sandboxes_seen"] == 4  # alpha, beta, gamma, default
+    md = report(tollgate_bin, g.state, *SCOPE).stdout.decode()
+    assert "| Sandboxes seen | 3 |" in md
+    row = next(l for l in md.splitlines() if l.startswith("| alpha |"))
+    assert "[" not in row  # ranges as text in the human formats: "4-6, 9"
+
+
+def test_unknown_sandbox_warns(loaded, tollgate_bin):
+    g, _, _ = loaded
+    r = report(tollgate_bin, g.state, "--sandbox", "nosuch", ok=False)
+    assert r.returncode == 1
+    assert b"--sandbox nosuch: no event of this sandbox" in r.stderr
+    assert b"sandbox list" in r.stderr
+    r = report(tollgate_bin, g.state, "--sandbox", "alpha", "--sandbox", "alhpa", ok=False)
+    assert r.returncode == 1 and b"alhpa" in r.stderr and b"alpha:" not in r.stderr
+    r = report(tollgate_bin, g.state, "--sandbox", "alpha")
+    assert r.returncode == 0 and r.stderr == b""
+
+
+def test_html_columns_and_one_hour_chart(gateway, tg, tollgate_bin, tmp_path):
+    """No mid-word breaks in table cells; one hour of events draws one bar on
+    an axis of several hours, with different start and end labels."""
+    import re
+    g = gateway()
+    ev = samples(tg)[:6]
+    for i, e in enumerate(ev):
+        e["metadata"]["uid"] = str(uuid.uuid4())
+        e["time"] = T0 + i * 60000
+        e["device"]["container"]["name"] = "alpha"
+    status, reply = g.post_events([json.dumps(e) for e in ev])
+    assert status == 200, reply
+    settle(g)
+    g.stop()
+    html = tmp_path / "r.html"
+    report(tollgate_bin, g.state, "--sandbox", "alpha", "--format", "html", "-o", str(html))
+    text = html.read_text()
+    assert "word-break:break-word" not in text and "word-break:normal" in text
+    assert "table.t th{background:#f3f5f7;white-space:nowrap}" in text
+    chart = text[text.index('id="chart-hours"'):]
+    chart = chart[:chart.index("</svg>")]
+    labels = re.findall(r">(\d{4}-\d\d-\d\dT\d\d:\d\dZ)<", chart)
+    assert len(labels) == 2 and labels[0] != labels[1], labels
+    assert labels[0] == "2026-01-01T00:00Z"
+    widths = [float(w) for w in re.findall(r'<rect class="b-[a-z_]+" x="[\d.]+" y="[\d.]+" '
+                                           r'width="([\d.]+)"', chart)]
+    assert widths and max(widths) < 960 / 4, widths

@@ -4,6 +4,7 @@ followers (one reading, one that never reads), a raw API connection in the
 middle of a request and a proxy tunnel are open."""
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -88,6 +89,10 @@ network_policies:
     g.proc.send_signal(sig)
     assert g.proc.wait(20) == 0, g.proc.stderr.read().decode()[-2000:]
     g.proc.stderr.close()
+    # the stop ends the follow stream: the client says so, and would reconnect until Ctrl-C
+    ready, _, _ = select.select([follower.stderr], [], [], 10)
+    assert ready and b"the gateway went away" in follower.stderr.readline()
+    follower.terminate()
     assert follower.wait(10) is not None
     for s in (stalled, half, tunnel, target, poll):
         s.close()

@@ -265,7 +265,14 @@ static void lookup_child_exec(void **state)
     assert_int_equal(id->pid, child);
     assert_string_equal(id->exe, sleep_path());
     assert_string_equal(id->name, "sleep");
-    assert_string_equal(id->cmdline, "sleep 30");
+    /* the arguments as the kernel has them, each ended by a NUL */
+    assert_int_equal(id->cmdline_len, sizeof "sleep\0"
+                                             "30");
+    assert_memory_equal(id->cmdline,
+                        "sleep\0"
+                        "30",
+                        sizeof "sleep\0"
+                               "30");
     sha256_of(sleep_path(), hex);
     assert_string_equal(id->sha256, hex);
     assert_int_equal(id->ancestor_pids[0], getpid());

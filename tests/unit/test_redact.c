@@ -89,6 +89,36 @@ static void query_values_redacted_keys_kept(void **state)
     }
 }
 
+static void expect_argv(const char *args, size_t len, const char *want)
+{
+    char out[512];
+    px_argv_redact(args, len, out, sizeof out);
+    if (strcmp(out, want) != 0)
+        fail_msg("argv_redact\n  got  %s\n  want %s", out, want);
+}
+
+/* One token per argument: spaces inside an argument do not make more. */
+static void one_token_per_argument(void **state)
+{
+    (void)state;
+    static const char sh[] = "sh\0-c\0env | grep -i proxy"; /* 3 arguments */
+    expect_argv(sh, sizeof sh, "sh -c <redacted>");
+    expect_argv(sh, sizeof sh - 1, "sh -c <redacted>"); /* the last NUL missing */
+    static const char curl[] = "/usr/bin/curl\0-sS\0-d\0diag=s3cr3t x\0https://h.example/p q\0";
+    expect_argv(curl, sizeof curl - 1,
+                "/usr/bin/curl -sS -d <redacted> https://h.example<redacted>");
+    static const char ex[] = "tollgate\0sandbox\0exec\0--\0sh\0-c\0env | grep -i proxy";
+    expect_argv(ex, sizeof ex, "tollgate <redacted> <redacted> -- <redacted> -c <redacted>");
+    static const char empty[] = "prog\0\0-v";
+    expect_argv(empty, sizeof empty, "prog '' -v");
+    static const char spaced[] = "/opt/my app/bin\0--url=https://u:SECRET@e.example/x";
+    expect_argv(spaced, sizeof spaced, "/opt/my app/bin --url=https://e.example<redacted>");
+    expect_argv("", 0, "");
+    char out[8];
+    px_argv_redact(curl, sizeof curl - 1, out, sizeof out);
+    assert_int_equal(strlen(out), sizeof out - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -96,6 +126,7 @@ int main(void)
         cmocka_unit_test(no_secret_survives),
         cmocka_unit_test(always_terminated),
         cmocka_unit_test(query_values_redacted_keys_kept),
+        cmocka_unit_test(one_token_per_argument),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

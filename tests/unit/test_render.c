@@ -177,7 +177,7 @@ static void every_class(void **state)
         "NET:OPEN [MED]",
         "NET:OPEN [HIGH]",
         "NET:CLOSE [INFO]",
-        "NET:FAIL [LOW] ALLOWED /usr/bin/curl(77) -> pkgs.internal.example:443 "
+        "NET:FAIL [LOW] FAILED /usr/bin/curl(77) -> pkgs.internal.example:443 "
         "[policy:internal_pkgs engine:policy] [reason:dns lookup",
         "NET:LISTEN [INFO] /usr/local/bin/tollgate(4242) -> 127.0.0.1:3128",
         "HTTP:GET [INFO]",
