@@ -30,7 +30,7 @@ static const cli_cmd_t cmds[] = {
     {"verify", cli_verify, "check the spool's CRCs and hash chain", NULL},
     {"report", cli_report, "the compliance report of a period, from the spool", NULL},
     {"ca", cli_ca, "print the TLS interception CA's certificate (PEM)", NULL},
-    {"ocsf", cli_ocsf, "OCSF events: samples, render to human lines, validate", NULL},
+    {"ocsf", cli_ocsf, "OCSF events: samples, render to human lines, validate, cast", NULL},
 };
 
 static void usage(FILE *f)

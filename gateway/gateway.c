@@ -105,7 +105,7 @@ int gw_token_load(const char *state_dir, bool create, char tok[GW_TOKEN_HEX + 1]
     }
     if (fd < 0) {
         snprintf(err, errlen, "%s: %s%s", path, strerror(errno),
-                 errno == ENOENT ? " (has the gateway run? or set TOLLGATE_TOKEN)" : "");
+                 errno == ENOENT ? " (start one with `tollgate up`, or set TOLLGATE_TOKEN)" : "");
         return -errno;
     }
     struct stat st;
