@@ -118,19 +118,14 @@ static int make_rec(ocsf_event_t *ev, col__rec_t *rec, ocsf_buf_t *b, char *err,
     return 0;
 }
 
-int col_append(col_t *c, ocsf_event_t *ev, uint64_t *ticket, char *err, size_t errlen)
+/* Pushes a record (b: sandbox bytes, then the JSON) into the ring and
+ * counts the outcome; the return of col_append. */
+static int push(col_t *c, const col__rec_t *rec, ocsf_buf_t *b, uint64_t *ticket, char *err,
+                size_t errlen)
 {
     uint64_t t;
     bool waited;
-    col__rec_t rec;
-    if (atomic_load_explicit(&c->stopping, memory_order_relaxed))
-        return -ESHUTDOWN;
-    ocsf_buf_t *b = tls_buf();
-    if (make_rec(ev, &rec, b, err, errlen) != 0) {
-        atomic_fetch_add_explicit(&c->encode_errors, 1, memory_order_relaxed);
-        return -EINVAL;
-    }
-    int rc = col__ring_push(&c->ring, &rec, b->p, b->len, c->cfg.when_full == COL_FULL_BLOCK,
+    int rc = col__ring_push(&c->ring, rec, b->p, b->len, c->cfg.when_full == COL_FULL_BLOCK,
                             &waited, &t);
     if (b->cap > (1u << 20)) /* do not keep a huge event's buffer */
         ocsf_buf_dispose(b);
@@ -151,10 +146,21 @@ int col_append(col_t *c, ocsf_event_t *ev, uint64_t *ticket, char *err, size_t e
     return 0;
 }
 
+int col_append(col_t *c, ocsf_event_t *ev, uint64_t *ticket, char *err, size_t errlen)
+{
+    col__rec_t rec;
+    if (atomic_load_explicit(&c->stopping, memory_order_relaxed))
+        return -ESHUTDOWN;
+    ocsf_buf_t *b = tls_buf();
+    if (make_rec(ev, &rec, b, err, errlen) != 0) {
+        atomic_fetch_add_explicit(&c->encode_errors, 1, memory_order_relaxed);
+        return -EINVAL;
+    }
+    return push(c, &rec, b, ticket, err, errlen);
+}
+
 int col_append_raw(col_t *c, const ocsf_ingest_t *in, uint64_t *ticket, char *err, size_t errlen)
 {
-    uint64_t t;
-    bool waited;
     col__rec_t rec;
     if (atomic_load_explicit(&c->stopping, memory_order_relaxed))
         return -ESHUTDOWN;
@@ -178,25 +184,7 @@ int col_append_raw(col_t *c, const ocsf_ingest_t *in, uint64_t *ticket, char *er
     b->len = 0;
     ocsf_buf_put(b, in->sandbox.p, rec.sandbox_len);
     ocsf_buf_put(b, in->json, in->len);
-    int rc = col__ring_push(&c->ring, &rec, b->p, b->len, c->cfg.when_full == COL_FULL_BLOCK,
-                            &waited, &t);
-    if (b->cap > (1u << 20))
-        ocsf_buf_dispose(b);
-    if (waited)
-        atomic_fetch_add_explicit(&c->blocked, 1, memory_order_relaxed);
-    if (rc == -EMSGSIZE) {
-        snprintf(err, errlen, "event larger than half the ring (ring.bytes)");
-        atomic_fetch_add_explicit(&c->encode_errors, 1, memory_order_relaxed);
-        return -EINVAL;
-    }
-    if (rc) {
-        atomic_fetch_add_explicit(&c->dropped, 1, memory_order_relaxed);
-        return rc;
-    }
-    atomic_fetch_add_explicit(&c->appended, 1, memory_order_relaxed);
-    if (ticket)
-        *ticket = t;
-    return 0;
+    return push(c, &rec, b, ticket, err, errlen);
 }
 
 uint64_t col_durable_ticket(const col_t *c)

@@ -86,20 +86,9 @@ static const dg_attr_t *find_attr(const dg_object_t *o, const char *name)
 }
 
 /* The enum entry of id, NULL when the attribute does not define it. */
-static const ocsf__enum_t *find_enum(const dg_t *d, const dg_attr_t *a, int64_t id)
+static const ocsf__enum_t *find_enum(const dg_t *d, const ocsf__attr_t *a, int64_t id)
 {
-    const ocsf__enum_t *e = d->s->enums + a->enum_off;
-    size_t lo = 0, hi = a->enum_n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (e[mid].id == id)
-            return &e[mid];
-        if (e[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    return ocsf__attr_enum(d->s, a, id);
 }
 
 static const dg_object_t *attr_object(const dg_t *d, const dg_attr_t *a)

@@ -146,18 +146,7 @@ static void put_raw(ocsf_buf_t *b, const jt_doc_t *d, uint32_t v)
 
 static const ocsf__enum_t *find_enum(const ct_t *t, const ocsf__attr_t *a, int64_t id)
 {
-    const ocsf__enum_t *e = t->s->enums + a->enum_off;
-    size_t lo = 0, hi = a->enum_n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (e[mid].id == id)
-            return &e[mid];
-        if (e[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    return ocsf__attr_enum(t->s, a, id);
 }
 
 static const ocsf__body_t *attr_body(const ct_t *t, const ocsf__attr_t *a)

@@ -72,20 +72,26 @@ int ocsf__schema_profile(const ocsf_schema_t *s, const char *name, size_t n)
     return -1;
 }
 
-const char *ocsf__attr_caption(const ocsf_schema_t *s, const ocsf__attr_t *a, int64_t id)
+const ocsf__enum_t *ocsf__attr_enum(const ocsf_schema_t *s, const ocsf__attr_t *a, int64_t id)
 {
     const ocsf__enum_t *e = s->enums + a->enum_off;
     size_t lo = 0, hi = a->enum_n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         if (e[mid].id == id)
-            return e[mid].caption;
+            return &e[mid];
         if (e[mid].id < id)
             lo = mid + 1;
         else
             hi = mid;
     }
     return NULL;
+}
+
+const char *ocsf__attr_caption(const ocsf_schema_t *s, const ocsf__attr_t *a, int64_t id)
+{
+    const ocsf__enum_t *e = ocsf__attr_enum(s, a, id);
+    return e ? e->caption : NULL;
 }
 
 const ocsf_schema_t *ocsf_schema_find(const char *version, size_t n)

@@ -109,6 +109,8 @@ const ocsf__class_t *ocsf__schema_class(const ocsf_schema_t *s, int64_t uid);
 const ocsf__attr_t *ocsf__body_attr(const ocsf__body_t *b, const char *key, size_t n);
 /* Profile bit of `name`, -1 when the version has no such profile. */
 int ocsf__schema_profile(const ocsf_schema_t *s, const char *name, size_t n);
+/* The enum entry of id `id` of attribute a; NULL when not an id of it. */
+const ocsf__enum_t *ocsf__attr_enum(const ocsf_schema_t *s, const ocsf__attr_t *a, int64_t id);
 /* Caption of enum id `id` of attribute a; NULL when not an id of it. */
 const char *ocsf__attr_caption(const ocsf_schema_t *s, const ocsf__attr_t *a, int64_t id);
 
