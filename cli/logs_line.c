@@ -122,13 +122,11 @@ static void retime(ocsf_buf_t *out, size_t start, cli_ts_t ts)
     ocsf_buf_dispose(&b);
 }
 
-int cli_logs_line(const cli_logs_view_t *v, const char *s, size_t n, ocsf_buf_t *out,
-                  uint64_t *seq)
+int cli_logs_line(const cli_logs_view_t *v, const char *s, size_t n, ocsf_buf_t *out, uint64_t *seq)
 {
     json_t *ev = json_loadb(s, n, 0, NULL);
     json_t *sq = json_object_get(json_object_get(ev, "metadata"), "sequence");
-    *seq = json_is_integer(sq) && json_integer_value(sq) > 0 ? (uint64_t)json_integer_value(sq)
-                                                             : 0;
+    *seq = json_is_integer(sq) && json_integer_value(sq) > 0 ? (uint64_t)json_integer_value(sq) : 0;
     if (v->json) {
         json_decref(ev);
         ocsf_buf_put(out, s, n);
@@ -137,8 +135,8 @@ int cli_logs_line(const cli_logs_view_t *v, const char *s, size_t n, ocsf_buf_t 
     }
     size_t mark = out->len;
     if (v->prefix) {
-        json_t *nm = json_object_get(json_object_get(json_object_get(ev, "device"), "container"),
-                                     "name");
+        json_t *nm =
+            json_object_get(json_object_get(json_object_get(ev, "device"), "container"), "name");
         ocsf_buf_putc(out, '[');
         if (json_string_length(nm))
             ocsf_text_escape(out, json_string_value(nm), json_string_length(nm), 64,

@@ -92,8 +92,8 @@ static void counts(px_ident_cache_t *cache, uint64_t *fast, uint64_t *fallback)
 }
 
 /* Asks both caches about c: the same answer; which path answered. */
-static void same(px_ident_cache_t *fast, px_ident_cache_t *oracle, const conn_t *c,
-                 bool want_fast, int want_rc, int want_pid)
+static void same(px_ident_cache_t *fast, px_ident_cache_t *oracle, const conn_t *c, bool want_fast,
+                 int want_rc, int want_pid)
 {
     answer_t a, b;
     uint64_t f0, b0, f1, b1;
@@ -102,8 +102,8 @@ static void same(px_ident_cache_t *fast, px_ident_cache_t *oracle, const conn_t 
     counts(fast, &f1, &b1);
     ask(oracle, c, &b);
     if (a.rc != b.rc || a.pid != b.pid || strcmp(a.exe, b.exe) != 0)
-        fail_msg("cgroup %d pid %d %s (%s) / scan %d pid %d %s (%s)", a.rc, a.pid, a.exe,
-                 a.reason, b.rc, b.pid, b.exe, b.reason);
+        fail_msg("cgroup %d pid %d %s (%s) / scan %d pid %d %s (%s)", a.rc, a.pid, a.exe, a.reason,
+                 b.rc, b.pid, b.exe, b.reason);
     assert_int_equal(a.rc, want_rc);
     assert_int_equal(a.pid, want_pid);
     assert_int_equal(f1 - f0, want_fast ? 1 : 0);
