@@ -356,7 +356,8 @@ static void print_text(const char *text)
         ocsf_buf_putc(&b, '\n');
         p += n + (p[n] == '\n');
     }
-    fwrite(b.p, 1, b.len, stdout);
+    if (b.len)
+        fwrite(b.p, 1, b.len, stdout);
     ocsf_buf_dispose(&b);
 }
 

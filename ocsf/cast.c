@@ -441,10 +441,11 @@ static int fix_root(dg_t *d, json_t *root, int class_uid)
     if (replace(d, root, "category_uid", json_integer(c->category_uid)) != 0)
         return -EINVAL;
     json_t *act = json_object_get(root, "activity_id");
-    if (!json_is_integer(act))
+    json_int_t tu;
+    if (!json_is_integer(act) ||
+        __builtin_add_overflow((json_int_t)class_uid * 100, json_integer_value(act), &tu))
         return 0;
-    return replace(d, root, "type_uid",
-                   json_integer((json_int_t)class_uid * 100 + json_integer_value(act)));
+    return replace(d, root, "type_uid", json_integer(tu));
 }
 
 /* Each enum id's sibling caption is the target's (except for 99 Other). */

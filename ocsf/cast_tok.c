@@ -710,9 +710,10 @@ static void walk_obj(ct_t *t, uint32_t obj, const ocsf__body_t *b, where_t where
             char num[32];
             int n = snprintf(num, sizeof num, "%d", cls->category_uid);
             replace(t, &p, "category_uid", num, (size_t)n);
-            int64_t act;
-            if (int_value(t, &p, "activity_id", &act)) {
-                n = snprintf(num, sizeof num, "%lld", (long long)cls->uid * 100 + (long long)act);
+            int64_t act, tu;
+            if (int_value(t, &p, "activity_id", &act) &&
+                !__builtin_add_overflow((int64_t)cls->uid * 100, act, &tu)) {
+                n = snprintf(num, sizeof num, "%lld", (long long)tu);
                 replace(t, &p, "type_uid", num, (size_t)n);
             }
         }

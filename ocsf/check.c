@@ -763,8 +763,10 @@ int ocsf__check_doc(ocsf_checker_t *c, const ocsf_schema_t *force)
     uint32_t act = jt_get(d, 0, "activity_id", 11);
     if (act && d->t[act].type == JT_NUM && (d->t[act].flags & JT_INT) && !done(c)) {
         uint32_t tu = jt_get(d, 0, "type_uid", 8);
-        int64_t want = (int64_t)cls->uid * 100 + d->t[act].i;
-        if (!tu || d->t[tu].type != JT_NUM || !(d->t[tu].flags & JT_INT) || d->t[tu].i != want) {
+        int64_t want = 0; /* an activity_id near INT64_MAX: no type_uid can match */
+        bool over = __builtin_add_overflow((int64_t)cls->uid * 100, d->t[act].i, &want);
+        if (over || !tu || d->t[tu].type != JT_NUM || !(d->t[tu].flags & JT_INT) ||
+            d->t[tu].i != want) {
             if (tu) {
                 c->path[0].key = tu - 1;
                 c->depth = 1;
