@@ -121,6 +121,10 @@ int gw__ksource_start(gw__t *g, char *err, size_t errlen);
 void gw__ksource_stop(gw__t *g); /* before the collector goes */
 void gw__ksource_metrics(gw__t *g, ocsf_buf_t *b);
 
+/* Writes data to path through path.tmp: fsync, rename, fsync of dir (the
+ * sandbox state and the policy history; sandbox.c). 0 or -errno. */
+int gw__write_atomic(const char *path, const char *dir, const char *data, size_t len);
+
 /* ---- resent events (dedup.c) --------------------------------------------------- */
 gw__dedup_t *gw__dedup_create(void);
 void gw__dedup_destroy(gw__dedup_t *d);

@@ -37,38 +37,6 @@ static void file_path(gw__t *g, const char *name, uint64_t version, char *out, s
              (unsigned long long)version);
 }
 
-static int write_atomic(const char *path, const char *dir, const char *data, size_t len)
-{
-    char tmp[4600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    int rc = 0;
-    for (size_t off = 0; off < len && rc == 0;) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno != EINTR)
-            rc = -errno;
-        else if (w > 0)
-            off += (size_t)w;
-    }
-    if (rc == 0 && fsync(fd) != 0)
-        rc = -errno;
-    close(fd);
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -errno;
-    if (rc) {
-        unlink(tmp);
-        return rc;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
-}
-
 /* A policy's canonical JSON as a tree (new reference; null when absent). */
 static json_t *tree(const pol_policy_t *p, bool layers)
 {
@@ -101,7 +69,7 @@ void gw__history_record(gw__t *g, const gw__sandbox_t *sb, const char *summary)
     free(fy);
     char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(o);
-    int rc = text ? write_atomic(path, dir, text, strlen(text)) : -ENOMEM;
+    int rc = text ? gw__write_atomic(path, dir, text, strlen(text)) : -ENOMEM;
     free(text);
     if (rc)
         fprintf(stderr, "[gateway:history] write %s: %s; version %llu of %s not kept\n", path,

@@ -110,9 +110,9 @@ static void state_path(gw__t *g, const char *name, const char *suffix, char *out
     snprintf(out, n, "%s/sandboxes/%s%s", g->state_dir, name, suffix);
 }
 
-static int write_atomic(const char *path, const char *dir, const char *data, size_t len)
+int gw__write_atomic(const char *path, const char *dir, const char *data, size_t len)
 {
-    char tmp[4500];
+    char tmp[4600];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -168,7 +168,7 @@ static int save(gw__t *g, gw__sandbox_t *sb, char *err, size_t errlen)
         json_decref(pins);
     char *text = o ? json_dumps(o, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
     json_decref(o);
-    int rc = text ? write_atomic(path, dir, text, strlen(text)) : -ENOMEM;
+    int rc = text ? gw__write_atomic(path, dir, text, strlen(text)) : -ENOMEM;
     free(text);
     if (rc)
         snprintf(err, errlen, "write %s: %s", path, strerror(-rc));

@@ -253,22 +253,7 @@ static json_t *placeholder_scalar(dg_t *d, const dg_attr_t *a)
         }
         return o;
     }
-    default:
-        if (!strcmp(a->type, "ip_t"))
-            return json_string("0.0.0.0");
-        if (!strcmp(a->type, "uuid_t"))
-            return json_string("00000000-0000-0000-0000-000000000000");
-        if (!strcmp(a->type, "mac_t"))
-            return json_string("00:00:00:00:00:00");
-        switch (a->check) { /* a placeholder its type's check takes */
-        case OCSF__CHK_EMAIL11:
-        case OCSF__CHK_EMAIL13: return json_string("unknown@unknown.invalid");
-        case OCSF__CHK_DATETIME11:
-        case OCSF__CHK_DATETIME17: return json_string("1970-01-01T00:00:00Z");
-        case OCSF__CHK_HEX: return json_string("0");
-        case OCSF__CHK_BASE64: return json_string("");
-        }
-        return json_string("unknown");
+    default: return json_string(ocsf__placeholder_string(a));
     }
 }
 
@@ -312,24 +297,16 @@ static json_t *get_path(json_t *obj, const char *path)
  * members are not filled. */
 static void fill_one_of(dg_t *d, json_t *obj, const dg_object_t *def, const uint16_t *idx, size_t n)
 {
-    const dg_attr_t *pick = NULL, *first_str = NULL, *first = NULL;
     json_t *domain = json_object_get(obj, "domain");
     for (size_t i = 0; i < n; i++) {
-        if (idx[i] >= def->n)
-            continue;
-        const dg_attr_t *a = &def->attrs[idx[i]];
-        first = first ? first : a;
-        if (!strcmp(a->name, "hostname") && json_is_string(domain) && scalar_fits(a, domain)) {
+        const dg_attr_t *a = idx[i] < def->n ? &def->attrs[idx[i]] : NULL;
+        if (a && !strcmp(a->name, "hostname") && json_is_string(domain) && scalar_fits(a, domain)) {
             note_filled(d, a->name);
             json_object_set(obj, a->name, domain);
             return;
         }
-        if (!strcmp(a->name, "name") && a->kind == OCSF__K_STRING)
-            pick = a;
-        if (!first_str && a->kind == OCSF__K_STRING && !strcmp(a->type, "string_t"))
-            first_str = a;
     }
-    pick = pick ? pick : first_str ? first_str : first;
+    const dg_attr_t *pick = ocsf__one_of_pick(def, idx, n);
     if (pick)
         fill(d, obj, pick);
 }

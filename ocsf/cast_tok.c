@@ -433,14 +433,10 @@ static size_t count_present(plan_t *p, const jt_doc_t *d, const ocsf__body_t *b,
 
 static void fill_one_of(ct_t *t, plan_t *p, const ocsf__body_t *b, const uint16_t *idx, size_t n)
 {
-    const ocsf__attr_t *pick = NULL, *first_str = NULL, *first = NULL;
     member_t *domain = member_of(p, t->d, "domain");
     for (size_t i = 0; i < n; i++) {
-        if (idx[i] >= b->n)
-            continue;
-        const ocsf__attr_t *a = &b->attrs[idx[i]];
-        first = first ? first : a;
-        if (!strcmp(a->name, "hostname") && domain && domain->what == KEEP &&
+        const ocsf__attr_t *a = idx[i] < b->n ? &b->attrs[idx[i]] : NULL;
+        if (a && !strcmp(a->name, "hostname") && domain && domain->what == KEEP &&
             t->d->t[domain->key + 1].type == JT_STR && scalar_fits(t->d, a, domain->key + 1)) {
             note_filled(t, p, a->name);
             const char *raw_p;
@@ -449,12 +445,8 @@ static void fill_one_of(ct_t *t, plan_t *p, const ocsf__body_t *b, const uint16_
             add(p, a, NULL, raw_p, raw_n);
             return;
         }
-        if (!strcmp(a->name, "name") && a->kind == OCSF__K_STRING)
-            pick = a;
-        if (!first_str && a->kind == OCSF__K_STRING && !strcmp(a->type, "string_t"))
-            first_str = a;
     }
-    pick = pick ? pick : first_str ? first_str : first;
+    const ocsf__attr_t *pick = ocsf__one_of_pick(b, idx, n);
     if (pick)
         fill(t, p, pick);
 }
@@ -848,23 +840,7 @@ static void placeholder(ct_t *t, const ocsf__attr_t *a, ocsf_buf_t *b)
         p.text->len = p.mark;
         return;
     }
-    default:
-        if (!strcmp(a->type, "ip_t"))
-            put_string(b, "0.0.0.0");
-        else if (!strcmp(a->type, "uuid_t"))
-            put_string(b, "00000000-0000-0000-0000-000000000000");
-        else if (!strcmp(a->type, "mac_t"))
-            put_string(b, "00:00:00:00:00:00");
-        else if (a->check == OCSF__CHK_EMAIL11 || a->check == OCSF__CHK_EMAIL13)
-            put_string(b, "unknown@unknown.invalid");
-        else if (a->check == OCSF__CHK_DATETIME11 || a->check == OCSF__CHK_DATETIME17)
-            put_string(b, "1970-01-01T00:00:00Z");
-        else if (a->check == OCSF__CHK_HEX)
-            put_string(b, "0");
-        else if (a->check == OCSF__CHK_BASE64)
-            put_string(b, "");
-        else
-            put_string(b, "unknown");
+    default: put_string(b, ocsf__placeholder_string(a));
     }
 }
 

@@ -94,6 +94,41 @@ const char *ocsf__attr_caption(const ocsf_schema_t *s, const ocsf__attr_t *a, in
     return e ? e->caption : NULL;
 }
 
+const char *ocsf__placeholder_string(const ocsf__attr_t *a)
+{
+    if (!strcmp(a->type, "ip_t"))
+        return "0.0.0.0";
+    if (!strcmp(a->type, "uuid_t"))
+        return "00000000-0000-0000-0000-000000000000";
+    if (!strcmp(a->type, "mac_t"))
+        return "00:00:00:00:00:00";
+    switch (a->check) { /* a placeholder its type's check takes */
+    case OCSF__CHK_EMAIL11:
+    case OCSF__CHK_EMAIL13: return "unknown@unknown.invalid";
+    case OCSF__CHK_DATETIME11:
+    case OCSF__CHK_DATETIME17: return "1970-01-01T00:00:00Z";
+    case OCSF__CHK_HEX: return "0";
+    case OCSF__CHK_BASE64: return "";
+    }
+    return "unknown";
+}
+
+const ocsf__attr_t *ocsf__one_of_pick(const ocsf__body_t *b, const uint16_t *idx, size_t n)
+{
+    const ocsf__attr_t *pick = NULL, *first_str = NULL, *first = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (idx[i] >= b->n)
+            continue; /* a dotted member is not filled */
+        const ocsf__attr_t *a = &b->attrs[idx[i]];
+        first = first ? first : a;
+        if (!strcmp(a->name, "name") && a->kind == OCSF__K_STRING)
+            pick = a;
+        if (!first_str && a->kind == OCSF__K_STRING && !strcmp(a->type, "string_t"))
+            first_str = a;
+    }
+    return pick ? pick : first_str ? first_str : first;
+}
+
 const ocsf_schema_t *ocsf_schema_find(const char *version, size_t n)
 {
     for (size_t i = 0; ocsf__schemas[i]; i++)

@@ -42,6 +42,13 @@ int ocsf__check_doc(ocsf_checker_t *c, const ocsf_schema_t *force);
  * reported): check_body only sees those of the objects it walks into. */
 int ocsf__check_unique_all(ocsf_checker_t *c);
 
+/* The casts' shared choices (cast.c, cast_tok.c): the string a required
+ * attribute is filled with (one its type's check takes), and which member
+ * of an at_least_one / just_one list is filled when none is present
+ * (`name`, else the first plain string, else the first). */
+const char *ocsf__placeholder_string(const ocsf__attr_t *a);
+const ocsf__attr_t *ocsf__one_of_pick(const ocsf__body_t *b, const uint16_t *idx, size_t n);
+
 /* s[0..n) passes the typed-string check (OCSF__CHK_*). */
 bool ocsf__typed_ok(int check, const unsigned char *s, size_t n);
 
