@@ -3,8 +3,11 @@
  * through the ring into the spool, fsync = interval by default), and the
  * latency from append to a reader seeing the event.
  *
- *   bench_collector [producers [events per producer [fsync [latency events [rate]]]]]
+ *   bench_collector [--event-bytes N] [producers [events per producer [fsync [latency events
+ *                   [rate]]]]]
  *
+ *   --event-bytes  a smaller NET:OPEN event padded to about N bytes of JSON as
+ *                  stored (default: the ~1.2 KB event of bench_ocsf)
  *   producers      appending threads (default 2)
  *   events         per producer (default 250000)
  *   fsync          always | interval | never (default interval)
@@ -69,23 +72,28 @@ static int list_tasks(long *ids, int max)
     return n;
 }
 
-/* The one thread col_create started (its writer); 0 when unknown. */
-static long new_task(const long *before, int nb)
+/* The thread col_create started named `name` (its writer, its syncer); 0
+ * when unknown. */
+static long new_task(const long *before, int nb, const char *name)
 {
     long after[MAX_TASKS];
     int na = list_tasks(after, MAX_TASKS);
-    long found = 0;
     for (int i = 0; i < na; i++) {
         bool old = false;
         for (int j = 0; j < nb; j++)
             old |= after[i] == before[j];
-        if (!old) {
-            if (found)
-                return 0; /* more than one: do not guess */
-            found = after[i];
+        char path[64], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%ld/comm", after[i]);
+        FILE *f = old ? NULL : fopen(path, "r");
+        if (f) {
+            if (fgets(comm, sizeof comm, f))
+                comm[strcspn(comm, "\n")] = '\0';
+            fclose(f);
         }
+        if (!old && strcmp(comm, name) == 0)
+            return after[i];
     }
-    return found;
+    return 0;
 }
 
 /* A thread's time on a CPU and waiting for one (runnable), in seconds, from
@@ -138,20 +146,77 @@ static void make(ocsf_event_t *ev, long i)
                        OCSF_STR("endpoint attacker.example.com:443 is not allowed by any policy"));
 }
 
+/* --event-bytes N: events of about N bytes of JSON as stored (with
+ * logged_time and sequence), appended with col_append_raw as the gateway
+ * appends what it ingests (a NET:OPEN with few fields, message padded);
+ * 0: the ~1.2 KB event above through col_append (encoded per append). */
+static long event_bytes;
+static char *raw_tmpl; /* the JSON; the uid's last 12 digits change per event */
+static size_t raw_len, raw_at, raw_uid;
+
+static long size_event(void)
+{
+    const char *head = "{\"activity_id\":1,\"category_uid\":4,\"class_uid\":4001,\"dst_endpoint\":"
+                       "{\"domain\":\"example.com\",\"port\":443},\"message\":\"";
+    const char *tail = "\",\"metadata\":{\"product\":{\"name\":\"agent\",\"vendor_name\":\"acme\"},"
+                       "\"uid\":\"00000000-0000-4000-8000-000000000000\",\"version\":\"1.7.0\"},"
+                       "\"severity_id\":1,\"time\":1795737600000,\"type_uid\":400101}";
+    size_t fixed = strlen(head) + strlen(tail);
+    long stored = (long)fixed + 46; /* "logged_time":<13 digits>,"sequence":<7 digits>, */
+    long pad = event_bytes > stored ? event_bytes - stored : 0;
+    raw_len = fixed + (size_t)pad;
+    raw_tmpl = malloc(raw_len + 1);
+    char *p = raw_tmpl;
+    p += sprintf(p, "%s", head);
+    memset(p, 'x', (size_t)pad);
+    p += pad;
+    sprintf(p, "%s", tail);
+    raw_at = (size_t)(strstr(raw_tmpl, "\"metadata\":{") - raw_tmpl) + strlen("\"metadata\":{");
+    raw_uid = (size_t)(strstr(raw_tmpl, "-8000-") - raw_tmpl) + strlen("-8000-");
+    return stored + pad;
+}
+
+static int append_raw(char *json, long i, uint64_t *t, char *err, size_t errlen)
+{
+    char d[16];
+    snprintf(d, sizeof d, "%012ld", i % 1000000000000L);
+    memcpy(json + raw_uid, d, 12);
+    ocsf_ingest_t in = {.json = json,
+                        .len = raw_len,
+                        .at = raw_at,
+                        .time = 1795737600000LL + i,
+                        .class_uid = 4001,
+                        .severity_id = 1,
+                        .action_id = -1,
+                        .log_name = OCSF_STR("sandbox"),
+                        .sandbox = OCSF_STR("default")};
+    return col_append_raw(col, &in, t, err, errlen);
+}
+
+/* One append of event i (its own buffer for the raw JSON). */
+static int append_one(ocsf_event_t *ev, char *json, long i, uint64_t *t, char *err, size_t errlen)
+{
+    if (event_bytes > 0)
+        return append_raw(json, i, t, err, errlen);
+    make(ev, i);
+    return col_append(col, ev, t, err, errlen);
+}
+
 static void *producer(void *arg)
 {
     long k = (long)(intptr_t)arg, base = k * per;
     ocsf_event_t ev;
     char err[128];
     uint64_t t = 0;
+    char *json = raw_tmpl ? strdup(raw_tmpl) : NULL;
     for (long i = 0; i < per; i++) {
-        make(&ev, base + i);
-        if (col_append(col, &ev, &t, err, sizeof err) != 0) {
+        if (append_one(&ev, json, base + i, &t, err, sizeof err) != 0) {
             fprintf(stderr, "bench_collector: append: %s\n", err);
             abort();
         }
     }
     last_ticket[k] = t;
+    free(json);
     return NULL;
 }
 
@@ -187,9 +252,16 @@ static int bench_throughput(const char *dir, int np, const char *mode)
     int nb = list_tasks(before, MAX_TASKS);
     if (open_collector(dir, mode, &col) != 0)
         return -1;
-    long writer = new_task(before, nb);
-    double w_cpu0, w_rq0, w_cpu = -1, w_rq = -1;
+    long writer = 0, syncer = 0;
+    for (int i = 0; i < 100 && (!writer || !syncer); i++) { /* until the threads named themselves */
+        writer = new_task(before, nb, "tg-col-writer");
+        syncer = new_task(before, nb, "tg-col-syncer");
+        if (!writer || !syncer)
+            usleep(1000);
+    }
+    double w_cpu0, w_rq0, w_cpu = -1, w_rq = -1, s_cpu0, s_rq0, s_cpu = -1, s_rq = -1;
     task_sched(writer, &w_cpu0, &w_rq0);
+    task_sched(syncer, &s_cpu0, &s_rq0);
     last_ticket = calloc((size_t)np, sizeof *last_ticket);
     pthread_t th[64];
     double c0 = cpu_s(), t0 = now_s();
@@ -205,6 +277,8 @@ static int bench_throughput(const char *dir, int np, const char *mode)
     double t_durable = now_s() - t0, cpu = cpu_s() - c0;
     if (w_cpu0 >= 0 && task_sched(writer, &w_cpu, &w_rq) == 0)
         w_cpu -= w_cpu0, w_rq -= w_rq0;
+    if (s_cpu0 >= 0 && task_sched(syncer, &s_cpu, &s_rq) == 0)
+        s_cpu -= s_cpu0, s_rq -= s_rq0;
     col_stats_t st;
     col_stats(col, &st);
     double n = (double)np * (double)per;
@@ -228,6 +302,11 @@ static int bench_throughput(const char *dir, int np, const char *mode)
                100 * w_cpu / t_durable, w_cpu * 1e9 / n, 100 * w_rq / t_durable,
                100 * (sleep > 0 ? sleep : 0) / t_durable);
     }
+    if (s_cpu >= 0)
+        printf(
+            "  syncer thread    %11.0f%%    on a CPU (%.0f ns/ev): fdatasync and writeback starts "
+            "off the writer's path\n",
+            100 * s_cpu / t_durable, s_cpu * 1e9 / n);
     if (st.blocked)
         printf("  pace             producers waited %llu times for room in the ring: the "
                "writer thread set the pace\n",
@@ -239,9 +318,9 @@ static int bench_throughput(const char *dir, int np, const char *mode)
            n / t_durable >= GOAL_EVENTS_PER_S ? "PASS" : "MISS");
     printf("result append producers=%d events=%.0f fsync=%s append_s=%.6f durable_s=%.6f "
            "spool_bytes=%llu cpu_s=%.6f writer_cpu_s=%.6f writer_runnable_s=%.6f blocked=%llu "
-           "fsyncs=%llu\n",
+           "fsyncs=%llu syncer_cpu_s=%.6f event_bytes=%ld\n",
            np, n, mode, t_append, t_durable, (unsigned long long)st.spool_bytes, cpu, w_cpu, w_rq,
-           (unsigned long long)st.blocked, (unsigned long long)st.fsyncs);
+           (unsigned long long)st.blocked, (unsigned long long)st.fsyncs, s_cpu, event_bytes);
     col_destroy(col);
     col = NULL;
     free(last_ticket);
@@ -340,9 +419,8 @@ static int bench_latency(const char *dir, const char *mode, long n, double rate)
         if (ts.tv_nsec >= 1000000000)
             ts.tv_sec++, ts.tv_nsec -= 1000000000;
         clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-        make(&ev, i);
         L.t_append[i] = now_s();
-        if (col_append(col, &ev, NULL, err, sizeof err) != 0) {
+        if (append_one(&ev, raw_tmpl, i, NULL, err, sizeof err) != 0) {
             fprintf(stderr, "bench_collector: append: %s\n", err);
             abort();
         }
@@ -374,6 +452,15 @@ static int bench_latency(const char *dir, const char *mode, long n, double rate)
 
 int main(int argc, char **argv)
 {
+    if (argc > 2 && strcmp(argv[1], "--event-bytes") == 0) {
+        event_bytes = atol(argv[2]);
+        if (event_bytes < 1 || event_bytes > 60000) {
+            fprintf(stderr, "bench_collector: --event-bytes: 1 to 60000\n");
+            return 1;
+        }
+        argv[2] = argv[0];
+        argv += 2, argc -= 2;
+    }
     int np = argc > 1 ? atoi(argv[1]) : 2;
     per = argc > 2 ? atol(argv[2]) : 250000;
     const char *mode = argc > 3 ? argv[3] : "interval";
@@ -381,11 +468,15 @@ int main(int argc, char **argv)
     double rate = argc > 5 ? atof(argv[5]) : 1000;
     if (np < 1 || np > 64 || per < 0 || lat_n < 0 || rate <= 0 ||
         (strcmp(mode, "always") && strcmp(mode, "interval") && strcmp(mode, "never"))) {
-        fprintf(stderr, "usage: bench_collector [producers 1-64 [events per producer [always|"
-                        "interval|never [latency events [rate/s]]]]]\n");
+        fprintf(stderr, "usage: bench_collector [--event-bytes N] [producers 1-64 [events per "
+                        "producer [always|interval|never [latency events [rate/s]]]]]\n");
         return 1;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (event_bytes > 0)
+        printf("event              %ld B of JSON as stored, col_append_raw as the gateway "
+               "stores what it ingests (--event-bytes %ld)\n",
+               size_event(), event_bytes);
     char dir[512], sub[600];
     const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     snprintf(dir, sizeof dir, "%s/tg-bench-XXXXXX", tmp);

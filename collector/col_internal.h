@@ -31,6 +31,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "collector/collector.h"
 
@@ -47,9 +48,12 @@
 #define COL__BLOCK_RECS   512
 #define COL__DIR_MAX      4000 /* the spool directory path, bytes */
 #define COL__BLOCK_BYTES  (512u << 10)
+#define COL__RING_ROOM    COL__REC_HDR /* room for the record header before a ring entry's data */
+#define COL__BATCH_RECS   200          /* records per write batch: 5 iovecs each fit one pwritev */
 
 /* ---- CRC-32C and little-endian helpers (crc32c.c) ---------------------- */
 uint32_t col__crc32c(uint32_t crc, const void *p, size_t n);
+uint32_t col__crc32c_sw(uint32_t crc, const void *p, size_t n); /* the table: tests */
 
 static inline void col__put32(unsigned char *p, uint32_t v)
 {
@@ -101,7 +105,10 @@ typedef struct {
 /* bytes: a power of two >= 4096. */
 int col__ring_init(col__ring_t *r, uint64_t bytes);
 void col__ring_dispose(col__ring_t *r);
-/* Any thread. 0 with *ticket; -EAGAIN when full and !block; -EMSGSIZE when
+/* An entry is [u64 header][col__rec_t][COL__RING_ROOM bytes][data][4 bytes]:
+ * the writer builds the record header and trailer in place, around the
+ * data, and writes the record straight from the ring.
+ * Any thread. 0 with *ticket; -EAGAIN when full and !block; -EMSGSIZE when
  * the entry is over half the ring. */
 int col__ring_push(col__ring_t *r, const col__rec_t *rec, const void *data, size_t len, bool block,
                    bool *waited, uint64_t *ticket);
@@ -109,6 +116,14 @@ int col__ring_push(col__ring_t *r, const col__rec_t *rec, const void *data, size
  * its data and, in *ticket, its ticket. Release it when done. */
 const col__rec_t *col__ring_peek(col__ring_t *r, const unsigned char **data, uint64_t *ticket);
 void col__ring_release(col__ring_t *r);
+/* Writer thread: the entry at ring offset *off (padding skipped: *off moves
+ * to the entry), without releasing it; *ticket is the offset past it. The
+ * data is writable: the COL__RING_ROOM bytes before it and the 4 after
+ * are the writer's. NULL when none is published there yet. */
+const col__rec_t *col__ring_peek_at(col__ring_t *r, uint64_t *off, unsigned char **data,
+                                    uint64_t *ticket);
+/* Writer thread: releases every entry before ring offset upto (a ticket). */
+void col__ring_release_to(col__ring_t *r, uint64_t upto);
 /* Writer thread: sleeps until a push or timeout_ms. */
 void col__ring_wait(col__ring_t *r, int64_t timeout_ms);
 /* Writer thread: wakes producers waiting for room. */
@@ -120,6 +135,10 @@ typedef struct {
     void *mac; /* EVP_MAC (HMAC) */
     void *ctx; /* EVP_MAC_CTX keyed with the chain key, re-initialised per record */
     unsigned char id[COL__KEY_ID];
+    /* the record chain's HMAC without EVP: SHA-256 states after the key's
+     * inner and outer pad block, copied per record (plain bytes: a struct
+     * copy of col__mac_t shares nothing) */
+    _Alignas(16) unsigned char hs[2][128];
 } col__mac_t;
 
 int col__mac_init(col__mac_t *m, const unsigned char key[32]);
@@ -173,6 +192,21 @@ typedef struct {
     size_t nblocks, capblocks;
 } col__seg_t;
 
+/* One record of the write batch: its bytes are a, the logged_time field,
+ * b, the sequence field, c (a: header, sandbox and the JSON up to the first
+ * splice, in the ring entry; c ends with the trailer). The collector's own
+ * records own their memory (own: freed after the write). */
+typedef struct {
+    unsigned char *a;
+    const unsigned char *b, *c;
+    uint32_t alen, blen, clen, total;
+    uint8_t ltn, sqn;
+    bool own;
+    char lt[36], sq[32];
+    uint64_t seq;
+    int64_t time, logged;
+} col__pend_t;
+
 typedef struct {
     char dir[COL__DIR_MAX];
     int64_t segment_bytes;
@@ -183,9 +217,12 @@ typedef struct {
     unsigned char chain[32];
     uint64_t chain_seq; /* the sequence whose chain is in `chain` */
     uint64_t next_seq;
-    unsigned char *wbuf; /* records not yet written */
-    size_t wlen, wcap;
-    uint64_t wbuf_last_seq;
+    col__pend_t *pend; /* the batch: records built, not yet written */
+    size_t npend, cappend;
+    size_t wlen;       /* their bytes */
+    int64_t lt_cached; /* the last logged_time formatted, and its field */
+    char lt_field[36];
+    uint8_t lt_len;
     uint64_t total_bytes;
     col__mac_t *mac; /* the chain key (borrowed from the collector) */
 } col__spool_t;
@@ -200,13 +237,23 @@ int col__spool_open(col__spool_t *sp, const char *dir, int64_t segment_bytes, co
  * a restart are never used again. */
 int col__spool_skip_to(col__spool_t *sp, uint64_t next, char *err, size_t errlen);
 void col__spool_close(col__spool_t *sp);
-/* Appends one record to the write buffer, assigning the next sequence and
- * splicing logged_time and sequence into the JSON. Returns the sequence. */
-uint64_t col__spool_add(col__spool_t *sp, const col__rec_t *rec, const unsigned char *data,
+/* Adds one record to the write batch, assigning the next sequence and
+ * splicing logged_time and sequence into the JSON; the chain and CRC are
+ * computed here. data (sandbox, then JSON) is a ring entry's: the header
+ * is built in the COL__RING_ROOM bytes before it, the trailer in the 4
+ * after it, and the record is written from there (the entry must stay
+ * until the flush succeeds). Returns the sequence. */
+uint64_t col__spool_add(col__spool_t *sp, const col__rec_t *rec, unsigned char *data,
                         int64_t logged_time);
-/* write()s the buffer; updates the index. 0 or -errno (the buffer is kept
- * and retried on the next call). */
+/* The same for a record of the collector itself: data is copied. */
+uint64_t col__spool_add_copy(col__spool_t *sp, const col__rec_t *rec, const unsigned char *data,
+                             int64_t logged_time);
+/* Writes the batch with pwritev (one call per COL__BATCH_RECS records);
+ * updates the index. 0 or -errno (a partial write is cut off the file; the
+ * batch is kept and retried whole on the next call). */
 int col__spool_flush(col__spool_t *sp);
+/* Tests: the pwritev the spool calls (short writes, ENOSPC). */
+extern ssize_t (*col__pwritev)(int fd, const struct iovec *iov, int n, off_t off);
 int col__spool_sync(col__spool_t *sp);
 /* Rotates when the active segment is over segment_bytes. */
 int col__spool_maybe_rotate(col__spool_t *sp, char *err, size_t errlen);
@@ -241,6 +288,11 @@ int col__scan_next(col__scan_t *s, bool check_crc, const unsigned char **p, col_
 /* HMAC-SHA-256(key, prev || hdr[12,48) || sandbox || json) into out. */
 void col__chain(col__mac_t *m, const unsigned char prev[32], const unsigned char *rec,
                 unsigned char out[32]);
+/* The same over a record in pieces: hdr (its first 48 bytes) and n pieces
+ * of sandbox and JSON. */
+struct iovec;
+void col__chain_v(col__mac_t *m, const unsigned char prev[32], const unsigned char *hdr,
+                  const struct iovec *v, int n, unsigned char out[32]);
 /* Checks a segment header: magic, version 2, first sequence, the key id.
  * 0 or -EBADMSG with err naming the segment. */
 int col__seg_header_check(const unsigned char *h, size_t n, const unsigned char id[COL__KEY_ID],
@@ -263,6 +315,18 @@ struct col {
     col__spool_t sp;
     pthread_t writer;
     bool writer_started;
+    /* the syncer thread: fdatasync of what the writer wrote (fsync =
+     * interval, always), off the writer's path; smu guards the sync_ fields */
+    pthread_t syncer;
+    bool syncer_started;
+    pthread_mutex_t smu;
+    pthread_cond_t scond;
+    int sync_fd;     /* the syncer's dup of the active segment */
+    int *sync_close; /* dups of sealed segments, to close */
+    size_t nsync_close;
+    uint64_t sync_ticket;           /* written, to be made durable */
+    uint64_t sync_off, sync_kicked; /* bytes in the active segment; writeback started up to */
+    bool sync_stop;
     _Atomic bool stopping;
     _Atomic uint64_t written_seq, written_ticket, durable_ticket;
     pthread_mutex_t dmu; /* durability waiters */

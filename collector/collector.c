@@ -4,11 +4,13 @@
  * waits, listeners, drops and their reports, stats.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "collector/col_internal.h"
 
@@ -287,7 +289,7 @@ void col__add_own(col_t *c, ocsf_event_t *ev)
     ocsf_buf_t b;
     ocsf_buf_init(&b);
     if (make_rec(ev, &rec, &b, NULL, 0) == 0)
-        col__spool_add(&c->sp, &rec, (const unsigned char *)b.p, col__now_ms());
+        col__spool_add_copy(&c->sp, &rec, (const unsigned char *)b.p, col__now_ms());
     ocsf_buf_dispose(&b);
 }
 
@@ -301,9 +303,9 @@ static int64_t mono_ms(void)
 #define CAP_SLACK (64 << 10) /* room needed under spool.max_bytes to take events again */
 
 typedef struct {
+    uint64_t ring_pos;       /* where the next drain peeks (entries before it are in the batch) */
     uint64_t pending_ticket; /* ticket of the last record added */
     uint64_t written_ticket; /* ... and written */
-    bool dirty;              /* written but not fsynced */
     bool failing;            /* the last write failed: stop draining */
     bool cap_hit;            /* drain stopped at spool.max_bytes: run retention now */
     int64_t last_sync, next_drop_report, next_error_report, next_retention;
@@ -320,18 +322,30 @@ static void report_error(col_t *c, wstate_t *w, const char *what, int rc)
             c->spool_dir, strerror(-rc));
 }
 
+static void publish_durable(col_t *c, uint64_t ticket)
+{
+    uint64_t cur = atomic_load_explicit(&c->durable_ticket, memory_order_relaxed);
+    while (cur < ticket &&
+           !atomic_compare_exchange_weak_explicit(&c->durable_ticket, &cur, ticket,
+                                                  memory_order_release, memory_order_relaxed))
+        ;
+}
+
+/* Takes up to COL__BATCH_RECS records from the ring into the write batch;
+ * they stay in the ring (the batch is written from there) until the write
+ * succeeds (commit releases them). */
 static size_t drain(col_t *c, wstate_t *w)
 {
     size_t n = 0;
     const col__rec_t *r;
-    const unsigned char *data;
+    unsigned char *data;
     uint64_t ticket;
     int64_t lt = col__now_ms();
     const col__seg_t *g = &c->sp.segs[c->sp.nsegs - 1];
     bool stopping = atomic_load(&c->stopping);
-    while (!w->failing && (!atomic_load(&c->full) || stopping) && n < BATCH_MAX &&
+    while (!w->failing && (!atomic_load(&c->full) || stopping) && c->sp.npend < COL__BATCH_RECS &&
            (int64_t)(g->bytes + c->sp.wlen) < c->cfg.segment_bytes &&
-           (r = col__ring_peek(&c->ring, &data, &ticket))) {
+           (r = col__ring_peek_at(&c->ring, &w->ring_pos, &data, &ticket))) {
         if (c->cfg.max_bytes > 0 && !stopping &&
             (int64_t)(c->sp.total_bytes + c->sp.wlen + r->json_len) > c->cfg.max_bytes) {
             w->cap_hit = true; /* make room first, or say the spool is full */
@@ -339,15 +353,17 @@ static size_t drain(col_t *c, wstate_t *w)
         }
         col__spool_add(&c->sp, r, data, lt);
         w->pending_ticket = ticket;
-        col__ring_release(&c->ring);
+        w->ring_pos = ticket;
         n++;
         /* a checkpoint is due: commit and sign first, so checkpoints fall
          * every spool.checkpoint_events events however big the drain */
         if (c->signer && (int64_t)(c->sp.next_seq - 1 - c->ckpt_seq) >= c->cfg.checkpoint_events)
             break;
     }
-    if (n)
-        col__ring_wake_producers(&c->ring);
+    /* the batch is empty but the peek skipped a padding entry: release it,
+     * so col__ring_wait sleeps on the next entry instead of spinning on it */
+    if (c->sp.npend == 0 && w->ring_pos > atomic_load(&c->ring.tail))
+        col__ring_release_to(&c->ring, w->ring_pos);
     uint64_t dropped = atomic_load(&c->dropped);
     if (dropped > c->drops_reported && mono_ms() >= w->next_drop_report) {
         char msg[160];
@@ -362,11 +378,139 @@ static size_t drain(col_t *c, wstate_t *w)
     return n;
 }
 
-/* write, fsync per policy, rotate; true when something was published */
+/* ---- the syncer thread ------------------------------------------------------ */
+
+static void sync_error(col_t *c, int64_t *next_report, const char *what, int rc)
+{
+    atomic_fetch_add(&c->write_errors, 1);
+    int64_t now = mono_ms();
+    if (now < *next_report)
+        return;
+    *next_report = now + ERROR_REPORT_MS;
+    fprintf(stderr, "[collector:syncer] %s in %s failed: %s; retrying, nothing is dropped\n", what,
+            c->spool_dir, strerror(-rc));
+}
+
+#define KICK_BYTES (4u << 20) /* start writeback every 4 MiB written (sync_file_range) */
+
+/* Where writeback may start up to: a 64 KiB boundary below the end, so the
+ * page the writer appends to next is not under writeback (its next write
+ * would wait for the disk). smu held. */
+static uint64_t kick_to(const col_t *c)
+{
+    uint64_t to = c->sync_off & ~(uint64_t)0xffff;
+    return to >= c->sync_kicked + KICK_BYTES ? to : 0;
+}
+
+static void timed_wait(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000)
+        ts.tv_sec++, ts.tv_nsec -= 1000000000;
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
+/* fdatasync of what the writer wrote, per spool.fsync, then durable_ticket
+ * and the waiters; the writer goes on writing meanwhile. Between fsyncs
+ * (interval), writeback of every KICK_BYTES written is started early so the
+ * disk works while the writer writes and the fsync only waits for the tail. */
+static void *syncer_main(void *arg)
+{
+    col_t *c = arg;
+    pthread_setname_np(pthread_self(), "tg-col-syncer");
+    int64_t last_sync = mono_ms(), next_report = 0;
+    bool never = c->cfg.fsync == COL_FSYNC_NEVER;
+    pthread_mutex_lock(&c->smu);
+    for (;;) {
+        for (size_t i = 0; i < c->nsync_close; i++)
+            close(c->sync_close[i]);
+        c->nsync_close = 0;
+        uint64_t want = c->sync_ticket;
+        bool stop = c->sync_stop || atomic_load(&c->stopping);
+        if (never || want <= col_durable_ticket(c)) {
+            if (c->sync_stop)
+                break;
+            timed_wait(&c->scond, &c->smu, 200);
+            continue;
+        }
+        int64_t now = mono_ms();
+        int64_t left = c->cfg.fsync_interval_ms - (now - last_sync);
+        int fd = c->sync_fd;
+        uint64_t off = c->sync_off;
+        if (c->cfg.fsync == COL_FSYNC_ALWAYS || stop || left <= 0) {
+            pthread_mutex_unlock(&c->smu);
+            /* fd < 0: the writer could not dup the new segment (it retries) */
+            int rc = fd < 0 ? -EBADF : fdatasync(fd) == 0 ? 0 : -errno;
+            if (rc == 0) {
+                atomic_fetch_add(&c->fsyncs, 1);
+                publish_durable(c, want);
+                notify(c);
+            } else {
+                sync_error(c, &next_report, "fdatasync", rc);
+            }
+            pthread_mutex_lock(&c->smu);
+            last_sync = now;
+            if (rc == 0 && c->sync_fd == fd && off > c->sync_kicked)
+                c->sync_kicked = off;
+            else if (rc)
+                timed_wait(&c->scond, &c->smu, 100);
+            continue;
+        }
+        if (kick_to(c) && fd >= 0) {
+            uint64_t from = c->sync_kicked, to = kick_to(c);
+            c->sync_kicked = to;
+            pthread_mutex_unlock(&c->smu);
+            sync_file_range(fd, (off64_t)from, (off64_t)(to - from), SYNC_FILE_RANGE_WRITE);
+            pthread_mutex_lock(&c->smu);
+            continue;
+        }
+        timed_wait(&c->scond, &c->smu, left);
+    }
+    pthread_mutex_unlock(&c->smu);
+    return NULL;
+}
+
+/* Writer: what is written now, for the syncer. */
+static void sync_written(col_t *c, uint64_t ticket)
+{
+    pthread_mutex_lock(&c->smu);
+    c->sync_ticket = ticket;
+    c->sync_off = c->sp.segs[c->sp.nsegs - 1].bytes;
+    if (c->cfg.fsync == COL_FSYNC_ALWAYS || kick_to(c) || atomic_load(&c->stopping))
+        pthread_cond_signal(&c->scond);
+    pthread_mutex_unlock(&c->smu);
+}
+
+/* Writer, after a rotation: the syncer follows the new segment. */
+static void sync_rotated(col_t *c)
+{
+    int fd = fcntl(c->sp.fd, F_DUPFD_CLOEXEC, 0);
+    pthread_mutex_lock(&c->smu);
+    if (c->sync_fd >= 0) {
+        int *n = realloc(c->sync_close, (c->nsync_close + 1) * sizeof *n);
+        if (n) {
+            c->sync_close = n;
+            c->sync_close[c->nsync_close++] = c->sync_fd;
+        } /* else: leaks one fd */
+    }
+    /* -1 when dup failed (EMFILE): the syncer then fails its fsyncs (nothing
+     * new becomes durable) until commit() retries the dup */
+    c->sync_fd = fd;
+    c->sync_off = c->sync_kicked = c->sp.segs[c->sp.nsegs - 1].bytes;
+    pthread_mutex_unlock(&c->smu);
+}
+
+/* write, hand the fsync to the syncer (or publish, fsync = never), rotate;
+ * true when something was published */
 static bool commit(col_t *c, wstate_t *w)
 {
     bool progressed = false;
     char err[256];
+    if (c->cfg.fsync != COL_FSYNC_NEVER && c->sync_fd < 0)
+        sync_rotated(c); /* the dup at the last rotation failed: again */
     if (c->sp.wlen) {
         int rc = col__spool_flush(&c->sp);
         w->failing = rc != 0;
@@ -374,41 +518,33 @@ static bool commit(col_t *c, wstate_t *w)
             report_error(c, w, "write", rc);
             return false;
         }
+        if (w->pending_ticket > w->written_ticket) {
+            col__ring_release_to(&c->ring, w->pending_ticket);
+            /* producers waiting for room are woken once half the ring is free
+             * (any entry fits then, and the ring keeps a backlog): one wake-up
+             * per half ring, not per batch */
+            if (col__ring_used(&c->ring) <= c->ring.size / 2)
+                col__ring_wake_producers(&c->ring);
+        }
         atomic_store_explicit(&c->written_seq, c->sp.next_seq - 1, memory_order_release);
         w->written_ticket = w->pending_ticket;
-        w->dirty = true;
-        progressed = true;
-    }
-    bool due = c->cfg.fsync == COL_FSYNC_ALWAYS ||
-               (c->cfg.fsync == COL_FSYNC_INTERVAL &&
-                mono_ms() - w->last_sync >= c->cfg.fsync_interval_ms) ||
-               atomic_load(&c->stopping);
-    if (w->dirty && (c->cfg.fsync == COL_FSYNC_NEVER || due)) {
-        if (c->cfg.fsync != COL_FSYNC_NEVER) {
-            if (progressed)
-                notify(c); /* readers see what is written now, not after the fsync */
-            int rc = col__spool_sync(&c->sp);
-            if (rc) {
-                report_error(c, w, "fdatasync", rc);
-                return progressed;
-            }
-            atomic_fetch_add(&c->fsyncs, 1);
-            w->last_sync = mono_ms();
+        if (c->cfg.fsync == COL_FSYNC_NEVER) {
+            publish_durable(c, w->written_ticket);
+        } else {
+            sync_written(c, w->written_ticket);
         }
-        atomic_store_explicit(&c->durable_ticket, w->written_ticket, memory_order_release);
-        w->dirty = false;
         progressed = true;
     }
     const col__seg_t *g = &c->sp.segs[c->sp.nsegs - 1];
     if ((int64_t)g->bytes >= c->cfg.segment_bytes) {
         /* rotation fsyncs the full segment: what it holds is durable */
+        size_t before = c->sp.nsegs;
         if (col__spool_maybe_rotate(&c->sp, err, sizeof err) != 0) {
             report_error(c, w, "rotate", -EIO);
-        } else if (w->dirty) {
+        } else if (c->sp.nsegs != before) {
             atomic_fetch_add(&c->fsyncs, 1);
-            atomic_store_explicit(&c->durable_ticket, w->written_ticket, memory_order_release);
-            w->dirty = false;
-            w->last_sync = mono_ms();
+            publish_durable(c, w->written_ticket);
+            sync_rotated(c);
             progressed = true;
         }
     }
@@ -451,14 +587,16 @@ static bool commit(col_t *c, wstate_t *w)
 static void *writer_main(void *arg)
 {
     col_t *c = arg;
-    wstate_t w = {.last_sync = mono_ms()};
-    w.next_drop_report = w.last_sync;
+    pthread_setname_np(pthread_self(), "tg-col-writer");
+    wstate_t w = {.next_drop_report = mono_ms()};
+    w.ring_pos = atomic_load(&c->ring.tail);
+    w.written_ticket = w.pending_ticket = w.ring_pos;
     for (;;) {
         size_t n = drain(c, &w);
         if (commit(c, &w))
             notify(c);
         bool done = atomic_load(&c->stopping) && col__ring_used(&c->ring) == 0 && c->sp.wlen == 0 &&
-                    !w.dirty;
+                    col_durable_ticket(c) >= w.written_ticket;
         if (col__checkpoint_tick(c, done)) /* at a clean stop: the last one, and the witness */
             notify(c);
         if (done)
@@ -467,8 +605,6 @@ static void *writer_main(void *arg)
             int64_t wait = 200;
             if (w.failing)
                 wait = 100;
-            else if (w.dirty && c->cfg.fsync == COL_FSYNC_INTERVAL)
-                wait = c->cfg.fsync_interval_ms - (mono_ms() - w.last_sync);
             if (atomic_load(&c->stopping))
                 wait = w.failing ? 100 : 1;
             col__ring_wait(&c->ring, wait > 0 ? wait : 1);
@@ -476,6 +612,8 @@ static void *writer_main(void *arg)
     }
     return NULL;
 }
+
+static void stop_syncer(col_t *c);
 
 int col_create(const col_config_t *cfg, col_t **out, char *err, size_t errlen)
 {
@@ -495,10 +633,13 @@ int col_create(const col_config_t *cfg, col_t **out, char *err, size_t errlen)
     c->cfg.spool_dir = c->spool_dir;
     pthread_mutex_init(&c->dmu, NULL);
     pthread_mutex_init(&c->lmu, NULL);
+    pthread_mutex_init(&c->smu, NULL);
+    c->sync_fd = -1;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&c->dcond, &ca);
+    pthread_cond_init(&c->scond, &ca);
     pthread_condattr_destroy(&ca);
     if ((rc = col__ring_init(&c->ring, (uint64_t)cfg->ring_bytes)) != 0) {
         snprintf(err, errlen, "ring.bytes %lld: must be a power of two from 4096 to 4 GiB",
@@ -534,8 +675,21 @@ int col_create(const col_config_t *cfg, col_t **out, char *err, size_t errlen)
     atomic_store(&c->written_seq, c->sp.next_seq - 1);
     atomic_store(&c->spool_bytes, c->sp.total_bytes);
     atomic_store(&c->segments, c->sp.nsegs);
+    c->sync_fd = fcntl(c->sp.fd, F_DUPFD_CLOEXEC, 0);
+    if (c->sync_fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "dup: %s", strerror(-rc));
+        goto fail_thread;
+    }
+    if ((rc = -pthread_create(&c->syncer, NULL, syncer_main, c))) {
+        snprintf(err, errlen, "syncer thread: %s", strerror(-rc));
+        close(c->sync_fd);
+        goto fail_thread;
+    }
+    c->syncer_started = true;
     if ((rc = -pthread_create(&c->writer, NULL, writer_main, c))) {
         snprintf(err, errlen, "writer thread: %s", strerror(-rc));
+        stop_syncer(c);
         goto fail_thread;
     }
     c->writer_started = true;
@@ -550,9 +704,31 @@ fail_spool:
 fail_ring:
     pthread_mutex_destroy(&c->dmu);
     pthread_mutex_destroy(&c->lmu);
+    pthread_mutex_destroy(&c->smu);
     pthread_cond_destroy(&c->dcond);
+    pthread_cond_destroy(&c->scond);
     free(c);
     return rc;
+}
+
+/* Stops the syncer once it made everything written durable. */
+static void stop_syncer(col_t *c)
+{
+    if (!c->syncer_started)
+        return;
+    pthread_mutex_lock(&c->smu);
+    c->sync_stop = true;
+    pthread_cond_signal(&c->scond);
+    pthread_mutex_unlock(&c->smu);
+    pthread_join(c->syncer, NULL);
+    c->syncer_started = false;
+    for (size_t i = 0; i < c->nsync_close; i++)
+        close(c->sync_close[i]);
+    free(c->sync_close);
+    c->sync_close = NULL, c->nsync_close = 0;
+    if (c->sync_fd >= 0)
+        close(c->sync_fd);
+    c->sync_fd = -1;
 }
 
 void col_destroy(col_t *c)
@@ -560,6 +736,9 @@ void col_destroy(col_t *c)
     if (!c)
         return;
     atomic_store(&c->stopping, true);
+    pthread_mutex_lock(&c->smu);
+    pthread_cond_signal(&c->scond); /* fsync what is written now */
+    pthread_mutex_unlock(&c->smu);
     if (c->writer_started) {
         pthread_mutex_lock(&c->ring.mu);
         pthread_cond_signal(&c->ring.not_empty);
@@ -567,6 +746,7 @@ void col_destroy(col_t *c)
         pthread_join(c->writer, NULL);
         c->writer_started = false;
     }
+    stop_syncer(c);
     notify(c);
     col__ring_dispose(&c->ring);
     col__spool_close(&c->sp);
@@ -574,7 +754,9 @@ void col_destroy(col_t *c)
     col__mac_dispose(&c->mac);
     pthread_mutex_destroy(&c->dmu);
     pthread_mutex_destroy(&c->lmu);
+    pthread_mutex_destroy(&c->smu);
     pthread_cond_destroy(&c->dcond);
+    pthread_cond_destroy(&c->scond);
     free(c);
 }
 

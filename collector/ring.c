@@ -87,7 +87,7 @@ static void wait_room(col__ring_t *r, uint64_t need_until)
 int col__ring_push(col__ring_t *r, const col__rec_t *rec, const void *data, size_t len, bool block,
                    bool *waited, uint64_t *ticket)
 {
-    uint64_t need = align8(8 + sizeof *rec + len);
+    uint64_t need = align8(8 + sizeof *rec + COL__RING_ROOM + len + 4);
     uint64_t h, pad, total;
     *waited = false;
     if (need > r->size / 2)
@@ -113,7 +113,7 @@ int col__ring_push(col__ring_t *r, const col__rec_t *rec, const void *data, size
         atomic_store_explicit(hdr_at(r, h), COMMITTED | PAD | pad, memory_order_release);
     unsigned char *p = r->buf + ((h + pad) & r->mask);
     memcpy(p + 8, rec, sizeof *rec);
-    memcpy(p + 8 + sizeof *rec, data, len);
+    memcpy(p + 8 + sizeof *rec + COL__RING_ROOM, data, len);
     atomic_store_explicit(hdr_at(r, h + pad), COMMITTED | need, memory_order_seq_cst);
     if (atomic_load_explicit(&r->consumer_waiting, memory_order_seq_cst)) {
         pthread_mutex_lock(&r->mu);
@@ -124,32 +124,61 @@ int col__ring_push(col__ring_t *r, const col__rec_t *rec, const void *data, size
     return 0;
 }
 
-const col__rec_t *col__ring_peek(col__ring_t *r, const unsigned char **data, uint64_t *ticket)
+const col__rec_t *col__ring_peek_at(col__ring_t *r, uint64_t *off, unsigned char **data,
+                                    uint64_t *ticket)
 {
     for (;;) {
-        uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+        uint64_t t = *off;
+        /* a whole ring already taken: that slot is the tail's entry again */
+        if (t - atomic_load_explicit(&r->tail, memory_order_relaxed) >= r->size)
+            return NULL;
         uint64_t w = atomic_load_explicit(hdr_at(r, t), memory_order_acquire);
         if (!(w & COMMITTED))
             return NULL;
         if (w & PAD) { /* skip to the start of the ring */
-            memset(r->buf + (t & r->mask), 0, w & LEN_MASK);
-            atomic_store_explicit(&r->tail, t + (w & LEN_MASK), memory_order_release);
+            *off = t + (w & LEN_MASK);
             continue;
         }
         unsigned char *p = r->buf + (t & r->mask);
-        *data = p + 8 + sizeof(col__rec_t);
+        *data = p + 8 + sizeof(col__rec_t) + COL__RING_ROOM;
         *ticket = t + (w & LEN_MASK);
         return (const col__rec_t *)(void *)(p + 8);
     }
 }
 
+const col__rec_t *col__ring_peek(col__ring_t *r, const unsigned char **data, uint64_t *ticket)
+{
+    uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    unsigned char *d;
+    const col__rec_t *rec = col__ring_peek_at(r, &t, &d, ticket);
+    if (rec)
+        *data = d;
+    return rec;
+}
+
+void col__ring_release_to(col__ring_t *r, uint64_t upto)
+{
+    uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    if (upto <= t)
+        return;
+    /* zero the whole range: a later header may land anywhere inside it */
+    uint64_t pos = t & r->mask, n = upto - t;
+    if (pos + n <= r->size) {
+        memset(r->buf + pos, 0, n);
+    } else {
+        memset(r->buf + pos, 0, r->size - pos);
+        memset(r->buf, 0, n - (r->size - pos));
+    }
+    atomic_store_explicit(&r->tail, upto, memory_order_release);
+}
+
 void col__ring_release(col__ring_t *r)
 {
     uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    uint64_t w = atomic_load_explicit(hdr_at(r, t), memory_order_relaxed);
-    /* zero the whole entry: a later header may land anywhere inside it */
-    memset(r->buf + (t & r->mask), 0, w & LEN_MASK);
-    atomic_store_explicit(&r->tail, t + (w & LEN_MASK), memory_order_release);
+    unsigned char *d;
+    uint64_t ticket;
+    if (col__ring_peek_at(r, &t, &d, &ticket))
+        col__ring_release_to(r, ticket);
 }
 
 void col__ring_wait(col__ring_t *r, int64_t timeout_ms)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -264,7 +265,7 @@ static int seg_create(col__spool_t *sp, char *err, size_t errlen)
 {
     char path[sizeof sp->segs[0].path];
     seg_path(sp, sp->next_seq, path, sizeof path);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, errlen, "create %s: %s", path, strerror(errno));
         return -errno;
@@ -469,7 +470,7 @@ int col__spool_open(col__spool_t *sp, const char *dir, int64_t segment_bytes, co
     if (sp->nsegs) {
         col__seg_t *g = &sp->segs[sp->nsegs - 1];
         sp->next_seq = g->last_seq + 1;
-        sp->fd = open(g->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        sp->fd = open(g->path, O_WRONLY | O_CLOEXEC);
         if (sp->fd < 0) {
             snprintf(err, errlen, "open %s: %s", g->path, strerror(errno));
             return -errno;
@@ -486,36 +487,69 @@ void col__spool_close(col__spool_t *sp)
     for (size_t i = 0; i < sp->nsegs; i++)
         free(sp->segs[i].blocks);
     free(sp->segs);
-    free(sp->wbuf);
+    for (size_t i = 0; i < sp->npend; i++)
+        if (sp->pend[i].own)
+            free(sp->pend[i].a);
+    free(sp->pend);
     pthread_mutex_destroy(&sp->mu);
     memset(sp, 0, sizeof *sp);
     sp->fd = -1;
 }
 
-static size_t put_field(char *out, const char *key, int64_t v)
+/* "key":v, into out (40 bytes); its length. */
+static size_t put_field(char *out, const char *key, size_t klen, int64_t v)
 {
-    return (size_t)snprintf(out, 40, "\"%s\":%" PRId64 ",", key, v);
+    char d[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+    do
+        d[n++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    char *o = out;
+    *o++ = '"';
+    memcpy(o, key, klen);
+    o += klen;
+    *o++ = '"', *o++ = ':';
+    if (v < 0)
+        *o++ = '-';
+    while (n)
+        *o++ = d[--n];
+    *o++ = ',';
+    return (size_t)(o - out);
 }
 
-uint64_t col__spool_add(col__spool_t *sp, const col__rec_t *rec, const unsigned char *data,
+ssize_t (*col__pwritev)(int fd, const struct iovec *iov, int n, off_t off) = pwritev;
+
+static col__pend_t *pend_push(col__spool_t *sp)
+{
+    if (sp->npend == sp->cappend) {
+        size_t cap = sp->cappend ? sp->cappend * 2 : COL__BATCH_RECS + 16;
+        col__pend_t *n = realloc(sp->pend, cap * sizeof *n);
+        if (!n)
+            abort();
+        sp->pend = n, sp->cappend = cap;
+    }
+    return &sp->pend[sp->npend++];
+}
+
+uint64_t col__spool_add(col__spool_t *sp, const col__rec_t *rec, unsigned char *data,
                         int64_t logged_time)
 {
     uint64_t seq = sp->next_seq++;
-    char lt[40], sq[40];
-    size_t ltn = put_field(lt, "logged_time", logged_time);
-    size_t sqn = put_field(sq, "sequence", (int64_t)seq);
-    uint32_t jl = rec->json_len + (uint32_t)(ltn + sqn);
-    uint32_t total = COL__REC_HDR + rec->sandbox_len + jl + 4;
-    if (sp->wcap - sp->wlen < total) {
-        size_t cap = sp->wcap ? sp->wcap : (1u << 20);
-        while (cap - sp->wlen < total)
-            cap *= 2;
-        unsigned char *nb = realloc(sp->wbuf, cap);
-        if (!nb)
-            abort();
-        sp->wbuf = nb, sp->wcap = cap;
+    if (logged_time != sp->lt_cached || sp->lt_len == 0) {
+        sp->lt_len = (uint8_t)put_field(sp->lt_field, "logged_time", 11, logged_time);
+        sp->lt_cached = logged_time;
     }
-    unsigned char *p = sp->wbuf + sp->wlen;
+    col__pend_t *e = pend_push(sp);
+    e->sqn = (uint8_t)put_field(e->sq, "sequence", 8, (int64_t)seq);
+    e->ltn = sp->lt_len;
+    memcpy(e->lt, sp->lt_field, sizeof e->lt);
+    e->own = false;
+    uint32_t jl = rec->json_len + e->ltn + e->sqn;
+    uint32_t sb = rec->sandbox_len;
+    uint32_t total = COL__REC_HDR + sb + jl + 4;
+    unsigned char *p = data - COL__REC_HDR;
+    const unsigned char *json = data + sb;
     col__put32(p, COL__REC_MAGIC);
     col__put32(p + 4, total);
     col__put64(p + 12, seq);
@@ -526,30 +560,59 @@ uint64_t col__spool_add(col__spool_t *sp, const col__rec_t *rec, const unsigned 
     p[41] = rec->sandbox_len;
     p[42] = (unsigned char)(rec->class_uid >> 16), p[43] = (unsigned char)(rec->class_uid >> 24);
     col__put32(p + 44, jl);
-    unsigned char *q = p + COL__REC_HDR;
-    const unsigned char *json = data + rec->sandbox_len;
-    memcpy(q, data, rec->sandbox_len);
-    q += rec->sandbox_len;
-    memcpy(q, json, rec->at[0]);
-    q += rec->at[0];
-    memcpy(q, lt, ltn);
-    q += ltn;
-    memcpy(q, json + rec->at[0], rec->at[1] - rec->at[0]);
-    q += rec->at[1] - rec->at[0];
-    memcpy(q, sq, sqn);
-    q += sqn;
-    memcpy(q, json + rec->at[1], rec->json_len - rec->at[1]);
-    col__put32(p + total - 4, total);
-    col__chain(sp->mac, sp->chain, p, p + 48);
+    col__put32(data + sb + rec->json_len, total); /* the trailer, in the entry's 4 spare bytes */
+    e->a = p;
+    e->alen = COL__REC_HDR + sb + rec->at[0];
+    e->b = json + rec->at[0];
+    e->blen = rec->at[1] - rec->at[0];
+    e->c = json + rec->at[1];
+    e->clen = rec->json_len - rec->at[1] + 4;
+    e->total = total;
+    struct iovec v[5] = {{p + COL__REC_HDR, sb + rec->at[0]},
+                         {e->lt, e->ltn},
+                         {(void *)e->b, e->blen},
+                         {e->sq, e->sqn},
+                         {(void *)e->c, e->clen - 4}};
+    col__chain_v(sp->mac, sp->chain, p, v, 5, p + 48);
     memcpy(sp->chain, p + 48, 32);
     sp->chain_seq = seq;
-    col__put32(p + 8, col__crc32c(0, p + 12, total - 16));
-    col__seg_t *g = &sp->segs[sp->nsegs - 1];
-    pthread_mutex_lock(&sp->mu);
-    index_add(g, g->bytes + sp->wlen, seq, rec->time, logged_time);
-    pthread_mutex_unlock(&sp->mu);
+    uint32_t crc = col__crc32c(0, p + 12, COL__REC_HDR - 12);
+    for (int i = 0; i < 5; i++)
+        crc = col__crc32c(crc, v[i].iov_base, v[i].iov_len);
+    col__put32(p + 8, crc);
+    e->seq = seq;
+    e->time = rec->time;
+    e->logged = logged_time;
     sp->wlen += total;
-    sp->wbuf_last_seq = seq;
+    return seq;
+}
+
+uint64_t col__spool_add_copy(col__spool_t *sp, const col__rec_t *rec, const unsigned char *data,
+                             int64_t logged_time)
+{
+    size_t n = rec->sandbox_len + (size_t)rec->json_len;
+    unsigned char *buf = malloc(COL__REC_HDR + n + 4);
+    if (!buf)
+        abort();
+    memcpy(buf + COL__REC_HDR, data, n);
+    uint64_t seq = col__spool_add(sp, rec, buf + COL__REC_HDR, logged_time);
+    col__pend_t *e = &sp->pend[sp->npend - 1];
+    /* flatten: one piece the record owns */
+    unsigned char *rec_bytes = malloc(e->total);
+    if (!rec_bytes)
+        abort();
+    unsigned char *q = rec_bytes;
+    memcpy(q, e->a, e->alen), q += e->alen;
+    memcpy(q, e->lt, e->ltn), q += e->ltn;
+    memcpy(q, e->b, e->blen), q += e->blen;
+    memcpy(q, e->sq, e->sqn), q += e->sqn;
+    memcpy(q, e->c, e->clen);
+    free(buf);
+    e->a = rec_bytes;
+    e->alen = e->total;
+    e->ltn = e->sqn = 0;
+    e->blen = e->clen = 0;
+    e->own = true;
     return seq;
 }
 
@@ -572,25 +635,90 @@ int col__spool_skip_to(col__spool_t *sp, uint64_t next, char *err, size_t errlen
     return seg_create(sp, err, errlen);
 }
 
+/* The iovecs of records [from, npend) into v (at most max); how many
+ * records they cover. */
+static size_t batch_iov(const col__spool_t *sp, size_t from, struct iovec *v, int max, int *nv)
+{
+    int n = 0;
+    size_t i = from;
+    for (; i < sp->npend && n + 5 <= max; i++) {
+        const col__pend_t *e = &sp->pend[i];
+        v[n++] = (struct iovec){e->a, e->alen};
+        if (e->own)
+            continue;
+        v[n++] = (struct iovec){(void *)e->lt, e->ltn};
+        if (e->blen)
+            v[n++] = (struct iovec){(void *)e->b, e->blen};
+        v[n++] = (struct iovec){(void *)e->sq, e->sqn};
+        v[n++] = (struct iovec){(void *)e->c, e->clen};
+    }
+    *nv = n;
+    return i - from;
+}
+
+/* pwritev of v[0, n) at off until all is written (short writes go on). */
+static int pwritev_all(int fd, struct iovec *v, int n, off_t off)
+{
+    while (n > 0) {
+        ssize_t w = col__pwritev(fd, v, n, off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        if (w == 0)
+            return -EIO;
+        off += w;
+        while (n > 0 && (size_t)w >= v->iov_len)
+            w -= (ssize_t)v->iov_len, v++, n--;
+        if (n > 0) {
+            v->iov_base = (char *)v->iov_base + w;
+            v->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
 int col__spool_flush(col__spool_t *sp)
 {
-    if (sp->wlen == 0)
+    if (sp->npend == 0)
         return 0;
-    int rc = write_all(sp->fd, sp->wbuf, sp->wlen);
-    if (rc) {
-        /* a partial write may have landed: cut it so the file stays whole */
-        if (ftruncate(sp->fd, (off_t)sp->segs[sp->nsegs - 1].bytes) != 0)
-            return -errno;
-        return rc;
+    col__seg_t *g = &sp->segs[sp->nsegs - 1];
+    struct iovec v[COL__BATCH_RECS * 5];
+    uint64_t off = g->bytes;
+    for (size_t i = 0; i < sp->npend;) {
+        int nv;
+        size_t k = batch_iov(sp, i, v, (int)(sizeof v / sizeof v[0]), &nv);
+        size_t bytes = 0;
+        for (int j = 0; j < nv; j++)
+            bytes += v[j].iov_len;
+        int rc = pwritev_all(sp->fd, v, nv, (off_t)off);
+        if (rc) {
+            /* a partial write may have landed: cut it so the file stays whole */
+            if (ftruncate(sp->fd, (off_t)g->bytes) != 0)
+                return -errno;
+            return rc;
+        }
+        off += bytes;
+        i += k;
     }
     pthread_mutex_lock(&sp->mu);
-    sp->segs[sp->nsegs - 1].bytes += sp->wlen;
+    uint64_t at = g->bytes;
+    for (size_t i = 0; i < sp->npend; i++) {
+        const col__pend_t *e = &sp->pend[i];
+        index_add(g, at, e->seq, e->time, e->logged);
+        at += e->total;
+    }
+    g->bytes += sp->wlen;
     pthread_mutex_unlock(&sp->mu);
     sp->total_bytes += sp->wlen;
+    for (size_t i = 0; i < sp->npend; i++)
+        if (sp->pend[i].own)
+            free(sp->pend[i].a);
+    sp->npend = 0;
     sp->wlen = 0;
-    if (sp->wcap > (8u << 20)) { /* a huge record passed: give the memory back */
-        free(sp->wbuf);
-        sp->wbuf = NULL, sp->wcap = 0;
+    if (sp->cappend > 4 * COL__BATCH_RECS) { /* a long batch passed: give the memory back */
+        free(sp->pend);
+        sp->pend = NULL, sp->cappend = 0;
     }
     return 0;
 }

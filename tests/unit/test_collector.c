@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -581,7 +583,7 @@ static void ring_full_and_order(void **state)
         prev = t;
         pushed++;
     }
-    assert_int_equal(pushed, 4096 / 344);
+    assert_int_equal(pushed, 4096 / 424); /* 8 + 32 + 80 + 300 + 4 */
     /* drain and refill across the end of the buffer, in order */
     int next = 0;
     for (int round = 0; round < 50; round++) {
@@ -617,6 +619,187 @@ static void crc32c_known_value(void **state)
     /* the check value of CRC-32C (RFC 3720) */
     assert_int_equal(col__crc32c(0, "123456789", 9), 0xe3069283u);
     assert_int_equal(col__crc32c(col__crc32c(0, "1234", 4), "56789", 5), 0xe3069283u);
+    assert_int_equal(col__crc32c_sw(0, "123456789", 9), 0xe3069283u);
+    /* the three-stream hardware path against the table, every length and
+     * alignment around its 384-byte rounds */
+    static unsigned char buf[4096 + 8];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)(i * 2654435761u >> 13);
+    for (size_t n = 0; n <= 1600; n += (n < 800 ? 1 : 7))
+        for (size_t off = 0; off < 8; off += 3)
+            assert_int_equal(col__crc32c(0x1234u, buf + off, n),
+                             col__crc32c_sw(0x1234u, buf + off, n));
+    assert_int_equal(col__crc32c(7, buf, 4096), col__crc32c_sw(7, buf, 4096));
+}
+
+/* ---- the batched writer (pwritev from the ring, the syncer) ---------------- */
+
+static void chain_matches_evp_hmac(void **state)
+{
+    (void)state;
+    unsigned char key[32], prev[32], rec[COL__REC_HDR + 300], a[32], b[32], c[32];
+    for (size_t i = 0; i < sizeof key; i++)
+        key[i] = (unsigned char)(i * 7 + 1), prev[i] = (unsigned char)(255 - i);
+    for (size_t i = 0; i < sizeof rec; i++)
+        rec[i] = (unsigned char)(i * 13);
+    rec[41] = 5;                                         /* sandbox length */
+    col__put32(rec + 44, sizeof rec - COL__REC_HDR - 5); /* json length */
+    col__mac_t m;
+    assert_int_equal(col__mac_init(&m, key), 0);
+    col__chain(&m, prev, rec, a);
+    /* the reference: HMAC-SHA-256 with EVP over the concatenation */
+    unsigned char msg[32 + 36 + 300];
+    memcpy(msg, prev, 32);
+    memcpy(msg + 32, rec + 12, 36);
+    memcpy(msg + 68, rec + COL__REC_HDR, 300);
+    col__mac(&m, msg, sizeof msg, b);
+    assert_memory_equal(a, b, 32);
+    /* in pieces, as the writer hashes a record in the ring */
+    struct iovec v[4] = {{rec + COL__REC_HDR, 1},
+                         {rec + COL__REC_HDR + 1, 0},
+                         {rec + COL__REC_HDR + 1, 150},
+                         {rec + COL__REC_HDR + 151, 149}};
+    col__chain_v(&m, prev, rec, v, 4, c);
+    assert_memory_equal(a, c, 32);
+    col__mac_t copy = m; /* report/ copies the struct per worker */
+    col__chain(&copy, prev, rec, c);
+    assert_memory_equal(a, c, 32);
+    col__mac_dispose(&m);
+}
+
+static void verify_ok(uint64_t want)
+{
+    uint64_t recs = 0;
+    char err[256];
+    if (col_verify(spool, &recs, err, sizeof err) != 0)
+        fail_msg("verify: %s", err);
+    if (want)
+        assert_int_equal(recs, want);
+}
+
+/* Many small segments and a small ring: batches end at a segment seal, the
+ * ring wraps under held entries, records of every size; then a restart
+ * continues the chain. */
+static void batches_across_seals_and_wraps(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 2; round++) {
+        col_t *c = open_col(round ? COL_FSYNC_ALWAYS : COL_FSYNC_INTERVAL, 64 << 10, 1 << 14);
+        ocsf_event_t ev;
+        uint64_t t = 0;
+        char big[3000];
+        for (int i = 0; i < 3000; i++) {
+            make_event(&ev, i, i, i % 5 == 0);
+            size_t n = (size_t)(i * 37) % sizeof big;
+            memset(big, 'a' + i % 26, n);
+            big[n] = '\0';
+            ev.message = ocsf_str(big);
+            t = append(c, &ev);
+        }
+        assert_int_equal(col_wait_durable(c, t, 20000), 0);
+        col_stats_t st;
+        col_stats(c, &st);
+        assert_true(st.segments > 10);
+        assert_int_equal(count_all(c), 3000 * (uint64_t)(round + 1));
+        col_destroy(c);
+        verify_ok(3000 * (uint64_t)(round + 1));
+    }
+}
+
+/* pwritev that writes at most a few bytes per call, or fails. */
+static _Atomic int pw_fail;  /* calls left that fail (ENOSPC) after a partial write */
+static _Atomic int pw_short; /* bytes at most per call (0: no limit) */
+static _Atomic int pw_failed;
+
+static ssize_t pwritev_test(int fd, const struct iovec *iov, int n, off_t off)
+{
+    if (atomic_load(&pw_fail) > 0) {
+        atomic_fetch_sub(&pw_fail, 1);
+        atomic_fetch_add(&pw_failed, 1);
+        if (iov[0].iov_len > 10) /* half a record lands, then the disk is full */
+            pwrite(fd, iov[0].iov_base, iov[0].iov_len / 2, off);
+        errno = ENOSPC;
+        return -1;
+    }
+    int lim = atomic_load(&pw_short);
+    if (lim <= 0)
+        return pwritev(fd, iov, n, off);
+    struct iovec one = iov[0];
+    if (one.iov_len > (size_t)lim)
+        one.iov_len = (size_t)lim;
+    return pwritev(fd, &one, 1, off);
+}
+
+static void pwritev_short_writes(void **state)
+{
+    (void)state;
+    col__pwritev = pwritev_test;
+    atomic_store(&pw_short, 7);
+    col_t *c = open_col(COL_FSYNC_INTERVAL, 1 << 20, 1 << 16);
+    ocsf_event_t ev;
+    uint64_t t = 0;
+    for (int i = 0; i < 500; i++) {
+        make_event(&ev, i, i, false);
+        t = append(c, &ev);
+    }
+    assert_int_equal(col_wait_durable(c, t, 20000), 0);
+    assert_int_equal(count_all(c), 500);
+    col_destroy(c);
+    atomic_store(&pw_short, 0);
+    col__pwritev = pwritev;
+    verify_ok(500);
+}
+
+/* ENOSPC in the middle of a batch: the partial write is cut, nothing is
+ * acknowledged, the batch is written whole once the disk has room. */
+static void enospc_mid_batch(void **state)
+{
+    (void)state;
+    col__pwritev = pwritev_test;
+    col_t *c = open_col(COL_FSYNC_INTERVAL, 1 << 20, 1 << 16);
+    ocsf_event_t ev;
+    uint64_t t = 0;
+    for (int i = 0; i < 50; i++) {
+        make_event(&ev, i, i, false);
+        t = append(c, &ev);
+    }
+    assert_int_equal(col_wait_durable(c, t, 20000), 0);
+    atomic_store(&pw_failed, 0);
+    atomic_store(&pw_fail, 3);
+    for (int i = 50; i < 300; i++) {
+        make_event(&ev, i, i, false);
+        t = append(c, &ev);
+    }
+    while (atomic_load(&pw_fail) > 0) /* the writer meets the full disk */
+        usleep(1000);
+    assert_int_equal(col_wait_durable(c, t, 20000), 0);
+    assert_int_equal(atomic_load(&pw_failed), 3);
+    assert_true(atomic_load(&c->write_errors) >= 3);
+    assert_int_equal(count_all(c), 300);
+    col_destroy(c);
+    col__pwritev = pwritev;
+    verify_ok(300);
+}
+
+/* Never acknowledged before the fsync: while the disk refuses every write,
+ * no ticket becomes durable. */
+static void no_ack_while_failing(void **state)
+{
+    (void)state;
+    col__pwritev = pwritev_test;
+    col_t *c = open_col(COL_FSYNC_ALWAYS, 1 << 20, 1 << 16);
+    uint64_t before = col_durable_ticket(c);
+    atomic_store(&pw_fail, 1000000);
+    ocsf_event_t ev;
+    make_event(&ev, 1, 1, false);
+    uint64_t t = append(c, &ev);
+    assert_int_equal(col_wait_durable(c, t, 300), -ETIMEDOUT);
+    assert_int_equal(col_durable_ticket(c), before);
+    atomic_store(&pw_fail, 0);
+    assert_int_equal(col_wait_durable(c, t, 20000), 0);
+    col_destroy(c);
+    col__pwritev = pwritev;
+    verify_ok(0);
 }
 
 int main(void)
@@ -633,6 +816,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(query_semantics, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(drop_newest_is_counted_and_reported, setup_dir,
                                         teardown_dir),
+        cmocka_unit_test(chain_matches_evp_hmac),
+        cmocka_unit_test_setup_teardown(batches_across_seals_and_wraps, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(pwritev_short_writes, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(enospc_mid_batch, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(no_ack_while_failing, setup_dir, teardown_dir),
     };
     if (getenv("TEST_FILTER")) /* e.g. TEST_FILTER=torn_tail */
         cmocka_set_test_filter(getenv("TEST_FILTER"));
