@@ -73,6 +73,7 @@ void rep__tab_dispose(rep__tab_t *t)
         free(t->slots[i].note);
     }
     free(t->slots);
+    free(t->hv);
     free(t->other.note);
     memset(t, 0, sizeof *t);
 }
@@ -81,18 +82,22 @@ static void grow(rep__tab_t *t)
 {
     size_t cap = t->cap ? t->cap * 2 : 64;
     rep__ent_t *ns = calloc(cap, sizeof *ns);
-    if (!ns)
+    uint64_t *nh = calloc(cap, sizeof *nh);
+    if (!ns || !nh)
         abort(); /* bounded by t->max: the small-allocation OOM policy */
     for (size_t i = 0; i < t->cap; i++) {
-        if (!t->slots[i].key)
+        if (!t->hv[i])
             continue;
-        size_t j = t->slots[i].hash & (cap - 1);
-        while (ns[j].key)
+        size_t j = t->hv[i] & (cap - 1);
+        while (nh[j])
             j = (j + 1) & (cap - 1);
         ns[j] = t->slots[i];
+        nh[j] = t->hv[i];
     }
     free(t->slots);
+    free(t->hv);
     t->slots = ns;
+    t->hv = nh;
     t->cap = cap;
     t->last = NULL;
 }
@@ -102,13 +107,14 @@ rep__ent_t *rep__tab_get(rep__tab_t *t, const void *key, size_t klen)
     rep__ent_t *last = t->last; /* runs of one key (hour, sandbox) skip the hash */
     if (last && last->klen == klen && memcmp(last->key, key, klen) == 0)
         return last;
-    uint64_t h = hash(key, klen);
+    uint64_t h = hash(key, klen) | 1;
     if (t->cap) {
         for (size_t j = h & (t->cap - 1);; j = (j + 1) & (t->cap - 1)) {
-            rep__ent_t *e = &t->slots[j];
-            if (!e->key)
+            uint64_t x = t->hv[j];
+            if (!x)
                 break;
-            if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
+            rep__ent_t *e = &t->slots[j];
+            if (x == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
                 return t->last = e;
         }
     }
@@ -119,8 +125,9 @@ rep__ent_t *rep__tab_get(rep__tab_t *t, const void *key, size_t klen)
     if ((t->used + 1) * 2 > t->cap)
         grow(t);
     size_t j = h & (t->cap - 1);
-    while (t->slots[j].key)
+    while (t->hv[j])
         j = (j + 1) & (t->cap - 1);
+    t->hv[j] = h;
     rep__ent_t *e = &t->slots[j];
     if (!(e->key = malloc(klen + 1)))
         abort();
@@ -194,6 +201,65 @@ void rep__agg_init(rep__agg_t *a, const rep_options_t *o)
     a->win_min_time = INT64_MAX;
     a->win_max_time = INT64_MIN;
     load_exporters(a);
+}
+
+/* Empties t, keeping its slots (no allocation, no page touched anew when
+ * the next segment fills it again). */
+static void tab_clear(rep__tab_t *t)
+{
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->hv[i]) {
+            free(t->slots[i].key);
+            free(t->slots[i].note);
+            memset(&t->slots[i], 0, sizeof t->slots[i]);
+            t->hv[i] = 0;
+        }
+    free(t->other.note);
+    memset(&t->other, 0, sizeof t->other);
+    t->used = 0;
+    t->other_events = 0;
+    t->last = NULL;
+}
+
+void rep__agg_init_part(rep__agg_t *a, const rep__agg_t *g, bool reuse)
+{
+    rep__tab_t *tabs[] = {&a->classes, &a->sandboxes, &a->dests,        &a->binaries,
+                          &a->engines, &a->hours,     &a->finding_kinds};
+    const rep__tab_t *gt[] = {&g->classes, &g->sandboxes, &g->dests,        &g->binaries,
+                              &g->engines, &g->hours,     &g->finding_kinds};
+    enum { NT = sizeof tabs / sizeof tabs[0] };
+    rep__tab_t keep[NT];
+    if (reuse) {
+        json_decref(a->gaps);
+        json_decref(a->scan_notes);
+        rep__list_t *old[] = {&a->drops, &a->recoveries, &a->policies, &a->lifecycle, &a->findings};
+        for (size_t i = 0; i < sizeof old / sizeof old[0]; i++)
+            json_decref(old[i]->v);
+        for (size_t i = 0; i < NT; i++) {
+            tab_clear(tabs[i]);
+            keep[i] = *tabs[i];
+        }
+    }
+    memset(a, 0, sizeof *a);
+    a->o = g->o;
+    a->gaps = json_array();
+    a->scan_notes = json_array();
+    rep__list_t *lists[] = {&a->drops, &a->recoveries, &a->policies, &a->lifecycle, &a->findings};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        lists[i]->v = json_array();
+    for (size_t i = 0; i < NT; i++) {
+        if (reuse)
+            *tabs[i] = keep[i];
+        else
+            rep__tab_init(tabs[i], gt[i]->max);
+    }
+    a->win_min_time = INT64_MAX;
+    a->win_max_time = INT64_MIN;
+    a->nexporters = g->nexporters;
+    for (size_t i = 0; i < g->nexporters; i++) {
+        a->exporters[i] = g->exporters[i];
+        a->exporters[i].pending = 0;
+    }
 }
 
 void rep__agg_dispose(rep__agg_t *a)
@@ -387,6 +453,29 @@ static void set_add(char (*set)[256], size_t width, size_t *n, rep__sv_t v)
         memcpy(set[(*n)++], buf, strlen(buf) + 1);
 }
 
+/* Were these raw bytes (x, then y) the last ones looked up? Remembers
+ * them when they fit. Lookups of the same bytes give the same answer, and a
+ * set only grows: a repeat changes nothing. */
+static bool seen(char *last, size_t cap, size_t *last_n, rep__sv_t x, rep__sv_t y)
+{
+    size_t n = x.n + y.n + 4;
+    char buf[256];
+    if (n > cap || n > sizeof buf) {
+        *last_n = 0;
+        return false;
+    }
+    buf[0] = (char)x.esc, buf[1] = (char)y.esc, buf[2] = (char)(y.p != NULL);
+    buf[3] = (char)x.n; /* "ab"+"c" is not "a"+"bc" */
+    memcpy(buf + 4, x.p, x.n);
+    if (y.n)
+        memcpy(buf + 4 + x.n, y.p, y.n);
+    if (n == *last_n && !memcmp(last, buf, n))
+        return true;
+    memcpy(last, buf, n);
+    *last_n = n;
+    return false;
+}
+
 static void net_event(rep__agg_t *a, const col_record_t *r, rep__ent_t *sb, rep__ent_t *hour)
 {
     rep__net_t n;
@@ -395,8 +484,11 @@ static void net_event(rep__agg_t *a, const col_record_t *r, rep__ent_t *sb, rep_
         hour->n[2]++;
         return;
     }
-    set_add(a->hosts, 256, &a->nhosts, n.hostname);
-    if (n.product.p && a->nproducts < REP__MAX_SET) {
+    if (n.hostname.p &&
+        !seen(a->seen_host, sizeof a->seen_host, &a->seen_host_n, n.hostname, (rep__sv_t){0}))
+        set_add(a->hosts, 256, &a->nhosts, n.hostname);
+    if (n.product.p && a->nproducts < REP__MAX_SET &&
+        !seen(a->seen_product, sizeof a->seen_product, &a->seen_product_n, n.product, n.version)) {
         char pv[128], ver[48];
         size_t l = rep__sv_copy(n.product, pv, 80);
         rep__sv_copy(n.version, ver, sizeof ver);
@@ -479,6 +571,13 @@ static bool in_scope_sandbox(const rep__agg_t *a, const col_record_t *r)
 
 static void completeness(rep__agg_t *a, const col_record_t *r)
 {
+    if (!a->records) {
+        a->first_good_seq = r->seq;
+        a->first_good_time = r->time;
+    } else if (r->seq <= a->last_good_seq) {
+        a->nonmono = true;
+    }
+    a->last_good_seq = r->seq;
     if (!a->records || r->seq < a->spool_first)
         a->spool_first = r->seq;
     if (r->seq > a->spool_last)
@@ -509,6 +608,8 @@ void rep__agg_record(rep__agg_t *a, const rep__rec_t *rr)
         a->unreadable++;
         if (a->have_prev)
             a->prev_seq++;
+        else
+            a->lead_unreadable++;
         return;
     }
     completeness(a, r);
@@ -556,4 +657,232 @@ void rep__agg_record(rep__agg_t *a, const rep__rec_t *rr)
     case OCSF_CLASS_FINDING: finding_event(a, r); break;
     }
     hour->n[2]++;
+}
+
+/* ---- merging the aggregate of the next segment ----------------------------------- */
+
+/* The entry of key in t, or NULL (nothing is made). */
+static rep__ent_t *tab_find(const rep__tab_t *t, const char *key, size_t klen, uint64_t h)
+{
+    if (!t->cap)
+        return NULL;
+    for (size_t j = h & (t->cap - 1);; j = (j + 1) & (t->cap - 1)) {
+        if (!t->hv[j])
+            return NULL;
+        rep__ent_t *e = &t->slots[j];
+        if (t->hv[j] == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
+            return e;
+    }
+}
+
+/* Can every key of b go into g without g passing its cap (b kept all its
+ * own)? Then the merged table is the one a single pass makes. */
+static bool tab_fits(const rep__tab_t *g, const rep__tab_t *b)
+{
+    if (b->other_events)
+        return false;
+    size_t fresh = 0;
+    for (size_t i = 0; i < b->cap; i++) {
+        const rep__ent_t *e = &b->slots[i];
+        if (e->key && !tab_find(g, e->key, e->klen, e->hash))
+            fresh++;
+    }
+    return g->used + fresh <= g->max;
+}
+
+/* Adds the sequences of b, all after those of s, as adding them one by
+ * one would (the kept ranges, then b's uncounted rest). */
+static void seqs_merge(rep__seqs_t *s, const rep__seqs_t *b)
+{
+    if (!b->count)
+        return;
+    if (!s->count)
+        s->first = b->first;
+    s->last = b->last;
+    s->count += b->count;
+    for (uint8_t i = 0; i < b->n; i++) {
+        rep__range_t r = b->r[i];
+        if (s->n && r.lo == s->r[s->n - 1].hi + 1)
+            s->r[s->n - 1].hi = r.hi;
+        else if (s->n < REP__RANGES)
+            s->r[s->n++] = r;
+        else
+            s->more += r.hi - r.lo + 1;
+    }
+    s->more += b->more;
+}
+
+static void ent_merge(rep__ent_t *e, rep__ent_t *b)
+{
+    for (int i = 0; i < 4; i++)
+        e->n[i] += b->n[i];
+    e->v[0] += b->v[0];
+    e->v[1] += b->v[1];
+    seqs_merge(&e->seqs[0], &b->seqs[0]);
+    seqs_merge(&e->seqs[1], &b->seqs[1]);
+    if (!e->note && b->note) {
+        e->note = b->note;
+        b->note = NULL;
+    }
+}
+
+static void tab_merge(rep__tab_t *g, rep__tab_t *b)
+{
+    for (size_t i = 0; i < b->cap; i++)
+        if (b->slots[i].key)
+            ent_merge(rep__tab_get(g, b->slots[i].key, b->slots[i].klen), &b->slots[i]);
+}
+
+static void list_merge(rep__list_t *g, rep__list_t *b)
+{
+    size_t i;
+    json_t *row;
+    json_array_foreach(b->v, i, row) if (json_array_size(g->v) < REP__MAX_LIST)
+        json_array_append(g->v, row);
+    g->total += b->total;
+}
+
+static void set_merge(char (*g)[256], size_t *gn, char (*b)[256], size_t bn)
+{
+    for (size_t i = 0; i < bn && *gn < REP__MAX_SET; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < *gn && !seen; j++)
+            seen = !strcmp(g[j], b[i]);
+        if (!seen)
+            memcpy(g[(*gn)++], b[i], strlen(b[i]) + 1);
+    }
+}
+
+int rep__agg_merge(rep__agg_t *g, rep__agg_t *b)
+{
+    rep__tab_t *gt[] = {&g->classes, &g->sandboxes, &g->dests,        &g->binaries,
+                        &g->engines, &g->hours,     &g->finding_kinds};
+    rep__tab_t *bt[] = {&b->classes, &b->sandboxes, &b->dests,        &b->binaries,
+                        &b->engines, &b->hours,     &b->finding_kinds};
+    if (b->nonmono || (g->records && b->records && b->first_good_seq <= g->last_good_seq))
+        return 1;
+    for (size_t i = 0; i < sizeof gt / sizeof gt[0]; i++)
+        if (!tab_fits(gt[i], bt[i]))
+            return 1;
+    /* completeness: the gap at the seam, then b's */
+    if (b->records) {
+        uint64_t prev = g->prev_seq + b->lead_unreadable;
+        if (g->have_prev && b->first_good_seq > prev + 1) {
+            g->ngaps++;
+            g->missing += b->first_good_seq - prev - 1;
+            if (json_array_size(g->gaps) < REP__MAX_GAPS) {
+                json_t *o = json_object();
+                json_object_set_new(o, "from_sequence", json_integer((json_int_t)prev + 1));
+                json_object_set_new(o, "to_sequence",
+                                    json_integer((json_int_t)b->first_good_seq - 1));
+                json_object_set_new(o, "missing",
+                                    json_integer((json_int_t)(b->first_good_seq - prev - 1)));
+                json_object_set_new(o, "after_time", rep__jtime(g->prev_time));
+                json_object_set_new(o, "before_time", rep__jtime(b->first_good_time));
+                json_array_append_new(g->gaps, o);
+            }
+        }
+        size_t i;
+        json_t *row;
+        json_array_foreach(b->gaps, i, row) if (json_array_size(g->gaps) < REP__MAX_GAPS)
+            json_array_append(g->gaps, row);
+        g->ngaps += b->ngaps;
+        g->missing += b->missing;
+        if (!g->records) {
+            g->first_good_seq = b->first_good_seq;
+            g->first_good_time = b->first_good_time;
+        }
+        if (!g->records || b->spool_first < g->spool_first)
+            g->spool_first = b->spool_first;
+        if (b->spool_last > g->spool_last)
+            g->spool_last = b->spool_last;
+        g->last_good_seq = b->last_good_seq;
+        g->have_prev = true;
+        g->prev_seq = b->prev_seq;
+        g->prev_time = b->prev_time;
+    } else if (g->have_prev) {
+        g->prev_seq += b->unreadable;
+    } else {
+        g->lead_unreadable += b->unreadable;
+    }
+    if (!g->records)
+        g->lead_unreadable += b->records ? b->lead_unreadable : 0;
+    g->records += b->records;
+    g->unreadable += b->unreadable;
+    g->torn_live += b->torn_live;
+    size_t i;
+    json_t *note;
+    json_array_foreach(b->scan_notes, i, note) json_array_append(g->scan_notes, note);
+    list_merge(&g->drops, &b->drops);
+    list_merge(&g->recoveries, &b->recoveries);
+    list_merge(&g->policies, &b->policies);
+    list_merge(&g->lifecycle, &b->lifecycle);
+    list_merge(&g->findings, &b->findings);
+    g->dropped_events += b->dropped_events;
+    for (size_t k = 0; k < g->nexporters; k++)
+        g->exporters[k].pending += b->exporters[k].pending;
+    /* scope */
+    if (b->win_events) {
+        if (!g->win_events)
+            g->win_first = b->win_first;
+        g->win_last = b->win_last;
+    }
+    g->win_events += b->win_events;
+    if (b->win_min_time < g->win_min_time)
+        g->win_min_time = b->win_min_time;
+    if (b->win_max_time > g->win_max_time)
+        g->win_max_time = b->win_max_time;
+    g->events += b->events;
+    seqs_merge(&g->scope_seqs, &b->scope_seqs);
+    set_merge(g->hosts, &g->nhosts, b->hosts, b->nhosts);
+    /* products are 128 wide */
+    for (size_t k = 0; k < b->nproducts && g->nproducts < REP__MAX_SET; k++) {
+        bool seen = false;
+        for (size_t j = 0; j < g->nproducts && !seen; j++)
+            seen = !strcmp(g->products[j], b->products[k]);
+        if (!seen)
+            memcpy(g->products[g->nproducts++], b->products[k], strlen(b->products[k]) + 1);
+    }
+    /* activity */
+    for (size_t k = 0; k < 256; k++) {
+        g->by_action[k] += b->by_action[k];
+        g->by_severity[k] += b->by_severity[k];
+    }
+    for (size_t k = 0; k < sizeof gt / sizeof gt[0]; k++)
+        tab_merge(gt[k], bt[k]);
+    g->decisions_allowed += b->decisions_allowed;
+    g->decisions_denied += b->decisions_denied;
+    g->walk_errors += b->walk_errors;
+    return 0;
+}
+
+void rep__agg_note(rep__agg_t *a, const rep__seg_t *g, rep__seg_event_t ev, uint64_t off)
+{
+    json_t *note = NULL;
+    switch (ev) {
+    case REP__SEG_GONE:
+        note = json_sprintf("segment %s was deleted (retention) while the report read the spool",
+                            g->name);
+        break;
+    case REP__SEG_TORN:
+        if (g->last)
+            note = json_sprintf("segment %s ends in a partial record at offset %" PRIu64
+                                " (a write in progress): not counted",
+                                g->name, off);
+        else
+            note = json_sprintf("segment %s: torn record at offset %" PRIu64
+                                ": the rest of it is unread",
+                                g->name, off);
+        break;
+    case REP__SEG_MALFORMED:
+        note = json_sprintf("segment %s: a record at offset %" PRIu64
+                            " does not parse: the rest of it is unread",
+                            g->name, off);
+        break;
+    case REP__SEG_BAD_HEADER:
+        note = json_sprintf("segment %s: not a spool segment (bad header): unread", g->name);
+        break;
+    }
+    if (note)
+        json_array_append_new(a->scan_notes, note);
 }

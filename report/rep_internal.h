@@ -48,6 +48,7 @@ typedef struct {
 
 typedef struct {
     rep__ent_t *slots;
+    uint64_t *hv; /* the hash of each slot (never 0), 0 when empty: probes stay in it */
     size_t cap, used, max;
     rep__ent_t other;
     uint64_t other_events; /* records that went to `other` */
@@ -151,6 +152,52 @@ typedef struct {
 
 void *rep__verify_main(void *arg);
 
+/* The verifier's state, and one segment verified on its own (a worker of
+ * the parallel scan, run.c): every check inside a segment depends only on
+ * its header (its first sequence and the chain value it starts from), so a
+ * segment is verified alone and the seam with the segment before it (the
+ * sequence and the chain across the headers) is checked when the results
+ * are put together in segment order (rep__vseg_merge), which gives the
+ * problems, their order and their text of the one-thread verifier. */
+typedef enum {
+    REP__VK_NONE, /* no header read: deleted, being created, a read error */
+    REP__VK_BAD,  /* not a spool segment */
+    REP__VK_HDR,  /* a header, then records */
+} rep__vkind_t;
+
+typedef struct {
+    rep__vkind_t kind;
+    uint64_t first;              /* the header's first sequence */
+    unsigned char hdr_chain[32]; /* the chain value the header continues */
+    uint64_t nhdr;               /* problems of the header itself (before the seam) */
+    rep__verify_t v;             /* the segment's problems and records checked */
+    /* the state at its end */
+    uint64_t expect, last;
+    bool have_chain;
+    unsigned char chain[32];
+} rep__vseg_t;
+
+typedef struct {
+    rep__verify_t *v;
+    col__mac_t *mac;
+    unsigned char chain[32];
+    bool have_chain;
+    uint64_t expect;  /* 0: unknown */
+    uint64_t last;    /* the highest sequence seen */
+    rep__vseg_t *seg; /* non-NULL: one segment alone (no seam checks) */
+} rep__vstate_t;
+
+int rep__v_header(void *ctx, const rep__seg_t *g, const unsigned char hdr[COL__SEG_HDR]);
+int rep__v_record(void *ctx, const rep__seg_t *g, const rep__rec_t *r);
+void rep__v_event(void *ctx, const rep__seg_t *g, rep__seg_event_t ev, uint64_t off);
+/* Before a segment: s verifies it alone into seg. After it: seg's end state. */
+void rep__vseg_begin(rep__vstate_t *s, rep__vseg_t *seg, col__mac_t *mac);
+void rep__vseg_end(rep__vstate_t *s);
+/* Segment g's result, next in order, into the whole-spool state s. */
+void rep__vseg_merge(rep__vstate_t *s, const rep__seg_t *g, const rep__vseg_t *seg);
+/* After the last segment: the head witness against the spool's end. */
+void rep__verify_witness(rep__vstate_t *s);
+
 /* ---- the aggregate (agg.c) ---------------------------------------------- */
 #define REP__MAX_LIST     5000
 #define REP__MAX_GAPS     1000
@@ -176,6 +223,11 @@ typedef struct {
     uint64_t prev_seq;
     int64_t prev_time;
     uint64_t spool_first, spool_last, records, unreadable, torn_live;
+    /* for rep__agg_merge: unreadable records before the first readable one,
+     * the first readable one, and whether sequences ever went backwards */
+    uint64_t lead_unreadable, first_good_seq, last_good_seq;
+    int64_t first_good_time;
+    bool nonmono;
     json_t *gaps;
     uint64_t ngaps, missing;
     json_t *scan_notes;
@@ -190,6 +242,10 @@ typedef struct {
     rep__seqs_t scope_seqs;
     char hosts[REP__MAX_SET][256], products[REP__MAX_SET][128];
     size_t nhosts, nproducts;
+    /* the raw bytes of the last host and product+version looked up: the
+     * same again changes nothing (most events repeat them) */
+    char seen_host[128], seen_product[128];
+    size_t seen_host_n, seen_product_n;
     /* activity */
     uint64_t by_action[256], by_severity[256];
     rep__tab_t classes, sandboxes, dests, binaries, engines, hours;
@@ -202,6 +258,17 @@ typedef struct {
 void rep__agg_init(rep__agg_t *a, const rep_options_t *o);
 void rep__agg_dispose(rep__agg_t *a);
 void rep__agg_record(rep__agg_t *a, const rep__rec_t *r);
+/* An empty aggregate for one segment of g's pass (its options and exporter
+ * checkpoints; the exporter files are not read again). reuse: a is the
+ * aggregate of an earlier segment, emptied here, its tables' room kept. */
+void rep__agg_init_part(rep__agg_t *a, const rep__agg_t *g, bool reuse);
+/* Adds b (the aggregate of the segment after those of g) to g, giving what
+ * one aggregate fed both in order would hold. 0: done (b is left to
+ * dispose); 1: b cannot be added exactly (a table past its cap, sequences
+ * going backwards): g is unchanged, feed g the segment's records instead. */
+int rep__agg_merge(rep__agg_t *g, rep__agg_t *b);
+/* A table scan note of the pass (segment deleted, torn, ...) into a. */
+void rep__agg_note(rep__agg_t *a, const rep__seg_t *g, rep__seg_event_t ev, uint64_t off);
 /* The document, from the aggregate and the verifier's findings. */
 json_t *rep__doc_build(rep__agg_t *a, const rep__verify_t *v, const rep__segs_t *segs);
 

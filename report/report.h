@@ -32,8 +32,9 @@
 
 struct json_t;
 
-/* Called now and then during the pass (about every 32 MiB and at the
- * end) with the bytes read so far of `total`, and the events seen. */
+/* Called now and then during the pass (after each segment, 64 MiB, the
+ * last one included) with the bytes read so far of `total`, and the events
+ * seen. From the thread that called rep_run. */
 typedef void (*rep_progress_cb)(void *ctx, uint64_t done, uint64_t total, uint64_t events);
 
 typedef struct {
@@ -46,6 +47,10 @@ typedef struct {
     int64_t now_ms;           /* generated_at; 0: the clock */
     rep_progress_cb progress; /* may be NULL */
     void *progress_ctx;
+    /* segment workers: 0 the online CPUs (at most 8); 1 one worker; -1 the
+     * former two-thread pass (the verifier beside one aggregator), kept as
+     * the tests' oracle of the parallel one. The document is the same. */
+    int threads;
 } rep_options_t;
 
 void rep_options_init(rep_options_t *o);

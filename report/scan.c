@@ -128,14 +128,7 @@ out:
 
 /* ---- the verifier ------------------------------------------------------------ */
 
-typedef struct {
-    rep__verify_t *v;
-    col__mac_t mac;
-    unsigned char chain[32];
-    bool have_chain;
-    uint64_t expect; /* 0: unknown */
-    uint64_t last;   /* the highest sequence seen */
-} vstate_t;
+typedef rep__vstate_t vstate_t;
 
 static void problem(rep__verify_t *v, const rep__seg_t *g, uint64_t seq, uint64_t off,
                     const char *kind, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
@@ -157,24 +150,37 @@ static void problem(rep__verify_t *v, const rep__seg_t *g, uint64_t seq, uint64_
     v->nproblems++;
 }
 
-static int v_header(void *ctx, const rep__seg_t *g, const unsigned char hdr[COL__SEG_HDR])
+/* The seam: does this header continue what came before? */
+static void seam(vstate_t *s, const rep__seg_t *g, uint64_t first, const unsigned char *hchain)
 {
-    vstate_t *s = ctx;
-    uint64_t first = col__get64(hdr + 16);
-    char herr[240];
-    if (col__seg_header_check(hdr, COL__SEG_HDR, s->mac.id, g->name, herr, sizeof herr) != 0)
-        problem(s->v, g, first, 0, "header", "%s", herr);
-    if (first != g->first_seq)
-        problem(s->v, g, first, 0, "header",
-                "segment %s: its header says it starts at sequence %" PRIu64, g->name, first);
     if (s->expect && first != s->expect) {
         problem(s->v, g, s->expect, 0, "sequence",
                 "segment %s starts at sequence %" PRIu64 ", expected %" PRIu64
                 ": sequences %" PRIu64 "..%" PRIu64 " are not in the spool",
                 g->name, first, s->expect, s->expect, first - 1);
-    } else if (s->have_chain && memcmp(hdr + 32, s->chain, 32) != 0) {
+    } else if (s->have_chain && memcmp(hchain, s->chain, 32) != 0) {
         problem(s->v, g, first, 0, "chain",
                 "segment %s: the hash chain does not continue the previous segment", g->name);
+    }
+}
+
+int rep__v_header(void *ctx, const rep__seg_t *g, const unsigned char hdr[COL__SEG_HDR])
+{
+    vstate_t *s = ctx;
+    uint64_t first = col__get64(hdr + 16);
+    char herr[240];
+    if (col__seg_header_check(hdr, COL__SEG_HDR, s->mac->id, g->name, herr, sizeof herr) != 0)
+        problem(s->v, g, first, 0, "header", "%s", herr);
+    if (first != g->first_seq)
+        problem(s->v, g, first, 0, "header",
+                "segment %s: its header says it starts at sequence %" PRIu64, g->name, first);
+    if (s->seg) { /* alone: the seam is checked by rep__vseg_merge */
+        s->seg->kind = REP__VK_HDR;
+        s->seg->first = first;
+        memcpy(s->seg->hdr_chain, hdr + 32, 32);
+        s->seg->nhdr = s->v->nproblems;
+    } else {
+        seam(s, g, first, hdr + 32);
     }
     memcpy(s->chain, hdr + 32, 32);
     s->have_chain = true;
@@ -182,7 +188,7 @@ static int v_header(void *ctx, const rep__seg_t *g, const unsigned char hdr[COL_
     return 0;
 }
 
-static int v_record(void *ctx, const rep__seg_t *g, const rep__rec_t *r)
+int rep__v_record(void *ctx, const rep__seg_t *g, const rep__rec_t *r)
 {
     vstate_t *s = ctx;
     uint64_t seq = r->r.seq;
@@ -202,7 +208,7 @@ static int v_record(void *ctx, const rep__seg_t *g, const rep__rec_t *r)
                 ": expected sequence %" PRIu64,
                 seq, g->name, r->off, s->expect);
     unsigned char want[32];
-    col__chain(&s->mac, s->chain, r->raw, want);
+    col__chain(s->mac, s->chain, r->raw, want);
     if (s->have_chain && memcmp(want, r->raw + 48, 32) != 0)
         problem(s->v, g, seq, r->off, "chain",
                 "record sequence %" PRIu64 " in segment %s at offset %" PRIu64
@@ -217,13 +223,16 @@ static int v_record(void *ctx, const rep__seg_t *g, const rep__rec_t *r)
     return 0;
 }
 
-static void v_event(void *ctx, const rep__seg_t *g, rep__seg_event_t ev, uint64_t off)
+void rep__v_event(void *ctx, const rep__seg_t *g, rep__seg_event_t ev, uint64_t off)
 {
     vstate_t *s = ctx;
     switch (ev) {
     case REP__SEG_BAD_HEADER:
-        problem(s->v, g, s->expect, 0, "header", "segment %s: not a spool segment (bad header)",
-                g->name);
+        if (s->seg) /* its sequence is the one expected before it: said by the merge */
+            s->seg->kind = REP__VK_BAD;
+        else
+            problem(s->v, g, s->expect, 0, "header", "segment %s: not a spool segment (bad header)",
+                    g->name);
         break;
     case REP__SEG_MALFORMED:
         problem(s->v, g, s->expect, off, "malformed",
@@ -243,13 +252,67 @@ static void v_event(void *ctx, const rep__seg_t *g, rep__seg_event_t ev, uint64_
     s->expect = 0;
 }
 
+void rep__vseg_begin(vstate_t *s, rep__vseg_t *seg, col__mac_t *mac)
+{
+    memset(s, 0, sizeof *s);
+    memset(seg, 0, sizeof *seg);
+    s->v = &seg->v;
+    s->mac = mac;
+    s->seg = seg;
+}
+
+void rep__vseg_end(vstate_t *s)
+{
+    rep__vseg_t *seg = s->seg;
+    seg->expect = s->expect;
+    seg->last = s->last;
+    seg->have_chain = s->have_chain;
+    memcpy(seg->chain, s->chain, 32);
+}
+
+static void push(rep__verify_t *v, const rep__problem_t *p)
+{
+    if (v->nproblems < REP__MAX_PROBLEMS)
+        v->problems[v->nproblems] = *p;
+    v->nproblems++;
+}
+
+void rep__vseg_merge(vstate_t *s, const rep__seg_t *g, const rep__vseg_t *seg)
+{
+    const rep__verify_t *sv = &seg->v;
+    uint64_t kept = sv->nproblems < REP__MAX_PROBLEMS ? sv->nproblems : REP__MAX_PROBLEMS;
+    switch (seg->kind) {
+    case REP__VK_NONE: break;
+    case REP__VK_BAD:
+        problem(s->v, g, s->expect, 0, "header", "segment %s: not a spool segment (bad header)",
+                g->name);
+        s->have_chain = false;
+        s->expect = 0;
+        break;
+    case REP__VK_HDR:
+        for (uint64_t i = 0; i < seg->nhdr && i < kept; i++)
+            push(s->v, &sv->problems[i]);
+        seam(s, g, seg->first, seg->hdr_chain);
+        for (uint64_t i = seg->nhdr; i < kept; i++)
+            push(s->v, &sv->problems[i]);
+        s->v->nproblems += sv->nproblems - kept; /* past the kept ones: counted */
+        s->expect = seg->expect;
+        s->have_chain = seg->have_chain;
+        memcpy(s->chain, seg->chain, 32);
+        break;
+    }
+    if (seg->last > s->last)
+        s->last = seg->last;
+    s->v->checked += sv->checked;
+}
+
 /* The head witness against the spool's end: a cut tail. */
-static void witness(vstate_t *s)
+void rep__verify_witness(vstate_t *s)
 {
     col__witness_t w;
     char werr[200];
     rep__seg_t none = {.name = "-"};
-    int rc = col__witness_read(s->v->dir, &s->mac, &w, werr, sizeof werr);
+    int rc = col__witness_read(s->v->dir, s->mac, &w, werr, sizeof werr);
     if (rc == -ENOENT && s->last == 0)
         return;
     if (rc)
@@ -264,18 +327,19 @@ static void witness(vstate_t *s)
 void *rep__verify_main(void *arg)
 {
     rep__verify_t *v = arg;
-    vstate_t s = {.v = v};
+    col__mac_t mac;
+    vstate_t s = {.v = v, .mac = &mac};
     char kerr[240];
-    if (col__mac_for_spool(v->dir, false, &s.mac, kerr, sizeof kerr) != 0) {
+    if (col__mac_for_spool(v->dir, false, &mac, kerr, sizeof kerr) != 0) {
         /* without the chain key nothing can be vouched for */
         rep__seg_t none = {.name = "-"};
         problem(v, &none, 0, 0, "key", "chain key: %s: the chain cannot be checked", kerr);
         return NULL;
     }
-    rep__scan_cb_t cb = {v_header, v_record, v_event, &s};
+    rep__scan_cb_t cb = {rep__v_header, rep__v_record, rep__v_event, &s};
     for (size_t i = 0; i < v->segs->n && v->rc == 0; i++)
         v->rc = rep__scan_segment(&v->segs->v[i], &cb, NULL);
-    witness(&s);
-    col__mac_dispose(&s.mac);
+    rep__verify_witness(&s);
+    col__mac_dispose(&mac);
     return NULL;
 }

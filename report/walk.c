@@ -10,6 +10,9 @@
  */
 #include <errno.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "report/rep_internal.h"
 
@@ -17,35 +20,49 @@ typedef struct {
     const char *p, *e;
 } cur_t;
 
-#define KEQ(k, lit) ((k).n == sizeof(lit) - 1 && !(k).esc && memcmp((k).p, lit, (k).n) == 0)
+/* (a constant length: the compiler inlines the compare) */
+#define KEQ(k, lit)                                                                                \
+    ((k).n == sizeof(lit) - 1 && !(k).esc && memcmp((k).p, lit, sizeof(lit) - 1) == 0)
+#define HOT static inline __attribute__((always_inline))
 
-static void ws(cur_t *c)
+HOT void ws(cur_t *c)
 {
     while (c->p < c->e && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t'))
         c->p++;
 }
 
-/* p: just after an opening quote. Returns just past the closing one. */
-static const char *skip_str(const char *p, const char *e)
+/* p: just after an opening quote. Returns just past the closing one (NULL:
+ * none); *esc set when the string holds a backslash. Sixteen bytes at a
+ * time: most of an event is strings. */
+HOT const char *skip_str(const char *p, const char *e, bool *esc)
 {
-    /* most strings are short: a plain loop before memchr's call overhead */
-    for (int i = 0; i < 24 && p + i < e; i++) {
-        if (p[i] == '"')
-            return p + i + 1;
-        if (p[i] == '\\')
-            break;
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    while (e - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        unsigned mq = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote));
+        unsigned mb = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, bslash));
+        if (mb && (!mq || __builtin_ctz(mb) < __builtin_ctz(mq))) {
+            *esc = true; /* a backslash first: step over it and what it escapes */
+            p += __builtin_ctz(mb) + 2;
+            continue;
+        }
+        if (mq)
+            return p + __builtin_ctz(mq) + 1;
+        p += 16;
     }
-    for (;;) {
-        const char *q = memchr(p, '"', (size_t)(e - p));
-        if (!q)
-            return NULL;
-        const char *b = q;
-        while (b > p && b[-1] == '\\')
-            b--;
-        if (((q - b) & 1) == 0)
-            return q + 1;
-        p = q + 1;
+#endif
+    while (p < e) {
+        if (*p == '"')
+            return p + 1;
+        if (*p == '\\') {
+            *esc = true;
+            p += 2;
+            continue;
+        }
+        p++;
     }
+    return NULL;
 }
 
 /* 1: a byte that ends a scalar; 2: a byte skip_value must look at in a
@@ -64,7 +81,8 @@ static int skip_value(cur_t *c)
             return -1;
         char ch = *c->p;
         if (ch == '"') {
-            if (!(c->p = skip_str(c->p + 1, c->e)))
+            bool esc;
+            if (!(c->p = skip_str(c->p + 1, c->e, &esc)))
                 return -1;
         } else if (ch == '{' || ch == '[') {
             depth++;
@@ -88,17 +106,18 @@ static int skip_value(cur_t *c)
     return 0;
 }
 
-static int read_str(cur_t *c, rep__sv_t *out)
+HOT int read_str(cur_t *c, rep__sv_t *out)
 {
     ws(c);
     if (c->p >= c->e || *c->p != '"')
         return skip_value(c); /* not a string: leave the field absent */
-    const char *s = c->p + 1, *q = skip_str(s, c->e);
+    bool esc = false;
+    const char *s = c->p + 1, *q = skip_str(s, c->e, &esc);
     if (!q)
         return -1;
     out->p = s;
     out->n = (size_t)(q - 1 - s);
-    out->esc = memchr(s, '\\', out->n) != NULL;
+    out->esc = esc;
     c->p = q;
     return 0;
 }
@@ -116,7 +135,8 @@ static int read_int(cur_t *c, int64_t *out)
         v = v * 10 + (uint64_t)(*c->p++ - '0');
         digits++;
     }
-    if (digits == 0 || (c->p < c->e && strchr(".eE0123456789", *c->p))) {
+    if (digits == 0 || (c->p < c->e && ((*c->p >= '0' && *c->p <= '9') || *c->p == '.' ||
+                                        *c->p == 'e' || *c->p == 'E'))) {
         c->p = s; /* a float, a huge number or not a number: absent */
         return skip_value(c);
     }
@@ -126,7 +146,7 @@ static int read_int(cur_t *c, int64_t *out)
 
 /* Steps over the ',' between members or elements: 1 at the next one, 0
  * past the closing `close`, -1 at the end of the input. */
-static int seq_next(cur_t *c, char close)
+HOT int seq_next(cur_t *c, char close)
 {
     ws(c);
     if (c->p < c->e && *c->p == ',') {
@@ -144,7 +164,7 @@ static int seq_next(cur_t *c, char close)
 
 /* 1 with the key, positioned at its value; 0 at the end; -1 malformed.
  * Call once after '{' was consumed, and after each value. */
-static int obj_next(cur_t *c, rep__sv_t *key)
+HOT int obj_next(cur_t *c, rep__sv_t *key)
 {
     int more = seq_next(c, '}');
     if (more <= 0)
@@ -176,7 +196,7 @@ static int walk_hashes(cur_t *c, rep__sv_t *sha)
     if (rc != 1)
         return rc < 0 ? -1 : 0;
     while ((rc = seq_next(c, ']')) == 1) {
-        rep__sv_t k, val = {0}, alg = {0};
+        rep__sv_t k = {0}, val = {0}, alg = {0};
         int64_t alg_id = OCSF_NONE;
         int o = open_obj(c, '{');
         if (o < 0)
@@ -205,7 +225,7 @@ static int walk_hashes(cur_t *c, rep__sv_t *sha)
 
 static int walk_file(cur_t *c, rep__net_t *o)
 {
-    rep__sv_t k;
+    rep__sv_t k = {0};
     int rc = open_obj(c, '{');
     while (rc == 1 && (rc = obj_next(c, &k)) == 1) {
         if (KEQ(k, "path"))
@@ -220,7 +240,7 @@ static int walk_file(cur_t *c, rep__net_t *o)
 
 static int walk_actor(cur_t *c, rep__net_t *o)
 {
-    rep__sv_t k;
+    rep__sv_t k = {0};
     int rc = open_obj(c, '{');
     while (rc == 1 && (rc = obj_next(c, &k)) == 1) {
         if (KEQ(k, "process")) {
@@ -251,11 +271,12 @@ typedef struct {
 
 static int walk_leaves(cur_t *c, const leaf_t *l, size_t n)
 {
-    rep__sv_t k;
+    rep__sv_t k = {0};
     int rc = open_obj(c, '{');
     while (rc == 1 && (rc = obj_next(c, &k)) == 1) {
         size_t i = 0;
-        while (i < n && !(k.n == l[i].len && !k.esc && !memcmp(k.p, l[i].name, k.n)))
+        while (i < n && !(k.n == l[i].len && !k.esc && k.p[0] == l[i].name[0] &&
+                          !memcmp(k.p, l[i].name, k.n)))
             i++;
         if (i == n)
             rc = skip_value(c);
@@ -268,7 +289,7 @@ static int walk_leaves(cur_t *c, const leaf_t *l, size_t n)
 
 static int walk_http(cur_t *c, rep__net_t *o)
 {
-    rep__sv_t k;
+    rep__sv_t k = {0};
     const leaf_t url[] = {{LS("hostname"), &o->url_host, NULL}, {LS("port"), NULL, &o->url_port}};
     int rc = open_obj(c, '{');
     while (rc == 1 && (rc = obj_next(c, &k)) == 1) {
@@ -282,7 +303,7 @@ static int walk_http(cur_t *c, rep__net_t *o)
 
 static int walk_meta(cur_t *c, rep__net_t *o)
 {
-    rep__sv_t k;
+    rep__sv_t k = {0};
     const leaf_t prod[] = {{LS("name"), &o->product, NULL}, {LS("version"), &o->version, NULL}};
     int rc = open_obj(c, '{');
     while (rc == 1 && (rc = obj_next(c, &k)) == 1) {
@@ -344,7 +365,7 @@ int rep__walk_net(const char *json, size_t n, rep__net_t *o)
     memset(o, 0, sizeof *o);
     o->activity_id = o->port = o->url_port = o->bytes_in = o->bytes_out = OCSF_NONE;
     cur_t c = {json, json + n};
-    rep__sv_t k;
+    rep__sv_t k = {0};
     int rc;
     ws(&c);
     if (c.p >= c.e || *c.p++ != '{')
