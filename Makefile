@@ -14,7 +14,7 @@ OPT       ?= -O2
 PY        := /usr/bin/python3
 FUZZ_TIME ?= 20
 
-PKGS      := jansson libcrypto libssl yaml-0.1 libuv libcurl rdkafka libzstd zlib libseccomp
+PKGS      := jansson libcrypto libssl yaml-0.1 libuv libcurl rdkafka libzstd zlib libseccomp libbpf
 DEPS_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 DEPS_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread
 
@@ -29,10 +29,10 @@ endif
 LIB_SRC  := $(wildcard ocsf/*.c collector/*.c conf/*.c gateway/*.c policy/*.c proxy/*.c exporters/*.c exporters/*/*.c report/*.c) \
             $(filter-out cli/main.c,$(wildcard cli/*.c))
 GEN_SRC  := $(BUILD)/gen/ocsf_tables.c $(BUILD)/gen/providers.c \
-            $(BUILD)/gen/ocsf_schema_tables.c
+            $(BUILD)/gen/ocsf_schema_tables.c $(BUILD)/gen/ident_bpf_obj.c
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/ocsf_tables.o \
             $(BUILD)/obj/gen/providers.o \
-            $(BUILD)/obj/gen/ocsf_schema_tables.o
+            $(BUILD)/obj/gen/ocsf_schema_tables.o $(BUILD)/obj/gen/ident_bpf_obj.o
 # every bundled OCSF version, oldest first (schemas/ocsf/README.md)
 OCSF_SCHEMAS ?= $(sort $(wildcard schemas/ocsf/1.*.json))
 MAIN_OBJ := $(BUILD)/obj/cli/main.o
@@ -68,6 +68,16 @@ $(BUILD)/gen/ocsf_schema_tables.c: $(OCSF_SCHEMAS) schemas/gen_schema.py | deps
 $(BUILD)/gen/providers.c: $(wildcard providers/*.yaml) scripts/embed.py | deps
 	@mkdir -p $(dir $@)
 	$(PY) scripts/embed.py gw__providers_embedded $(wildcard providers/*.yaml) > $@.tmp && mv $@.tmp $@
+
+# the BPF program of proxy/ident_bpf.c (CO-RE: no vmlinux.h), embedded as bytes
+BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell $(CC) -print-multiarch 2>/dev/null)
+$(BUILD)/bpf/ident_iter.bpf.o: proxy/bpf/ident_iter.bpf.c | deps
+	@mkdir -p $(dir $@)
+	clang $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/ident_bpf_obj.c: $(BUILD)/bpf/ident_iter.bpf.o scripts/embed.py | deps
+	@mkdir -p $(dir $@)
+	$(PY) scripts/embed.py px__bpf_embedded $< > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c $(BUILD)/.cflags
 	@mkdir -p $(dir $@)

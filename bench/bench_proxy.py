@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """bench_proxy.py: the proxy benchmark of `make bench`.
 
-tollgate's egress proxy (`tollgate up`: policy, caller identity from /proc,
-SSRF guard, an OCSF event per connection into the collector) side by side
-with a direct connection and two peers, tinyproxy (twice: without and with
+tollgate's egress proxy (`tollgate up`: policy, caller identity (the holders
+of the client socket from a BPF task_file iterator), SSRF guard, an OCSF
+event per connection into the collector) side by side with a direct
+connection, tollgate-scan (the same with TOLLGATE_IDENT_BPF=0: the holders
+from the /proc/*/fd scan) and two peers, tinyproxy (twice: without and with
 its per-connection log) and squid, all measured in the same run, with the
 same client and upstream, on 127.0.0.1:
 
@@ -27,7 +29,7 @@ ports, a fresh temporary directory ($TMPDIR or /tmp) removed at the end,
 every child stopped on every exit path.
 
   bench/bench_proxy.py [--build DIR] [--quick] [--only a,b,c] [--perf auto|all|off]
-                       [--peers tollgate,tinyproxy,tinyproxy+log,squid]
+                       [--peers tollgate,tollgate-scan,tinyproxy,tinyproxy+log,squid]
                        [--conns N] [--rounds N] [--extra-fds N] [--no-ceiling]
                        [--set KEY=VALUE]... [--env KEY=VALUE]...
 
@@ -383,14 +385,20 @@ class Direct(Peer):
 class Tollgate(Peer):
     name = "tollgate"
 
-    def __init__(self, a, tmp, up_ports):
-        self.state = os.path.join(tmp, "tollgate")
+    def __init__(self, a, tmp, up_ports, scan=False):
+        # scan: "tollgate-scan", the same binary with the BPF step of caller
+        # identity off (TOLLGATE_IDENT_BPF=0): every lookup scans /proc/*/fd
+        if scan:
+            self.name = "tollgate-scan"
+        self.state = os.path.join(tmp, self.name)
         os.makedirs(self.state)
         sets = ["proxy.test_allow_loopback=1"] + a.set
         argv = [a.bin_tollgate, "up", "--state", self.state, "--listen", f"{LO}:0",
                 "--proxy-listen", f"{LO}:0"] + [x for kv in sets for x in ("--set", kv)]
         self.err = []
         env = dict(os.environ, **dict(kv.split("=", 1) for kv in a.env))
+        if scan:
+            env["TOLLGATE_IDENT_BPF"] = "0"
         self.p = PROCS.start(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True, env=env)
         q = drain(self.p, self.err)
@@ -450,6 +458,13 @@ class Tollgate(Peer):
                      f"pid {self.pid}, proxy on {LO}:{self.port}; policy: the upstream's "
                      f"ports for {', '.join(bins)}; identity, SSRF guard (loopback allowed "
                      f"by proxy.test_allow_loopback=1), an OCSF event per connection")
+        off = [ln for ln in self.err if "caller identity: the BPF iterator is off" in ln]
+        if scan:
+            self.desc += "; TOLLGATE_IDENT_BPF=0: identity by the /proc/*/fd scan"
+        elif off:
+            self.desc += f"; BPF OFF, identity by the /proc scan: {off[0].strip()}"
+        else:
+            self.desc += "; identity holders by the BPF task_file iterator"
         if a.set:
             self.desc += f"; --set {' '.join(a.set)}"
         if a.env:
@@ -1010,9 +1025,12 @@ NOISE = re.compile(r"\] (0x[0-9a-f]+|clone3|start_thread|_start|__libc_start\S*|
 # tuple, the largest (DWARF unwinding of deep stacks is sometimes cut short:
 # the pool's ident_work runs px_ident_lookup and nothing else)
 KEY_SYMS = [
-    (("ident_work", "px_ident_lookup"),
-     "identity: ident_work -> px_ident_lookup (socket inode, /proc scan, exe, hash)"),
+    (("ident_work", "px_ident_lookup", "lookup_inode"),
+     "identity: ident_work -> px_ident_lookup (socket inode, holders, exe, hash)"),
+    ("px__ident_bpf_run", "  of which the BPF task_file iterator (px__ident_bpf_run)"),
     ("scan_procs", "  of which the /proc/*/fd scan (scan_procs)"),
+    ("note_holder", "  of which the holders' exe links (note_holder)"),
+    ("fill_ident", "  of which the holder's exe, comm, cmdline, ancestors (fill_ident)"),
     ("px__ident_hash_fd", "  of which hashing exes (px__ident_hash_fd)"),
     ("pol_decide", "policy: pol_decide"),
     ("px_ssrf_check", "SSRF guard: px_ssrf_check"),
@@ -1248,7 +1266,7 @@ def main():
                     help="the build directory (its tollgate is copied and run)")
     ap.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
     ap.add_argument("--only", default="a,b,c", help="tests to run, e.g. a,c")
-    ap.add_argument("--peers", default="tollgate,tinyproxy,tinyproxy+log,squid",
+    ap.add_argument("--peers", default="tollgate,tollgate-scan,tinyproxy,tinyproxy+log,squid",
                     help="proxies to compare (direct always runs)")
     ap.add_argument("--conns", type=int, default=16, help="client threads of test b")
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per test")
@@ -1275,7 +1293,8 @@ def main():
     if any("=" not in kv for kv in a.env):
         ap.error("--env takes KEY=VALUE")
     want = [x for x in a.peers.split(",") if x]
-    if "tollgate" in want and not os.access(os.path.join(a.build, "tollgate"), os.X_OK):
+    tg_want = "tollgate" in want or "tollgate-scan" in want
+    if tg_want and not os.access(os.path.join(a.build, "tollgate"), os.X_OK):
         sys.exit(f"bench_proxy: {a.build}/tollgate missing: run `make` first")
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -1290,7 +1309,7 @@ def main():
     peers = []
     try:
         os.makedirs(os.path.join(tmp, "bin"))
-        if "tollgate" in want:
+        if tg_want:
             a.bin_tollgate = shutil.copy2(os.path.join(a.build, "tollgate"),
                                           os.path.join(tmp, "bin", "tollgate"))
         M = machine()
@@ -1299,7 +1318,9 @@ def main():
             f" ports {up.short} short / {up.bulk} bulk)")
         peers = [Direct()]
         skipped = []
-        for name, make in (("tollgate", Tollgate), ("tinyproxy", Tinyproxy),
+        for name, make in (("tollgate", Tollgate),
+                           ("tollgate-scan", lambda *x: Tollgate(*x, scan=True)),
+                           ("tinyproxy", Tinyproxy),
                            ("tinyproxy+log", lambda *x: Tinyproxy(*x, log=True)),
                            ("squid", Squid)):
             if name not in want:
@@ -1317,7 +1338,7 @@ def main():
             except (RuntimeError, OSError, Refused, subprocess.SubprocessError, KeyError) as e:
                 if p:
                     p.stop()
-                if name == "tollgate":  # what is measured: an error, not a skip
+                if name.startswith("tollgate"):  # what is measured: an error, not a skip
                     raise RuntimeError(f"tollgate: {e}") from e
                 skipped.append((name, str(e)))
                 log(f"{name:13s} SKIPPED: {e}")
@@ -1329,7 +1350,7 @@ def main():
             test_bulk(a, peers, up, S)
         perf_runs(a, tmp, peers, up, S)
         summary(a, S, M, peers, skipped, time.monotonic() - t0)
-        if any(name in ("tollgate", "direct") for _, name in FAILED):
+        if any(name in ("tollgate", "tollgate-scan", "direct") for _, name in FAILED):
             rc = 1
     except (Exception, KeyboardInterrupt, SystemExit) as e:
         log(f"\nbench_proxy: ERROR: {e!r}")

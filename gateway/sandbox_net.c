@@ -639,6 +639,13 @@ static void stats_after(uv_work_t *w, int status)
         json_object_set_new(o, "dns_names", json_integer((json_int_t)ds.names));
         json_object_set_new(o, "proxy_allowed", json_integer((json_int_t)ps.allowed));
         json_object_set_new(o, "proxy_denied", json_integer((json_int_t)ps.denied));
+        json_object_set_new(o, "ident_bpf", json_boolean(ps.ident_bpf));
+        json_object_set_new(o, "ident_bpf_runs", json_integer((json_int_t)ps.ident_bpf_runs));
+        json_object_set_new(o, "ident_proc_scans", json_integer((json_int_t)ps.ident_proc_scans));
+        json_object_set_new(o, "ident_cgroup_fast", json_integer((json_int_t)ps.ident_cgroup_fast));
+        json_object_set_new(o, "splice_tunnels", json_integer((json_int_t)ps.splice_tunnels));
+        json_object_set_new(o, "splice_fallbacks", json_integer((json_int_t)ps.splice_fallbacks));
+        json_object_set_new(o, "upstream_reused", json_integer((json_int_t)ps.upstream_reused));
         reply(j->req, 200, o);
     }
     free(j);

@@ -297,6 +297,17 @@ static void dial_next(px_conn_t *c)
         else
             inet_ntop(AF_INET6, &((struct sockaddr_in6 *)a->ai_addr)->sin6_addr, c->ip,
                       sizeof c->ip);
+        memcpy(&c->up_addr, a->ai_addr,
+               a->ai_addrlen < sizeof c->up_addr ? a->ai_addrlen : sizeof c->up_addr);
+        px__pool_key_t key;
+        if (!c->is_connect && px__pool_key_of(c, &key) && (c->up = px__pool_take(c, &key))) {
+            /* an idle upstream of the same caller, destination and address */
+            c->reused = true;
+            c->ai_next = a->ai_next;
+            c->connect_req.data = c;
+            on_connected(&c->connect_req, 0);
+            return;
+        }
         c->up = malloc(sizeof *c->up);
         if (!c->up)
             abort();

@@ -6,9 +6,12 @@
  *      SOCK_DIAG_BY_FAMILY with the 4-tuple), else the rows of
  *      /proc/net/tcp and /proc/net/tcp6;
  *   2. the holders: every process with an fd whose link reads
- *      "socket:[<inode>]", found by the /proc scan of ident_scan.c, which
- *      concurrent lookups share (one scan serves every lookup queued before
- *      it started); the lowest pid among holders with one exe;
+ *      "socket:[<inode>]": from the sandbox's cgroup alone when that is
+ *      exact (cgroup_holders), else from ident_scan.c, which concurrent
+ *      lookups share (one search serves every lookup queued before it
+ *      started) and which asks the kernel's task_file iterator first
+ *      (ident_bpf.c), the /proc scan when BPF is off or fails; the lowest
+ *      pid among holders with one exe;
  *   3. the holder's exe, comm, cmdline, ancestors (PPid chain), and the
  *      SHA-256 of the file /proc/<pid>/exe opens (not of the path, so a
  *      binary replaced after exec is still the one hashed); then a check
@@ -544,9 +547,9 @@ static void fill_text(int pfd, px_ident_t *id)
 
 /* Fills id from process pid, then checks that this very process (the
  * directory fd pins it: a recycled pid does not match) still holds the
- * socket. */
-static int fill_ident(px_ident_cache_t *c, int procfd, int pid, uint64_t ino, px_ident_t *id,
-                      char *reason, size_t reasonlen)
+ * socket: at fd (where the search saw it; one readlinkat), else at any fd. */
+static int fill_ident(px_ident_cache_t *c, int procfd, int pid, int fd, uint64_t ino,
+                      px_ident_t *id, char *reason, size_t reasonlen)
 {
     char name[16];
     snprintf(name, sizeof name, "%d", pid);
@@ -559,7 +562,7 @@ static int fill_ident(px_ident_cache_t *c, int procfd, int pid, uint64_t ino, px
     fill_exe(c, pfd, id);
     fill_text(pfd, id);
     fill_ancestors(procfd, pfd, id);
-    bool held = px__ident_pid_holds(pfd, ino);
+    bool held = px__ident_pid_holds_fd(pfd, fd, ino) || px__ident_pid_holds(pfd, ino);
     close(pfd);
     if (!held) {
         reasonf(reason, reasonlen, "process %d let go of the client socket during the lookup", pid);
@@ -647,7 +650,7 @@ static int lookup_inode(px_ident_cache_t *c, uint64_t ino, uint64_t cgid, px_ide
         px__ident_find_holders(px__ident_cache_scan(c), ino, h);
     int rc = scan_verdict(h, reason, reasonlen);
     if (rc == 0)
-        rc = fill_ident(c, procfd, h->pid, ino, id, reason, reasonlen);
+        rc = fill_ident(c, procfd, h->pid, h->fd, ino, id, reason, reasonlen);
     if (rc != 0)
         ident_reset(id);
     free(h);

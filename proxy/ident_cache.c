@@ -107,6 +107,8 @@ void px_ident_cache_stats(px_ident_cache_t *c, px_ident_cache_stats_t *out)
     out->cgroup_fallback = c->cg_fallback;
     pthread_mutex_unlock(&c->mu);
     px__ident_scan_stats(c->scan, &out->scans, &out->scanned);
+    px__ident_scan_bpf_stats(c->scan, &out->bpf, &out->bpf_runs, &out->bpf_served,
+                             &out->bpf_fallbacks);
 }
 
 void px_ident_cache_set_cgroup(px_ident_cache_t *c, const char *dir)

@@ -20,6 +20,14 @@
  * an inherited fd, SCM_RIGHTS, pidfd_getfd), so a remembered "hot" pid could
  * prove who holds the socket but never that no one else does.
  *
+ * The leader asks the kernel first when it can (ident_bpf.c: a BPF task_file
+ * iterator that finds the batch's inodes among every process' fds in one
+ * pass, no syscall per fd), with the same rules for what it found (note_holder,
+ * processes only, lowest pid of one exe, another exe is ambiguous); when
+ * that run fails, whatever it found is dropped and the /proc scan answers.
+ * TOLLGATE_IDENT_BPF=0 or TOLLGATE_IDENT_FULL_SCAN=1 (read at create) turn
+ * the BPF step off.
+ *
  * Threads: any but the loop thread; every function blocks. One mutex guards
  * the queue; the leader owns the scan buffers while `scanning` is set.
  */
@@ -58,11 +66,14 @@ struct px__ident_scan {
     bool paused;     /* tests: no scan starts (px__ident_scan_pause) */
     id_req_t *queue; /* oldest first */
     uint64_t scans, served;
+    px__ident_bpf_t *bpf; /* NULL: /proc scans only */
+    uint64_t bpf_runs, bpf_served, bpf_fallbacks;
     /* the leader's, while scanning */
     id_req_t *batch[ID__BATCH];
     size_t nbatch;
     unsigned procs, fds, unreadable;
     bool capped;
+    int by_bpf;                   /* the last batch: 1 BPF answered, -1 BPF failed, 0 not tried */
     _Alignas(8) char pids[16384]; /* getdents64 of /proc */
     _Alignas(8) char dents[8192]; /* getdents64 of one fd directory */
 };
@@ -74,6 +85,9 @@ px__ident_scan_t *px__ident_scan_create(void)
         abort(); /* the project's OOM policy for fixed-size allocations */
     if (pthread_mutex_init(&s->mu, NULL) != 0 || pthread_cond_init(&s->cv, NULL) != 0)
         abort();
+    const char *full = getenv("TOLLGATE_IDENT_FULL_SCAN"), *bpf = getenv("TOLLGATE_IDENT_BPF");
+    if (!(full != NULL && strcmp(full, "1") == 0) && !(bpf != NULL && strcmp(bpf, "0") == 0))
+        s->bpf = px__ident_bpf_get(NULL, 0); /* NULL: it logged why, once */
     return s;
 }
 
@@ -99,6 +113,17 @@ void px__ident_scan_pause(px__ident_scan_t *s, bool paused)
     pthread_mutex_lock(&s->mu);
     s->paused = paused;
     pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void px__ident_scan_bpf_stats(px__ident_scan_t *s, bool *on, uint64_t *runs, uint64_t *served,
+                              uint64_t *fallbacks)
+{
+    pthread_mutex_lock(&s->mu);
+    *on = s->bpf != NULL;
+    *runs = s->bpf_runs;
+    *served = s->bpf_served;
+    *fallbacks = s->bpf_fallbacks;
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -143,11 +168,25 @@ static uint64_t socket_ino(const char *link, ssize_t len)
     return v;
 }
 
-/* Calls hit(ctx, ino) for each socket link of the fd directory fdd; stops
- * when hit returns false. Returns 0, or -1 when the links cannot be read
- * (EACCES: a process we may not inspect), or 1 when *fds passed max. */
+/* The fd number of an fd directory entry, or -1. */
+static int parse_fd(const char *s)
+{
+    long v = 0;
+    if (*s == '\0')
+        return -1;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9' || v > (1l << 30)) /* fs.nr_open's limit */
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    return (int)v;
+}
+
+/* Calls hit(ctx, ino, fd) for each socket link of the fd directory fdd;
+ * stops when hit returns false. Returns 0, or -1 when the links cannot be
+ * read (EACCES: a process we may not inspect), or 1 when *fds passed max. */
 static int each_socket(int fdd, char *dents, size_t dlen, unsigned *fds, unsigned max,
-                       bool (*hit)(void *, uint64_t), void *ctx)
+                       bool (*hit)(void *, uint64_t, int), void *ctx)
 {
     char link[64];
     ssize_t n = (ssize_t)dlen;
@@ -165,7 +204,7 @@ static int each_socket(int fdd, char *dents, size_t dlen, unsigned *fds, unsigne
             if (l < 0 && (errno == EACCES || errno == EPERM))
                 return -1;
             uint64_t ino = socket_ino(link, l);
-            if (ino != 0 && !hit(ctx, ino))
+            if (ino != 0 && !hit(ctx, ino, parse_fd(d->d_name)))
                 return 0;
         }
     }
@@ -175,13 +214,25 @@ static int each_socket(int fdd, char *dents, size_t dlen, unsigned *fds, unsigne
 typedef struct {
     uint64_t want;
     bool held;
+    int fd;
 } one_t;
 
-static bool one_hit(void *ctx, uint64_t ino)
+static bool one_hit(void *ctx, uint64_t ino, int fd)
 {
     one_t *o = ctx;
     o->held = ino == o->want;
+    o->fd = fd;
     return !o->held; /* stop at the target */
+}
+
+bool px__ident_pid_holds_fd(int pfd, int fd, uint64_t ino)
+{
+    char path[24], link[64];
+    if (fd < 0)
+        return false;
+    snprintf(path, sizeof path, "fd/%d", fd);
+    ssize_t l = readlinkat(pfd, path, link, sizeof link);
+    return socket_ino(link, l) == ino;
 }
 
 bool px__ident_pid_holds(int pfd, uint64_t ino)
@@ -191,7 +242,7 @@ bool px__ident_pid_holds(int pfd, uint64_t ino)
     if (fdd < 0)
         return false;
     unsigned fds = 0;
-    one_t o = {ino, false};
+    one_t o = {ino, false, -1};
     each_socket(fdd, dents, sizeof dents, &fds, ID__MAX_FDS, one_hit, &o);
     close(fdd);
     return o.held;
@@ -199,9 +250,10 @@ bool px__ident_pid_holds(int pfd, uint64_t ino)
 
 /* ---- one scan for a batch ------------------------------------------------------ */
 
-/* Records holder pid for r: the same exe (same link text and same file)
- * keeps the lowest pid, another exe makes the result ambiguous. */
-static void note_holder(int procfd, int pid, id_req_t *r)
+/* Records holder pid (fd: one of its fds on the socket) for r: the same exe
+ * (same link text and same file) keeps the lowest pid, another exe makes the
+ * result ambiguous. */
+static void note_holder(int procfd, int pid, int fd, id_req_t *r)
 {
     char path[32];
     struct stat st;
@@ -214,12 +266,14 @@ static void note_holder(int procfd, int pid, id_req_t *r)
         st.st_dev = 0, st.st_ino = 0;
     if (h->pid == 0) {
         h->pid = pid;
+        h->fd = fd;
         r->exe_dev = st.st_dev;
         r->exe_ino = st.st_ino;
     } else if (strcmp(exe, h->exe) != 0 || st.st_dev != r->exe_dev || st.st_ino != r->exe_ino) {
         h->other_pid = pid;
     } else if (pid < h->pid) {
         h->pid = pid;
+        h->fd = fd;
     }
 }
 
@@ -228,14 +282,14 @@ typedef struct {
     int procfd, pid;
 } proc_t;
 
-static bool batch_hit(void *ctx, uint64_t ino)
+static bool batch_hit(void *ctx, uint64_t ino, int fd)
 {
     proc_t *p = ctx;
     for (size_t i = 0; i < p->s->nbatch; i++) {
         id_req_t *r = p->s->batch[i];
         if (r->ino == ino && r->last_pid != p->pid && r->out->other_pid == 0) {
             r->last_pid = p->pid;
-            note_holder(p->procfd, p->pid, r);
+            note_holder(p->procfd, p->pid, fd, r);
         }
     }
     return true;
@@ -290,9 +344,76 @@ static int scan_procs(px__ident_scan_t *s, int procfd)
     return n < 0 ? -errno : 0;
 }
 
+/* ---- the batch through BPF ----------------------------------------------------- */
+
+typedef struct {
+    px__ident_scan_t *s;
+    int procfd;
+    unsigned recs;
+} bpf_ctx_t;
+
+/* One fd of process tgid that is batch[i]'s inode (ident_bpf.c); as
+ * batch_hit. Records are counted against the scan's fd limit (a socket
+ * dup()ed a million times must not pin a worker). */
+static bool bpf_hit(void *ctx, size_t i, int tgid, int fd, uint32_t flags)
+{
+    bpf_ctx_t *b = ctx;
+    (void)flags;
+    if (++b->recs > ID__MAX_FDS) {
+        b->s->capped = true;
+        return false;
+    }
+    id_req_t *r = b->s->batch[i];
+    if (r->last_pid != tgid && r->out->other_pid == 0) {
+        r->last_pid = tgid;
+        note_holder(b->procfd, tgid, fd, r);
+    }
+    return !batch_settled(b->s);
+}
+
+static void batch_reset(px__ident_scan_t *s)
+{
+    s->procs = s->fds = s->unreadable = 0;
+    s->capped = false;
+    for (size_t i = 0; i < s->nbatch; i++) {
+        memset(s->batch[i]->out, 0, sizeof *s->batch[i]->out);
+        s->batch[i]->last_pid = 0;
+        s->batch[i]->exe_dev = 0;
+        s->batch[i]->exe_ino = 0;
+    }
+}
+
+/* 0 when BPF found the holders of the whole batch; -errno when the run
+ * failed (the outputs are reset for the scan). */
+static int bpf_batch(px__ident_scan_t *s, int procfd)
+{
+    uint64_t inos[PX__BPF_BATCH];
+    for (size_t i = 0; i < s->nbatch; i++)
+        inos[i] = s->batch[i]->ino;
+    bpf_ctx_t b = {s, procfd, 0};
+    int rc = px__ident_bpf_run(s->bpf, inos, s->nbatch, bpf_hit, &b);
+    if (rc != 0)
+        batch_reset(s);
+    return rc;
+}
+
 /* The leader's scan for s->batch (s->mu not held). */
 static void run_batch(px__ident_scan_t *s)
 {
+    _Static_assert(ID__BATCH <= PX__BPF_BATCH, "a batch fits a BPF run");
+    s->by_bpf = 0;
+    if (s->bpf != NULL) {
+        int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        batch_reset(s);
+        s->by_bpf = procfd >= 0 && bpf_batch(s, procfd) == 0 ? 1 : -1;
+        if (procfd >= 0)
+            close(procfd);
+        if (s->by_bpf > 0) {
+            for (size_t i = 0; i < s->nbatch; i++)
+                s->batch[i]->out->capped = s->capped;
+            return;
+        }
+    }
     s->procs = s->fds = s->unreadable = 0;
     s->capped = false;
     int rc, procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -329,7 +450,7 @@ static bool cgroup_pid(int procfd, int pid, id_req_t *r, char *dents, size_t dle
             h->unreadable++;
         return true; /* exited since cgroup.procs was read */
     }
-    one_t o = {r->ino, false};
+    one_t o = {r->ino, false, -1};
     int rc = each_socket(fdd, dents, dlen, fds, ID__MAX_FDS, one_hit, &o);
     close(fdd);
     if (rc < 0)
@@ -338,7 +459,7 @@ static bool cgroup_pid(int procfd, int pid, id_req_t *r, char *dents, size_t dle
         h->capped = true;
     if (o.held && pid != r->last_pid) { /* cgroup.procs may list a pid twice */
         r->last_pid = pid;
-        note_holder(procfd, pid, r);
+        note_holder(procfd, pid, o.fd, r);
     }
     return !h->capped && h->other_pid == 0;
 }
@@ -417,6 +538,12 @@ int px__ident_find_holders(px__ident_scan_t *s, uint64_t ino, px__holders_t *out
             s->batch[i]->done = true;
         s->scans++;
         s->served += s->nbatch;
+        if (s->by_bpf > 0) {
+            s->bpf_runs++;
+            s->bpf_served += s->nbatch;
+        } else if (s->by_bpf < 0) {
+            s->bpf_fallbacks++;
+        }
         s->scanning = false;
         pthread_cond_broadcast(&s->cv);
     }

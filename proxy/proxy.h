@@ -102,6 +102,14 @@ void px_destroy(px_t *p);
 
 typedef struct {
     uint64_t conns, active, allowed, denied, failed, bytes_in, bytes_out;
+    /* how callers were named: ident_bpf (the BPF iterator loaded), holder
+     * searches it answered, /proc scans, lookups answered from the
+     * sandbox's cgroup alone */
+    bool ident_bpf;
+    uint64_t ident_bpf_runs, ident_proc_scans, ident_cgroup_fast;
+    /* tunnels relayed with splice(2) and those on the copy relay instead
+     * (EMFILE, the fd budget); forwarded requests on a reused upstream */
+    uint64_t splice_tunnels, splice_fallbacks, upstream_reused;
 } px_stats_t;
 void px_stats(const px_t *p, px_stats_t *st);
 

@@ -130,8 +130,8 @@ void px_ident_cache_destroy(px_ident_cache_t *c);
 void px_ident_cache_set_fresh_ns(px_ident_cache_t *c, int64_t ns);
 
 /* Counters of the cache (any thread). A miss is one file read and hashed.
- * scans: /proc scans run; scanned: lookups they served (concurrent lookups
- * share a scan, so scanned >= scans). */
+ * scans: holder searches run (BPF runs or /proc scans); scanned: lookups
+ * they served (concurrent lookups share one, so scanned >= scans). */
 typedef struct {
     uint64_t hits, misses, evictions;
     size_t entries;
@@ -139,6 +139,12 @@ typedef struct {
     /* lookups answered from the clients' cgroup alone (cgroup_fast), and
      * those that had a cgroup set but went on to the /proc scan */
     uint64_t cgroup_fast, cgroup_fallback;
+    /* the holders come from the BPF task_file iterator first (bpf; false:
+     * every batch scans /proc, and the one log line at start says why);
+     * bpf_runs: batches it answered (counted in scans too), bpf_served: the
+     * lookups in them, bpf_fallbacks: runs that failed and were scanned */
+    bool bpf;
+    uint64_t bpf_runs, bpf_served, bpf_fallbacks;
 } px_ident_cache_stats_t;
 void px_ident_cache_stats(px_ident_cache_t *c, px_ident_cache_stats_t *out);
 
@@ -175,8 +181,9 @@ int px_ident_lookup(px_ident_cache_t *c, const struct sockaddr *peer, const stru
  * outside the cgroup holds a socket made inside while one inside still
  * does (ident.c says which ways out exist and what they take). The path is
  * copied; any thread. The environment variable TOLLGATE_IDENT_FULL_SCAN=1
- * (read here) ignores the cgroup: the oracle of the tests and the bench's
- * "before". */
+ * (read at create) ignores the cgroup and the BPF step (ident_bpf.c): the
+ * /proc scan alone, the oracle of the tests; TOLLGATE_IDENT_BPF=0 turns off
+ * the BPF step alone. */
 void px_ident_cache_set_cgroup(px_ident_cache_t *c, const char *dir);
 
 /* SHA-256 of a file, hex; cached by (dev, inode, mtime, size, ctime).
@@ -202,6 +209,7 @@ px__ident_scan_t *px__ident_cache_scan(px_ident_cache_t *c); /* borrowed */
 /* The holders of one inode, as a scan saw them (caller storage, ~8 KiB). */
 typedef struct {
     int pid;        /* the lowest holder with exe; 0 = none */
+    int fd;         /* one of pid's fds on the socket (-1: unknown) */
     int other_pid;  /* a holder with another exe (ambiguous); 0 = none */
     char exe[4096]; /* /proc/<pid>/exe links as read ("" unreadable) */
     char other_exe[4096];
@@ -220,6 +228,33 @@ int px__ident_find_holders(px__ident_scan_t *s, uint64_t ino, px__holders_t *out
  * when cgroup.procs or /proc cannot be read). Blocking; no shared state. */
 int px__ident_cgroup_holders(int cgfd, uint64_t ino, px__holders_t *out);
 
+/* ident_bpf.c for ident_scan.c: the holders of socket inodes from a BPF
+ * task_file iterator (proxy/bpf/ident_iter.bpf.c), the same set the /proc
+ * scan reads (processes: the leaders' fd tables). One per process, loaded on
+ * the first get; NULL when BPF cannot be used (why: one line, for the log)
+ * or TOLLGATE_IDENT_BPF=0. A run calls hit(ctx, i, tgid, fd, flags) for
+ * each fd of a process that is inos[i], in pid order, until hit returns
+ * false; returns 0 or -errno (then what hit saw is not the whole set: scan
+ * /proc instead). Blocking; any thread but the loop thread; concurrent runs
+ * are independent. hidden: records of threads with an fd table of their
+ * own, which the /proc scan does not see either (dropped). */
+#define PX__BPF_BATCH 64u
+typedef struct px__ident_bpf px__ident_bpf_t;
+typedef bool (*px__bpf_hit_fn)(void *ctx, size_t i, int tgid, int fd, uint32_t flags);
+px__ident_bpf_t *px__ident_bpf_get(char *why, size_t n);
+int px__ident_bpf_run(px__ident_bpf_t *b, const uint64_t *inos, size_t n, px__bpf_hit_fn hit,
+                      void *ctx);
+uint64_t px__ident_bpf_hidden(void);
+/* Tests: the next run (any thread) fails with -err after `after` records. */
+void px__ident_bpf_fault(int err, unsigned after);
+
+/* ident_scan.c: the BPF side of a scan object's counters. on: its batches
+ * go to BPF first (false: TOLLGATE_IDENT_BPF=0, TOLLGATE_IDENT_FULL_SCAN=1,
+ * or BPF could not be loaded). runs: batches BPF answered; served: lookups
+ * in them; fallbacks: runs that failed, answered by the /proc scan. */
+void px__ident_scan_bpf_stats(px__ident_scan_t *s, bool *on, uint64_t *runs, uint64_t *served,
+                              uint64_t *fallbacks);
+
 /* ident_cache.c for ident.c: the cgroup set on c into out ("" for none, or
  * when TOLLGATE_IDENT_FULL_SCAN=1); counts the lookup's outcome. */
 void px__ident_cache_cgroup(px_ident_cache_t *c, char *out, size_t n);
@@ -232,6 +267,8 @@ size_t px__ident_scan_queued(px__ident_scan_t *s);
 /* True when the process whose /proc directory is pfd has a socket:[ino] fd
  * (false when its fds cannot be read). */
 bool px__ident_pid_holds(int pfd, uint64_t ino);
+/* The same for its fd `fd` alone (one readlinkat; false for fd < 0). */
+bool px__ident_pid_holds_fd(int pfd, int fd, uint64_t ino);
 
 /* The steps of px_ident_lookup, for tests and fuzzers. */
 
@@ -271,9 +308,25 @@ int px_ident_parse_tcp_row(const char *line, bool v6, px_tcp_row_t *row);
 #define PX__MAX_URL    8192
 #define PX__HIGH_WATER (1u << 20) /* bytes queued toward one side before pausing the other */
 #define PX__LOW_WATER  (256u << 10)
-#define PX__BUF        (64u << 10) /* one relay read */
+#define PX__BUF        (64u << 10)  /* one relay read */
+#define PX__PIPE       (256u << 10) /* a spliced tunnel's pipe, per direction (relay_splice.c) */
 
 typedef struct px_conn px_conn_t;
+typedef struct px__idle px__idle_t;
+
+/* upstream_pool.c: idle upstreams of forwarded requests */
+#define PX__POOL_PER_KEY 4
+#define PX__POOL_MAX     64
+#define PX__POOL_IDLE_MS 30000
+typedef struct {
+    char sandbox[128];
+    char exe[4096];
+    char sha256[65];
+    char host[256];
+    char ip[64]; /* the address that passed the SSRF guard */
+    uint16_t port;
+    uint64_t policy_version;
+} px__pool_key_t;
 
 struct px {
     uv_loop_t *loop;
@@ -288,6 +341,16 @@ struct px {
     uint64_t accept_failed, last_accept_log_ms; /* EMFILE/ENFILE at accept: logged once a minute */
     char *bufs[64]; /* spare relay read buffers (PX__BUF bytes): no malloc, no page faults */
     int nbufs;
+    /* spliced tunnels (relay_splice.c): TOLLGATE_PROXY_SPLICE=0 turns them
+     * off; tunnels made and those that fell back to the copy relay; the
+     * pipe capacity of the open ones (kernel memory) */
+    bool no_splice;
+    uint64_t splice_tunnels, splice_fallbacks;
+    size_t splice_pipe_bytes, splice_live; /* live: tunnels spliced now */
+    /* idle upstreams (upstream_pool.c), newest first; counters */
+    px__idle_t *idle;
+    int nidle;
+    uint64_t pool_put, pool_hits, pool_retries;
     bool closing;
     int open; /* the listener + connections not yet freed */
     /* TLS interception (mitm.c), made on first use: the client-facing base
@@ -364,6 +427,13 @@ struct px_conn {
      * it); the tunnel's state once intercepted (mitm.c) */
     bool inspect;
     struct px__mitm *mitm;
+    /* a plain tunnel relayed with splice(2) (relay_splice.c); NULL: copy relay */
+    struct px__splice *sp;
+    /* upstream reuse (forwarded requests): the address dialled; the upstream
+     * came from the pool; the request can be sent again (idempotent, no
+     * body); it was (once); it is being; bytes came past the response */
+    struct sockaddr_storage up_addr;
+    bool reused, replayable, retried, retrying, resp_extra;
 };
 
 /* server.c */
@@ -431,6 +501,25 @@ void px__event_http(px_conn_t *c);
 
 /* relay.c */
 void px__relay_start(px_conn_t *c);
+/* relay_splice.c: a plain tunnel's splice relay. prepare (at the tunnel's
+ * start) makes the pipes and polls, false when it cannot (the copy relay
+ * then); go starts it once the streams' write queues are empty (waiting:
+ * prepared, not started); close (px__conn_close) tears it down. */
+typedef struct px__splice px__splice_t;
+bool px__splice_prepare(px_conn_t *c);
+bool px__splice_waiting(px_conn_t *c);
+void px__splice_go(px_conn_t *c);
+void px__splice_close(px_conn_t *c);
+
+/* upstream_pool.c. key_of: the pool key of c's request (false: the caller
+ * is not named, nothing is pooled); key_eq: all of it matches; take: an
+ * idle upstream of that key, now c's handle (NULL: none); put: c->up goes
+ * idle under k (c->up is NULL after); close_all: px_destroy. */
+bool px__pool_key_of(px_conn_t *c, px__pool_key_t *k);
+bool px__pool_key_eq(const px__pool_key_t *a, const px__pool_key_t *b);
+uv_tcp_t *px__pool_take(px_conn_t *c, const px__pool_key_t *k);
+void px__pool_put(px_conn_t *c, const px__pool_key_t *k);
+void px__pool_close_all(px_t *p);
 /* A forwarded request's upstream is done: its HTTP event if still pending,
  * its NET:CLOSE (bytes of this request), the handle closed. */
 void px__fwd_end_upstream(px_conn_t *c);

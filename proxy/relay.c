@@ -8,13 +8,22 @@
  * the upstream closes; HEAD, 1xx, 204 and 304 have no body). Both are
  * relayed as they were written; the parsers only find where they end.
  *
- * Keep-alive: once a response has ended, its upstream is closed (one
- * upstream connection per request) and, when the client asked for
+ * Keep-alive: once a response has ended, its upstream goes idle in the
+ * pool (upstream_pool.c: framing known, nobody said close, same caller
+ * and destination only) or is closed, and, when the client asked for
  * keep-alive and the response head (relayed unchanged, so the client
  * reads the same) allows it, the client connection reads its next request
  * head (px__head_begin). Otherwise the client side is shut down once its
  * queue is flushed, then closed. The client is not read while a response
- * is outstanding: pipelined bytes wait in c->rest (at most one read).
+ * is outstanding: pipelined bytes wait in c->rest (at most one read). A
+ * reused upstream that closes or resets before any response byte gets the
+ * request again on a fresh connection to the same address, once, when the
+ * request is idempotent and had no body (fwd_retry); else 502.
+ *
+ * Plain tunnels go through relay_splice.c instead (splice(2) through a
+ * pipe per direction, no byte in user space) once the 200 and the bytes
+ * that came with the head are written; this copy relay is their fallback
+ * (no pipe could be made) and the path of forwarded requests.
  *
  * Backpressure: a side whose peer has more than PX__HIGH_WATER bytes queued
  * stops being read until the queue falls under PX__LOW_WATER. Half-close
@@ -66,6 +75,13 @@ static void maybe_done(px_conn_t *c)
         px__conn_close(c);
 }
 
+/* A request on a reused upstream that has had no response byte and can be
+ * sent again (idempotent, no body), not yet retried. */
+static bool can_retry(const px_conn_t *c)
+{
+    return c->reused && !c->retried && c->replayable && !c->resp_started && c->bytes_in == 0;
+}
+
 static void on_written(uv_write_t *w, int status)
 {
     wreq_t *r = (wreq_t *)w;
@@ -81,6 +97,8 @@ static void on_written(uv_write_t *w, int status)
     free(r);
     if (c->closing || stale)
         return;
+    if (status < 0 && to_up && !c->is_connect && c->phase == PX_RELAY && can_retry(c))
+        return; /* a reused upstream that died: its read's EOF or error retries */
     if (status < 0 && to_up && !c->is_connect && c->phase == PX_RELAY) {
         /* the upstream stopped taking the request (it may be answering
          * early, 413...): its response still goes back, then the end */
@@ -94,7 +112,12 @@ static void on_written(uv_write_t *w, int status)
         return;
     }
     if (c->phase != PX_RELAY)
-        return; /* the next request head, or a refusal */
+        return;                  /* the next request head, or a refusal */
+    if (px__splice_waiting(c)) { /* a spliced tunnel starts once its queues are out */
+        if (c->up_pending == 0 && c->client_pending == 0)
+            px__splice_go(c);
+        return;
+    }
     /* resume the sides that were paused for a full queue */
     if (c->is_connect) {
         if (c->up_pending < PX__LOW_WATER && !c->client_eof)
@@ -259,7 +282,7 @@ static void forward_head(px_conn_t *c, ocsf_buf_t *out)
         ocsf_buf_puts(out, value);
         ocsf_buf_puts(out, "\r\n");
     }
-    /* the upstream connection is closed after the response either way; a
+    /* without close the upstream may be pooled after the response; a
      * client that keeps its connection must not be told close by the
      * response head it reads unchanged */
     ocsf_buf_puts(out, c->client_ka ? "\r\n" : "Connection: close\r\n\r\n");
@@ -336,6 +359,26 @@ void px__fwd_end_upstream(px_conn_t *c)
     px__up_close(c);
 }
 
+/* The response ended: its events, then the upstream idles in the pool
+ * (upstream_pool.c) when its framing was known and neither side said
+ * close, else it is closed. */
+static void fwd_end_or_pool(px_conn_t *c)
+{
+    px__pool_key_t key;
+    bool pool = c->up && c->resp_done && c->req_done && !c->resp_extra && !c->up_eof &&
+                c->up_pending == 0 && c->client_ka && !c->px->closing &&
+                http_should_keep_alive(&c->resp) && px__pool_key_of(c, &key);
+    if (!pool) {
+        px__fwd_end_upstream(c);
+        return;
+    }
+    px__event_http(c);
+    if (c->opened_event)
+        px__event_close(c);
+    c->opened_event = false;
+    px__pool_put(c, &key);
+}
+
 /* A uv_shutdown's callback: the queued writes are out; the connection closes. */
 static void on_final_shutdown(uv_shutdown_t *req, int status)
 {
@@ -366,7 +409,7 @@ static void fwd_response_done(px_conn_t *c)
                 http_should_keep_alive(&c->resp) &&
                 /* an HTTP/1.0 client keeps only what the head it reads says */
                 (c->parser.http_minor > 0 || (c->resp.flags & F_CONNECTION_KEEP_ALIVE));
-    px__fwd_end_upstream(c);
+    fwd_end_or_pool(c);
     if (keep) {
         px__head_begin(c);
         return;
@@ -408,6 +451,44 @@ static void on_fwd_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         uv_read_stop(s); /* backpressure: resumed from on_written */
 }
 
+static void on_redialed(uv_connect_t *req, int status)
+{
+    px_conn_t *c = req->data;
+    if (c->closing || status == UV_ECANCELED)
+        return;
+    if (status != 0) {
+        px__up_close(c);
+        c->retrying = false;
+        fwd_fail(c, 502, "bad_gateway", "the upstream could not be reached again");
+        return;
+    }
+    px__relay_start(c); /* c->retrying: the head again, nothing else */
+}
+
+/* The reused upstream closed or reset before any response byte: the request
+ * (idempotent, no body) goes once more, on a fresh connection to the same
+ * address. No event for the dead one: the request's NET:CLOSE comes once. */
+static void fwd_retry(px_conn_t *c)
+{
+    px__up_close(c);
+    c->retried = c->retrying = true;
+    c->reused = false;
+    c->bytes_out = 0;
+    c->px->pool_retries++;
+    c->up = malloc(sizeof *c->up);
+    if (!c->up)
+        abort();
+    uv_tcp_init(c->px->loop, c->up);
+    c->up->data = c;
+    c->handles++;
+    c->connect_req.data = c;
+    if (uv_tcp_connect(&c->connect_req, c->up, (struct sockaddr *)&c->up_addr, on_redialed) != 0) {
+        px__up_close(c);
+        c->retrying = false;
+        fwd_fail(c, 502, "bad_gateway", "the upstream could not be reached again");
+    }
+}
+
 static void on_fwd_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     px_conn_t *c = s->data;
@@ -416,6 +497,10 @@ static void on_fwd_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         buf_release(c->px, buf->base);
         if (n == 0)
             return;
+        if (can_retry(c)) {
+            fwd_retry(c);
+            return;
+        }
         if (n == UV_EOF) /* ends a close-delimited body */
             http_parser_execute(&c->resp, &resp_settings, NULL, 0);
         if (c->resp_done)
@@ -432,8 +517,10 @@ static void on_fwd_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     }
     /* bytes past the response's end (an upstream that says too much) are
-     * dropped with the upstream connection */
+     * dropped with the upstream connection (never pooled) */
     c->bytes_in += used;
+    if (used < (size_t)n)
+        c->resp_extra = true;
     if (used) {
         c->resp_started = true;
         if (send_to_(c, false, buf->base, used, true) != 0) {
@@ -447,6 +534,16 @@ static void on_fwd_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         fwd_response_done(c);
     else if (c->client_pending > PX__HIGH_WATER)
         uv_read_stop(s); /* backpressure: resumed from on_written */
+}
+
+/* RFC 9110 9.2.2 */
+static bool idempotent(const char *m)
+{
+    static const char *const ok[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (strcmp(m, ok[i]) == 0)
+            return true;
+    return false;
 }
 
 /* The head and the body bytes that came with it go upstream; the client is
@@ -466,6 +563,7 @@ static int fwd_start(px_conn_t *c, ocsf_buf_t *first)
         return -1;
     }
     forward_head(c, first);
+    c->replayable = c->req_done && used == 0 && idempotent(c->method);
     if (used) { /* what is left is the next request's (pipelined) */
         ocsf_buf_put(first, c->rest.p, used);
         memmove(c->rest.p, c->rest.p + used, c->rest.len - used);
@@ -489,6 +587,11 @@ void px__relay_start(px_conn_t *c)
         }
         ocsf_buf_put(&first, c->rest.p, c->rest.len); /* bytes that came with the head */
         ocsf_buf_dispose(&c->rest);
+    } else if (c->retrying) { /* the same head on a fresh upstream (no body) */
+        c->retrying = false;
+        http_parser_init(&c->resp, HTTP_RESPONSE);
+        c->resp.data = c;
+        forward_head(c, &first);
     } else if (fwd_start(c, &first) != 0) {
         ocsf_buf_dispose(&first);
         return;
@@ -501,6 +604,8 @@ void px__relay_start(px_conn_t *c)
         ocsf_buf_dispose(&first);
     uint64_t idle = (uint64_t)c->px->cfg.idle_timeout_ms;
     uv_timer_start(&c->timer, px__on_timer, idle, idle); /* reset by every read */
+    if (c->is_connect && !c->inspect && px__splice_prepare(c))
+        return; /* relay_splice.c, once the 200 (and first bytes) are written */
     if (c->is_connect) {
         uv_read_start((uv_stream_t *)&c->client, alloc_cb, on_client_read);
         uv_read_start((uv_stream_t *)c->up, alloc_cb, on_up_read);

@@ -8,6 +8,7 @@
  * upstream, timer) and no threadpool or DNS work is in flight.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,7 @@ void px__conn_close(px_conn_t *c)
     c->phase = PX_CLOSING;
     px__event_http(c);   /* a forwarded request that ends without a response head */
     px__mitm_closing(c); /* an intercepted request in flight: its event */
+    px__splice_close(c); /* a spliced tunnel's pipes and polls */
     if (c->opened_event)
         px__event_close(c);
     uv_close((uv_handle_t *)&c->client, on_handle_closed);
@@ -353,6 +355,7 @@ static void request_reset(px_conn_t *c)
     c->client_eof = c->up_eof = c->opened_event = false;
     c->resp_status = 0;
     c->client_ka = c->req_done = c->resp_done = c->resp_started = c->http_pending = false;
+    c->reused = c->replayable = c->retried = c->retrying = c->resp_extra = false;
 }
 
 void px__head_begin(px_conn_t *c)
@@ -510,6 +513,18 @@ static void on_listener_closed(uv_handle_t *h)
     p->open--;
 }
 
+/* splice(2) into a socket whose peer left raises SIGPIPE (as write(2)
+ * does): the error must come back as EPIPE instead. */
+static void ignore_sigpipe(void)
+{
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGPIPE, &sa, NULL);
+    }
+}
+
 int px_create(uv_loop_t *loop, const px_config_t *cfg, const px_hooks_t *hooks, px_t **out,
               char *err, size_t errlen)
 {
@@ -536,6 +551,9 @@ int px_create(uv_loop_t *loop, const px_config_t *cfg, const px_hooks_t *hooks, 
         free(p);
         return rc;
     }
+    const char *sp = getenv("TOLLGATE_PROXY_SPLICE");
+    p->no_splice = sp && strcmp(sp, "0") == 0;
+    ignore_sigpipe();
     p->idcache = px_ident_cache_create();
     if (p->idcache != NULL)
         px_ident_cache_set_cgroup(p->idcache, cfg->client_cgroup);
@@ -567,6 +585,15 @@ int px_port(const px_t *p)
 void px_stats(const px_t *p, px_stats_t *st)
 {
     *st = p->st;
+    px_ident_cache_stats_t is;
+    px_ident_cache_stats(p->idcache, &is);
+    st->ident_bpf = is.bpf;
+    st->ident_bpf_runs = is.bpf_runs;
+    st->ident_proc_scans = is.scans - is.bpf_runs;
+    st->ident_cgroup_fast = is.cgroup_fast;
+    st->splice_tunnels = p->splice_tunnels;
+    st->splice_fallbacks = p->splice_fallbacks;
+    st->upstream_reused = p->pool_hits;
 }
 
 static void free_when_closed(uv_idle_t *idle)
@@ -589,6 +616,7 @@ void px_destroy(px_t *p)
         return;
     p->closing = true;
     uv_close((uv_handle_t *)&p->listener, on_listener_closed);
+    px__pool_close_all(p);
     for (px_conn_t *c = p->conns, *next; c; c = next) {
         next = c->next;
         px__conn_close(c);

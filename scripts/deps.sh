@@ -1,7 +1,8 @@
 #!/bin/sh
 # deps.sh SET...: make sure the Debian packages a make target needs are
 # installed, installing the missing ones with apt-get (as root). The sets:
-#   build  compiler, pkg-config, libraries, python3 (generates tables)
+#   build  compiler, pkg-config, libraries, python3 (generates tables), clang
+#          and libbpf-dev (the BPF program of proxy/ident_bpf.c)
 #   test   unit-test library and pytest (end-to-end tests), promtool (Debian's
 #          prometheus: `promtool check metrics` on a live /metrics), Node.js and
 #          npm (the kafkajs consumer test installs kafkajs from npm itself)
@@ -11,7 +12,7 @@
 set -eu
 
 pkgs_build="gcc make pkg-config python3 libseccomp-dev libjansson-dev libssl-dev libyaml-dev libuv1-dev nftables iproute2
-    libhttp-parser-dev libcurl4-openssl-dev librdkafka-dev libzstd-dev zlib1g-dev"
+    libhttp-parser-dev libcurl4-openssl-dev librdkafka-dev libzstd-dev zlib1g-dev clang libbpf-dev"
 pkgs_test="libcmocka-dev python3-pytest curl openssl kcat zstd chromium prometheus nodejs"
 pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_bench="rsyslog rsyslog-kafka tinyproxy squid"

@@ -392,6 +392,12 @@ def test_sandbox_reaches_nothing_but_its_proxy(up, internet, tmp_path):
     st, net = u.net("box-a")
     assert st == 200 and net["udp_dropped"] >= before + 3, net
     assert net["bypass_caught"] >= 2 and net["dns_queries"] >= 1
+    # how box-a's proxy named callers: its curl ran in the sandbox's cgroup
+    # and was named from it alone (no host-wide search)
+    assert net["ident_cgroup_fast"] >= 1 and net["ident_proc_scans"] == 0, net
+    assert isinstance(net["ident_bpf"], bool), net
+    assert all(isinstance(net[k], int) for k in
+               ("ident_bpf_runs", "splice_tunnels", "splice_fallbacks", "upstream_reused")), net
     validate(tmp_path, u.events())
 
 
