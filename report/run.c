@@ -54,14 +54,20 @@ static void a_event(void *ctx, const rep__seg_t *g, rep__seg_event_t ev, uint64_
     rep__agg_note(x->a, g, ev, off);
 }
 
+/* The spool the options name: spool_dir, or <state_dir>/spool. */
+static void spool_dir(const rep_options_t *o, char *dir, size_t n)
+{
+    if (o->spool_dir)
+        snprintf(dir, n, "%s", o->spool_dir);
+    else
+        snprintf(dir, n, "%s/spool", o->state_dir ? o->state_dir : ".");
+}
+
 static int run_two_threads(const rep_options_t *o, json_t **doc, char *err, size_t errlen)
 {
     char dir[COL__DIR_MAX];
     *doc = NULL;
-    if (o->spool_dir)
-        snprintf(dir, sizeof dir, "%s", o->spool_dir);
-    else
-        snprintf(dir, sizeof dir, "%s/spool", o->state_dir ? o->state_dir : ".");
+    spool_dir(o, dir, sizeof dir);
     rep__segs_t segs;
     int rc = rep__segs_list(dir, &segs, err, errlen);
     if (rc)
@@ -232,10 +238,7 @@ int rep_run(const rep_options_t *o, json_t **doc, char *err, size_t errlen)
         return run_two_threads(o, doc, err, errlen);
     char dir[COL__DIR_MAX];
     *doc = NULL;
-    if (o->spool_dir)
-        snprintf(dir, sizeof dir, "%s", o->spool_dir);
-    else
-        snprintf(dir, sizeof dir, "%s/spool", o->state_dir ? o->state_dir : ".");
+    spool_dir(o, dir, sizeof dir);
     rep__segs_t segs;
     int rc = rep__segs_list(dir, &segs, err, errlen);
     if (rc)

@@ -12,12 +12,11 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
 from conftest import Gateway, settle
-from test_proxy import free_port, set_policy
+from test_proxy import free_port, set_policy, start_up
 
 PY = os.path.realpath(sys.executable)
 SLEEP = os.path.realpath("/bin/sleep")
@@ -61,29 +60,10 @@ def upstream():
 
 
 def start(tollgate_bin, state, env):
-    import select
     port = free_port()
-    g = Gateway(tollgate_bin, state, ["--proxy-listen", f"127.0.0.1:{port}",
-                                      "--set", "proxy.test_allow_loopback=1"])
-    args = [g.binary, "up", "--state", g.state, "--listen", "127.0.0.1:0", *g.extra]
-    g.proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
-    buf, end = b"", time.time() + 20
-    while time.time() < end:
-        r, _, _ = select.select([g.proc.stderr], [], [], 0.2)
-        if r:
-            chunk = os.read(g.proc.stderr.fileno(), 4096)
-            if not chunk:
-                break
-            buf += chunk
-            text = buf.decode(errors="replace")
-            if "listening on http" in text and "proxy for sandbox" in text:
-                line = [l for l in text.splitlines() if "listening on http" in l][0]
-                g.port = int(line.split("://", 1)[1].split(" ")[0].rsplit(":", 1)[1])
-                return g, port, text
-        elif g.proc.poll() is not None:
-            break
-    g.proc.kill()
-    raise RuntimeError("tollgate up did not start: " + buf.decode(errors="replace"))
+    g = start_up(Gateway(tollgate_bin, state, ["--proxy-listen", f"127.0.0.1:{port}",
+                                               "--set", "proxy.test_allow_loopback=1"]), env)
+    return g, port, g.startup_text
 
 
 def run_cases(tollgate_bin, tmp_path, upstream, bpf):

@@ -86,10 +86,12 @@ def up(tollgate_bin, tmp_path):
         g.stop()
 
 
-def start_up(g):
+def start_up(g, env=None):
+    """Starts `tollgate up` (env: its environment, default ours); its
+    start-up log is kept in g.startup_text."""
     import select
     args = [g.binary, "up", "--state", g.state, "--listen", "127.0.0.1:0", *g.extra]
-    g.proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    g.proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
     buf, end = b"", time.time() + 20
     while time.time() < end:
         r, _, _ = select.select([g.proc.stderr], [], [], 0.2)
@@ -102,6 +104,7 @@ def start_up(g):
             if "listening on http" in text and "proxy for sandbox" in text:
                 line = [l for l in text.splitlines() if "listening on http" in l][0]
                 g.port = int(line.split("://", 1)[1].split(" ")[0].rsplit(":", 1)[1])
+                g.startup_text = text
                 return g
         elif g.proc.poll() is not None:
             break
