@@ -126,20 +126,23 @@ $(BUILD)/bench/%: bench/%.c $(LIB) $(BUILD)/.cflags
 	$(CC) $(CFLAGS) $(DEPS_CFLAGS) -MMD -MP -o $@ $< $(LIB) $(LDFLAGS) $(DEPS_LIBS)
 
 BENCH_C := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/bench_*.c))
+BENCH_LOG := $(BUILD)/bench/bench.log
 bench: $(BENCH_C) $(BIN) $(TOOL_BIN)
 	@scripts/deps.sh bench
-	$(BUILD)/bench/bench_ocsf
-	$(BUILD)/bench/bench_policy
-	$(BUILD)/bench/bench_downgrade
-	$(PY) bench/bench_gateway.py --build $(BUILD)
-	$(PY) bench/bench_proxy.py --build $(BUILD)
-	$(PY) bench/bench_l7.py --build $(BUILD)
-	$(BUILD)/bench/bench_file_sink
-	$(PY) bench/bench_hec.py --build $(BUILD)
-	$(BUILD)/bench/bench_kafka 500000 10000 2
-	$(PY) bench/bench_kafka_peer.py --build $(BUILD)
-	$(BUILD)/bench/bench_report 2000000 4
-	$(PY) bench/bench_export_rss.py --build $(BUILD) --seconds 60
+	@rm -f $(BENCH_LOG)
+	bench/run.sh $(BENCH_LOG) $(BUILD)/bench/bench_ocsf
+	bench/run.sh $(BENCH_LOG) $(BUILD)/bench/bench_policy
+	bench/run.sh $(BENCH_LOG) $(BUILD)/bench/bench_downgrade
+	bench/run.sh $(BENCH_LOG) $(PY) bench/bench_gateway.py --build $(BUILD)
+	bench/run.sh $(BENCH_LOG) $(PY) bench/bench_proxy.py --build $(BUILD)
+	bench/run.sh $(BENCH_LOG) $(PY) bench/bench_l7.py --build $(BUILD)
+	bench/run.sh $(BENCH_LOG) $(BUILD)/bench/bench_file_sink
+	bench/run.sh $(BENCH_LOG) $(PY) bench/bench_hec.py --build $(BUILD)
+	bench/run.sh $(BENCH_LOG) $(BUILD)/bench/bench_kafka 500000 10000 2
+	bench/run.sh $(BENCH_LOG) $(PY) bench/bench_kafka_peer.py --build $(BUILD)
+	bench/run.sh $(BENCH_LOG) $(BUILD)/bench/bench_report 2000000 4
+	bench/run.sh $(BENCH_LOG) $(PY) bench/bench_export_rss.py --build $(BUILD) --seconds 60
+	@$(PY) bench/goals.py $(BENCH_LOG)
 
 # ---- soak (not a test: 10 minutes of load, kill -9 and restarts; SOAK_SECONDS) ----
 SOAK_SECONDS ?= 600
