@@ -6,9 +6,9 @@
  * state "checkpoint", whose `unmapped` carries the sequence and chain head
  * of the record before it, the time, the key id and an Ed25519 signature of
  *   tollgate-checkpoint v1 seq=<n> head=<hex> time=<ms> key=<id>
- * so every exporter carries it off the machine. Then it fsyncs the spool and
- * writes the head witness. At start, a spool that ends before the witness
- * was cut: the writer continues after the witness and records a finding.
+ * so every exporter carries it off the machine. Then the syncer fsyncs the
+ * spool and writes the head witness (at a clean stop: the writer, last). At start, a spool that
+ * ends before the witness was cut: the writer continues after the witness and records a finding.
  *
  * Thread: the writer (or col_create before it starts).
  */
@@ -191,8 +191,16 @@ bool col__checkpoint_tick(col_t *c, bool force)
     }
     bool added = due && c->signer && checkpoint_add(c);
     int rc = added ? col__spool_flush(&c->sp) : 0;
+    if (rc == 0 && added && !force && c->syncer_started) {
+        /* the fdatasync and the witness on the syncer, off the writer's path */
+        col__witness_later(c, c->sp.next_seq - 1, c->sp.chain);
+        c->ckpt_seq = c->sp.next_seq - 1;
+        c->ckpt_mono = now;
+        atomic_store_explicit(&c->written_seq, c->sp.next_seq - 1, memory_order_release);
+        return true;
+    }
     if (rc == 0 && (added || force))
-        rc = col__spool_sync(&c->sp);
+        rc = col__sync_all(c); /* a pending seal first: the witness never runs ahead */
     if (rc == 0)
         rc = col__witness_write(c->spool_dir, &c->mac, c->sp.next_seq - 1, c->sp.chain, err,
                                 sizeof err);

@@ -254,9 +254,14 @@ uint64_t col__spool_add_copy(col__spool_t *sp, const col__rec_t *rec, const unsi
 int col__spool_flush(col__spool_t *sp);
 /* Tests: the pwritev the spool calls (short writes, ENOSPC). */
 extern ssize_t (*col__pwritev)(int fd, const struct iovec *iov, int n, off_t off);
+/* Tests: the fdatasync of segments (the syncer's, the writer's). */
+extern int (*col__fdatasync)(int fd);
 int col__spool_sync(col__spool_t *sp);
-/* Rotates when the active segment is over segment_bytes. */
-int col__spool_maybe_rotate(col__spool_t *sp, char *err, size_t errlen);
+/* Rotates when the active segment is over segment_bytes. sync: fdatasync
+ * the full segment, then the new header and the directory, here; else the
+ * caller's syncer seals (before acknowledging any record of the new one). */
+int col__spool_maybe_rotate(col__spool_t *sp, bool sync, char *err, size_t errlen);
+int col__fsync_dir(const char *dir);
 /* Deletes the oldest sealed segments past the limits (0: none). */
 typedef struct {
     int64_t max_bytes, max_age_ms; /* retention: 0 keeps all */
@@ -327,6 +332,18 @@ struct col {
     uint64_t sync_ticket;           /* written, to be made durable */
     uint64_t sync_off, sync_kicked; /* bytes in the active segment; writeback started up to */
     bool sync_stop;
+    /* the seal of the segment before the active one, on the syncer:
+     * fdatasync(seal_fd), then the active one's header and the directory;
+     * nothing past seal_ticket is made durable before; one at a time */
+    bool seal_pending;
+    int seal_fd, seal_rc;
+    uint64_t seal_ticket;
+    pthread_cond_t sealed; /* a seal or a witness write done */
+    /* a checkpoint's head witness, written by the syncer after the
+     * fdatasync that covers the checkpoint (wit_busy: being written) */
+    bool wit_pending, wit_busy;
+    uint64_t wit_seq;
+    unsigned char wit_head[32];
     _Atomic bool stopping;
     _Atomic uint64_t written_seq, written_ticket, durable_ticket;
     pthread_mutex_t dmu; /* durability waiters */
@@ -357,6 +374,14 @@ void col__add_own(col_t *c, ocsf_event_t *ev);
 /* Loads (or makes) <state>/keys/checkpoint.key and .pub. */
 int col__signer_open(col_t *c, char *err, size_t errlen);
 void col__signer_close(col_t *c);
+/* Writer thread: fdatasync of the active segment once a pending seal is
+ * done (what is written is then whole on disk); a witness handed to the
+ * syncer and not yet written is dropped (the caller writes a newer one).
+ * 0 or -errno. */
+int col__sync_all(col_t *c);
+/* Writer thread: the syncer writes the head witness (seq, head) after its
+ * next fdatasync (every record up to seq is written). */
+void col__witness_later(col_t *c, uint64_t seq, const unsigned char head[32]);
 /* Writer thread: a checkpoint when due (force: at a clean stop, when
  * anything was written since the last one); then the witness. */
 bool col__checkpoint_tick(col_t *c, bool force);

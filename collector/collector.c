@@ -430,6 +430,79 @@ static void *syncer_main(void *arg)
         c->nsync_close = 0;
         uint64_t want = c->sync_ticket;
         bool stop = c->sync_stop || atomic_load(&c->stopping);
+        if (c->seal_pending) {
+            /* a rotation: the sealed segment whole on disk, then the new
+             * one's header and its directory entry; only then anything of
+             * the new segment is acknowledged (recovery: spool.c seam_check) */
+            int ofd = c->seal_fd, nfd = c->sync_fd;
+            uint64_t sealed = c->seal_ticket, off = c->sync_off;
+            int64_t now = mono_ms();
+            pthread_mutex_unlock(&c->smu);
+            int rc = col__fdatasync(ofd) == 0 ? 0 : -errno;
+            if (rc == 0 && !never)
+                publish_durable(c, sealed);
+            if (rc == 0)
+                rc = nfd < 0 ? -EBADF : col__fdatasync(nfd) == 0 ? 0 : -errno;
+            if (rc == 0)
+                rc = col__fsync_dir(c->spool_dir);
+            if (rc == 0) {
+                atomic_fetch_add(&c->fsyncs, 1);
+                if (!never)
+                    publish_durable(c, want);
+            } else {
+                sync_error(c, &next_report, "segment seal (fsync)", rc);
+            }
+            notify(c);
+            pthread_mutex_lock(&c->smu);
+            c->seal_rc = rc;
+            if (rc == 0) {
+                close(ofd);
+                c->seal_fd = -1;
+                c->seal_pending = false;
+                last_sync = now;
+                if (c->sync_fd == nfd && off > c->sync_kicked)
+                    c->sync_kicked = off;
+            }
+            pthread_cond_broadcast(&c->sealed);
+            if (rc)
+                timed_wait(&c->scond, &c->smu, 100);
+            continue;
+        }
+        if (c->wit_pending) {
+            /* a checkpoint: the witness only after an fdatasync that covers
+             * it (it never names a record a crash could take) */
+            uint64_t wseq = c->wit_seq, off = c->sync_off;
+            unsigned char wh[32];
+            memcpy(wh, c->wit_head, 32);
+            int fd = c->sync_fd;
+            int64_t now = mono_ms();
+            c->wit_pending = false;
+            c->wit_busy = true;
+            pthread_mutex_unlock(&c->smu);
+            char werr[300];
+            int rc = fd < 0 ? -EBADF : col__fdatasync(fd) == 0 ? 0 : -errno;
+            if (rc == 0) {
+                atomic_fetch_add(&c->fsyncs, 1);
+                if (!never)
+                    publish_durable(c, want);
+                notify(c);
+                rc = col__witness_write(c->spool_dir, &c->mac, wseq, wh, werr, sizeof werr);
+                if (rc)
+                    fprintf(stderr, "[collector:syncer] checkpoint in %s: %s\n", c->spool_dir,
+                            werr);
+            } else {
+                sync_error(c, &next_report, "fdatasync", rc);
+            }
+            pthread_mutex_lock(&c->smu);
+            c->wit_busy = false;
+            if (rc == 0) {
+                last_sync = now;
+                if (c->sync_fd == fd && off > c->sync_kicked)
+                    c->sync_kicked = off;
+            }
+            pthread_cond_broadcast(&c->sealed);
+            continue;
+        }
         if (never || want <= col_durable_ticket(c)) {
             if (c->sync_stop)
                 break;
@@ -443,7 +516,7 @@ static void *syncer_main(void *arg)
         if (c->cfg.fsync == COL_FSYNC_ALWAYS || stop || left <= 0) {
             pthread_mutex_unlock(&c->smu);
             /* fd < 0: the writer could not dup the new segment (it retries) */
-            int rc = fd < 0 ? -EBADF : fdatasync(fd) == 0 ? 0 : -errno;
+            int rc = fd < 0 ? -EBADF : col__fdatasync(fd) == 0 ? 0 : -errno;
             if (rc == 0) {
                 atomic_fetch_add(&c->fsyncs, 1);
                 publish_durable(c, want);
@@ -484,12 +557,18 @@ static void sync_written(col_t *c, uint64_t ticket)
     pthread_mutex_unlock(&c->smu);
 }
 
-/* Writer, after a rotation: the syncer follows the new segment. */
-static void sync_rotated(col_t *c)
+/* Writer, after a rotation: the syncer follows the new segment; seal: it
+ * seals the one before first (seal_ticket: the last written in it). */
+static void sync_rotated(col_t *c, bool seal, uint64_t seal_ticket)
 {
     int fd = fcntl(c->sp.fd, F_DUPFD_CLOEXEC, 0);
     pthread_mutex_lock(&c->smu);
-    if (c->sync_fd >= 0) {
+    if (seal) {
+        c->seal_fd = c->sync_fd;
+        c->seal_ticket = seal_ticket;
+        c->seal_pending = true;
+        pthread_cond_signal(&c->scond);
+    } else if (c->sync_fd >= 0) {
         int *n = realloc(c->sync_close, (c->nsync_close + 1) * sizeof *n);
         if (n) {
             c->sync_close = n;
@@ -503,14 +582,54 @@ static void sync_rotated(col_t *c)
     pthread_mutex_unlock(&c->smu);
 }
 
+/* Writer: true once no seal is pending (waits up to ms for the syncer's). */
+static bool seal_wait(col_t *c, int64_t ms)
+{
+    int64_t end = mono_ms() + ms;
+    pthread_mutex_lock(&c->smu);
+    while (c->seal_pending && c->syncer_started && mono_ms() < end)
+        timed_wait(&c->sealed, &c->smu, end - mono_ms() > 0 ? end - mono_ms() : 1);
+    bool done = !c->seal_pending;
+    pthread_mutex_unlock(&c->smu);
+    return done;
+}
+
+void col__witness_later(col_t *c, uint64_t seq, const unsigned char head[32])
+{
+    pthread_mutex_lock(&c->smu);
+    c->wit_seq = seq;
+    memcpy(c->wit_head, head, 32);
+    c->wit_pending = true;
+    pthread_cond_signal(&c->scond);
+    pthread_mutex_unlock(&c->smu);
+}
+
+int col__sync_all(col_t *c)
+{
+    int rc = 0;
+    pthread_mutex_lock(&c->smu);
+    c->wit_pending = false; /* the caller writes a newer witness */
+    while (c->wit_busy)
+        timed_wait(&c->sealed, &c->smu, 100);
+    c->seal_rc = 0;
+    while (c->seal_pending && c->syncer_started && rc == 0) {
+        pthread_cond_signal(&c->scond);
+        timed_wait(&c->sealed, &c->smu, 100);
+        if (c->seal_pending)
+            rc = c->seal_rc; /* its last try failed */
+    }
+    pthread_mutex_unlock(&c->smu);
+    return rc ? rc : col__spool_sync(&c->sp);
+}
+
 /* write, hand the fsync to the syncer (or publish, fsync = never), rotate;
  * true when something was published */
 static bool commit(col_t *c, wstate_t *w)
 {
     bool progressed = false;
     char err[256];
-    if (c->cfg.fsync != COL_FSYNC_NEVER && c->sync_fd < 0)
-        sync_rotated(c); /* the dup at the last rotation failed: again */
+    if (c->sync_fd < 0)
+        sync_rotated(c, false, 0); /* the dup at the last rotation failed: again */
     if (c->sp.wlen) {
         int rc = col__spool_flush(&c->sp);
         w->failing = rc != 0;
@@ -536,15 +655,21 @@ static bool commit(col_t *c, wstate_t *w)
         progressed = true;
     }
     const col__seg_t *g = &c->sp.segs[c->sp.nsegs - 1];
-    if ((int64_t)g->bytes >= c->cfg.segment_bytes) {
-        /* rotation fsyncs the full segment: what it holds is durable */
+    if ((int64_t)g->bytes >= c->cfg.segment_bytes && seal_wait(c, 100)) {
+        /* the syncer seals the full segment (fdatasync, then the new
+         * header and the directory) while the writer goes on in the new
+         * one; without the syncer's dup of it, the writer seals it here */
         size_t before = c->sp.nsegs;
-        if (col__spool_maybe_rotate(&c->sp, err, sizeof err) != 0) {
+        bool here = c->sync_fd < 0;
+        if (col__spool_maybe_rotate(&c->sp, here, err, sizeof err) != 0) {
             report_error(c, w, "rotate", -EIO);
         } else if (c->sp.nsegs != before) {
-            atomic_fetch_add(&c->fsyncs, 1);
-            publish_durable(c, w->written_ticket);
-            sync_rotated(c);
+            if (here) {
+                atomic_fetch_add(&c->fsyncs, 1);
+                if (c->cfg.fsync != COL_FSYNC_NEVER)
+                    publish_durable(c, w->written_ticket);
+            }
+            sync_rotated(c, !here, w->written_ticket);
             progressed = true;
         }
     }
@@ -640,7 +765,9 @@ int col_create(const col_config_t *cfg, col_t **out, char *err, size_t errlen)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&c->dcond, &ca);
     pthread_cond_init(&c->scond, &ca);
+    pthread_cond_init(&c->sealed, &ca);
     pthread_condattr_destroy(&ca);
+    c->seal_fd = -1;
     if ((rc = col__ring_init(&c->ring, (uint64_t)cfg->ring_bytes)) != 0) {
         snprintf(err, errlen, "ring.bytes %lld: must be a power of two from 4096 to 4 GiB",
                  (long long)cfg->ring_bytes);
@@ -707,6 +834,7 @@ fail_ring:
     pthread_mutex_destroy(&c->smu);
     pthread_cond_destroy(&c->dcond);
     pthread_cond_destroy(&c->scond);
+    pthread_cond_destroy(&c->sealed);
     free(c);
     return rc;
 }
@@ -729,6 +857,9 @@ static void stop_syncer(col_t *c)
     if (c->sync_fd >= 0)
         close(c->sync_fd);
     c->sync_fd = -1;
+    if (c->seal_fd >= 0) /* a seal that kept failing (its errors were reported) */
+        close(c->seal_fd);
+    c->seal_fd = -1;
 }
 
 void col_destroy(col_t *c)
@@ -757,6 +888,7 @@ void col_destroy(col_t *c)
     pthread_mutex_destroy(&c->smu);
     pthread_cond_destroy(&c->dcond);
     pthread_cond_destroy(&c->scond);
+    pthread_cond_destroy(&c->sealed);
     free(c);
 }
 
