@@ -644,6 +644,7 @@ static void stats_after(uv_work_t *w, int status)
         json_object_set_new(o, "ident_proc_scans", json_integer((json_int_t)ps.ident_proc_scans));
         json_object_set_new(o, "ident_cgroup_fast", json_integer((json_int_t)ps.ident_cgroup_fast));
         json_object_set_new(o, "splice_tunnels", json_integer((json_int_t)ps.splice_tunnels));
+        json_object_set_new(o, "splice_bodies", json_integer((json_int_t)ps.splice_bodies));
         json_object_set_new(o, "splice_fallbacks", json_integer((json_int_t)ps.splice_fallbacks));
         json_object_set_new(o, "upstream_reused", json_integer((json_int_t)ps.upstream_reused));
         reply(j->req, 200, o);

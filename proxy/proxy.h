@@ -107,9 +107,10 @@ typedef struct {
      * sandbox's cgroup alone */
     bool ident_bpf;
     uint64_t ident_bpf_runs, ident_proc_scans, ident_cgroup_fast;
-    /* tunnels relayed with splice(2) and those on the copy relay instead
-     * (EMFILE, the fd budget); forwarded requests on a reused upstream */
-    uint64_t splice_tunnels, splice_fallbacks, upstream_reused;
+    /* tunnels and forwarded Content-Length bodies relayed with splice(2),
+     * those on the copy relay instead (EMFILE, the fd budget); forwarded
+     * requests on a reused upstream */
+    uint64_t splice_tunnels, splice_bodies, splice_fallbacks, upstream_reused;
 } px_stats_t;
 void px_stats(const px_t *p, px_stats_t *st);
 

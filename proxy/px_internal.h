@@ -310,6 +310,9 @@ int px_ident_parse_tcp_row(const char *line, bool v6, px_tcp_row_t *row);
 #define PX__LOW_WATER  (256u << 10)
 #define PX__BUF        (64u << 10)  /* one relay read */
 #define PX__PIPE       (256u << 10) /* a spliced tunnel's pipe, per direction (relay_splice.c) */
+/* a forwarded Content-Length body with this many bytes still to come is
+ * spliced (relay_splice.c); smaller ones stay on the copy relay */
+#define PX__SPLICE_BODY_MIN (64u << 10)
 
 typedef struct px_conn px_conn_t;
 typedef struct px__idle px__idle_t;
@@ -345,8 +348,8 @@ struct px {
      * off; tunnels made and those that fell back to the copy relay; the
      * pipe capacity of the open ones (kernel memory) */
     bool no_splice;
-    uint64_t splice_tunnels, splice_fallbacks;
-    size_t splice_pipe_bytes, splice_live; /* live: tunnels spliced now */
+    uint64_t splice_tunnels, splice_fallbacks, splice_bodies;
+    size_t splice_pipe_bytes, splice_live; /* live: tunnels and bodies spliced now */
     /* idle upstreams (upstream_pool.c), newest first; counters */
     px__idle_t *idle;
     int nidle;
@@ -434,6 +437,9 @@ struct px_conn {
      * body); it was (once); it is being; bytes came past the response */
     struct sockaddr_storage up_addr;
     bool reused, replayable, retried, retrying, resp_extra;
+    /* the final response's body is framed by Content-Length (relay.c:
+     * its body may be spliced) */
+    bool resp_body_cl;
 };
 
 /* server.c */
@@ -510,6 +516,20 @@ bool px__splice_prepare(px_conn_t *c);
 bool px__splice_waiting(px_conn_t *c);
 void px__splice_go(px_conn_t *c);
 void px__splice_close(px_conn_t *c);
+/* A forwarded body's splice (relay.c): body is PX__BODY_REQ (client ->
+ * upstream) or PX__BODY_RESP (upstream -> client); the caller stops
+ * libuv's reads of the source. px__splice_body takes exactly len bytes of
+ * it (false: the copy relay goes on; fds, budget); they move once kick
+ * finds the destination's write queue empty (on_written calls it). When
+ * they are out, or the upstream stopped taking a request body (ok false),
+ * relay_splice.c calls px__fwd_body_spliced (moved: bytes taken) with the
+ * splice state already gone if no other body is spliced. reading: the
+ * body's source is being spliced (libuv must not read it). */
+enum { PX__BODY_REQ = 0, PX__BODY_RESP = 1 };
+bool px__splice_body(px_conn_t *c, int body, uint64_t len);
+void px__splice_kick(px_conn_t *c);
+bool px__splice_reading(const px_conn_t *c, int body);
+void px__fwd_body_spliced(px_conn_t *c, int body, uint64_t moved, bool ok);
 
 /* upstream_pool.c. key_of: the pool key of c's request (false: the caller
  * is not named, nothing is pooled); key_eq: all of it matches; take: an

@@ -23,7 +23,14 @@
  * Plain tunnels go through relay_splice.c instead (splice(2) through a
  * pipe per direction, no byte in user space) once the 200 and the bytes
  * that came with the head are written; this copy relay is their fallback
- * (no pipe could be made) and the path of forwarded requests.
+ * (no pipe could be made) and the path of forwarded requests. A forwarded
+ * Content-Length body with PX__SPLICE_BODY_MIN bytes or more still to come
+ * (request: px__relay_start; response: on_fwd_up_read) is spliced too, all
+ * but its last byte: the source's libuv reads stop, relay_splice.c moves
+ * the bytes once the destination's queue is out, then px__fwd_body_spliced
+ * lowers the parser's content_length by what moved and reads on here, so
+ * the parser itself sees the body's end and what follows it (pipelined
+ * requests, bytes past a response) exactly as without splice.
  *
  * Backpressure: a side whose peer has more than PX__HIGH_WATER bytes queued
  * stops being read until the queue falls under PX__LOW_WATER. Half-close
@@ -118,6 +125,9 @@ static void on_written(uv_write_t *w, int status)
             px__splice_go(c);
         return;
     }
+    px__splice_kick(c); /* a spliced body starts once its destination's queue is out */
+    if (c->closing || c->phase != PX_RELAY)
+        return;
     /* resume the sides that were paused for a full queue */
     if (c->is_connect) {
         if (c->up_pending < PX__LOW_WATER && !c->client_eof)
@@ -127,9 +137,12 @@ static void on_written(uv_write_t *w, int status)
         maybe_done(c);
         return;
     }
-    if (c->up_pending < PX__LOW_WATER && !c->req_done && c->up)
+    /* (not a side whose body is being spliced: libuv must not read it) */
+    if (c->up_pending < PX__LOW_WATER && !c->req_done && c->up &&
+        !px__splice_reading(c, PX__BODY_REQ))
         uv_read_start((uv_stream_t *)&c->client, alloc_cb, on_fwd_client_read);
-    if (c->client_pending < PX__LOW_WATER && !c->resp_done && c->up)
+    if (c->client_pending < PX__LOW_WATER && !c->resp_done && c->up &&
+        !px__splice_reading(c, PX__BODY_RESP))
         uv_read_start((uv_stream_t *)c->up, alloc_cb, on_fwd_up_read);
 }
 
@@ -308,6 +321,8 @@ static int resp_headers(http_parser *hp)
     if (hp->status_code / 100 == 1)
         return 0; /* interim (100 Continue, 103): relayed, the final one follows */
     c->resp_status = hp->status_code;
+    c->resp_body_cl = !(hp->flags & F_CHUNKED) && !hp->uses_transfer_encoding &&
+                      hp->content_length != ULLONG_MAX && strcmp(c->method, "HEAD") != 0;
     px__event_http(c);
     return strcmp(c->method, "HEAD") == 0 ? 1 : 0; /* 1: no body */
 }
@@ -327,6 +342,40 @@ static const http_parser_settings resp_settings = {
     .on_message_complete = resp_complete,
 };
 
+/* The bytes of a Content-Length body the parser still expects (0: another
+ * framing). Only while the parser is in such a body: a request not done
+ * (Transfer-Encoding without chunked is refused for requests), a final
+ * response with resp_body_cl not done. */
+static uint64_t cl_left(const http_parser *hp)
+{
+    if ((hp->flags & F_CHUNKED) || hp->uses_transfer_encoding || hp->content_length == ULLONG_MAX)
+        return 0;
+    return hp->content_length;
+}
+
+/* relay_splice.c is done with a body (all but its last byte moved): the
+ * parser is told and the copy relay reads the rest. A request body whose
+ * upstream stopped taking it (!ok) ends as in on_written. */
+void px__fwd_body_spliced(px_conn_t *c, int body, uint64_t moved, bool ok)
+{
+    if (c->closing || c->phase != PX_RELAY || !c->up)
+        return;
+    if (body == PX__BODY_REQ && !ok) {
+        c->req_done = true;
+        c->client_ka = false;
+        return;
+    }
+    if (body == PX__BODY_REQ) {
+        c->parser.content_length -= moved;
+        if (c->up_pending < PX__LOW_WATER)
+            uv_read_start((uv_stream_t *)&c->client, alloc_cb, on_fwd_client_read);
+        return;
+    }
+    c->resp.content_length -= moved;
+    if (c->client_pending < PX__LOW_WATER)
+        uv_read_start((uv_stream_t *)c->up, alloc_cb, on_fwd_up_read);
+}
+
 /* Request bytes through the parser: *used of them belong to this request.
  * -1 when the framing is invalid. */
 static int req_feed(px_conn_t *c, const char *p, size_t n, size_t *used)
@@ -340,6 +389,7 @@ static int req_feed(px_conn_t *c, const char *p, size_t n, size_t *used)
  * byte of the response yet, else a plain close. */
 static void fwd_fail(px_conn_t *c, int status, const char *error, const char *detail)
 {
+    px__splice_close(c); /* a body being spliced goes no further */
     if (c->up)
         uv_read_stop((uv_stream_t *)c->up);
     if (c->resp_started) {
@@ -530,9 +580,19 @@ static void on_fwd_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     } else {
         buf_release(c->px, buf->base);
     }
-    if (c->resp_done)
+    if (c->resp_done) {
         fwd_response_done(c);
-    else if (c->client_pending > PX__HIGH_WATER)
+        return;
+    }
+    /* a long Content-Length body: spliced but its last byte, which comes
+     * back here (the parser sees the end and what follows, as ever) */
+    uint64_t left = c->resp_body_cl ? cl_left(&c->resp) : 0;
+    if (left >= PX__SPLICE_BODY_MIN && px__splice_body(c, PX__BODY_RESP, left - 1)) {
+        uv_read_stop(s);
+        px__splice_kick(c); /* once the head and first bytes are written */
+        return;
+    }
+    if (c->client_pending > PX__HIGH_WATER)
         uv_read_stop(s); /* backpressure: resumed from on_written */
 }
 
@@ -553,6 +613,7 @@ static int fwd_start(px_conn_t *c, ocsf_buf_t *first)
     size_t lf, used = 0;
     http_parser_init(&c->resp, HTTP_RESPONSE);
     c->resp.data = c;
+    c->resp_body_cl = false;
     http_parser_pause(&c->parser, 0);
     /* the parser stopped before the head's last LF (server.c dropped it):
      * that LF, then the bytes that came with the head; used: how many of
@@ -591,6 +652,7 @@ void px__relay_start(px_conn_t *c)
         c->retrying = false;
         http_parser_init(&c->resp, HTTP_RESPONSE);
         c->resp.data = c;
+        c->resp_body_cl = false;
         forward_head(c, &first);
     } else if (fwd_start(c, &first) != 0) {
         ocsf_buf_dispose(&first);
@@ -611,7 +673,13 @@ void px__relay_start(px_conn_t *c)
         uv_read_start((uv_stream_t *)c->up, alloc_cb, on_up_read);
         return;
     }
-    if (!c->req_done)
+    /* a long Content-Length request body: spliced but its last byte (read
+     * here, with what follows it), once the head is written */
+    uint64_t left = c->req_done ? 0 : cl_left(&c->parser);
+    if (left >= PX__SPLICE_BODY_MIN && px__splice_body(c, PX__BODY_REQ, left - 1))
+        px__splice_kick(c);
+    else if (!c->req_done)
         uv_read_start((uv_stream_t *)&c->client, alloc_cb, on_fwd_client_read);
-    uv_read_start((uv_stream_t *)c->up, alloc_cb, on_fwd_up_read);
+    if (!c->closing && c->up)
+        uv_read_start((uv_stream_t *)c->up, alloc_cb, on_fwd_up_read);
 }

@@ -70,6 +70,7 @@ void px__up_close(px_conn_t *c)
 {
     if (!c->up)
         return;
+    px__splice_close(c); /* no poll may outlive the socket it splices */
     uv_close((uv_handle_t *)c->up, on_up_closed);
     c->up = NULL;
     c->up_gen++;
@@ -356,6 +357,7 @@ static void request_reset(px_conn_t *c)
     c->resp_status = 0;
     c->client_ka = c->req_done = c->resp_done = c->resp_started = c->http_pending = false;
     c->reused = c->replayable = c->retried = c->retrying = c->resp_extra = false;
+    c->resp_body_cl = false;
 }
 
 void px__head_begin(px_conn_t *c)
@@ -592,6 +594,7 @@ void px_stats(const px_t *p, px_stats_t *st)
     st->ident_proc_scans = is.scans - is.bpf_runs;
     st->ident_cgroup_fast = is.cgroup_fast;
     st->splice_tunnels = p->splice_tunnels;
+    st->splice_bodies = p->splice_bodies;
     st->splice_fallbacks = p->splice_fallbacks;
     st->upstream_reused = p->pool_hits;
 }

@@ -397,7 +397,8 @@ def test_sandbox_reaches_nothing_but_its_proxy(up, internet, tmp_path):
     assert net["ident_cgroup_fast"] >= 1 and net["ident_proc_scans"] == 0, net
     assert isinstance(net["ident_bpf"], bool), net
     assert all(isinstance(net[k], int) for k in
-               ("ident_bpf_runs", "splice_tunnels", "splice_fallbacks", "upstream_reused")), net
+               ("ident_bpf_runs", "splice_tunnels", "splice_bodies", "splice_fallbacks",
+                "upstream_reused")), net
     validate(tmp_path, u.events())
 
 
