@@ -63,7 +63,7 @@ typedef struct {
     uint32_t tgid, fd, idx, flags;
 } rec_t;
 
-#define REC_LEADER 1u
+#define REC_LEADER PX__BPF_LEADER
 
 struct px__ident_bpf {
     struct bpf_object *obj;
@@ -76,7 +76,7 @@ static px__ident_bpf_t *g_bpf;
 static char g_why[256];
 static char g_libbpf[160]; /* libbpf's first warning during the load */
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t g_hidden; /* records of non-leader tasks, dropped */
+static uint64_t g_hidden; /* records of threads with an fd table of their own */
 static int g_fault;       /* tests: the next run fails with it */
 static unsigned g_fault_after;
 
@@ -307,12 +307,12 @@ int px__ident_bpf_run(px__ident_bpf_t *b, const uint64_t *inos, size_t n, px__bp
             if (rec.idx >= n || rec.tgid == 0 || rec.tgid > 4194304) { /* PID_MAX_LIMIT */
                 rc = -EPROTO;
                 more = false;
-            } else if (!(rec.flags & REC_LEADER) && hit != selftest_hit) {
-                hidden++; /* a thread's own fd table: /proc/<pid>/fd does not show it */
             } else if (fault != 0 && fault_after-- == 0) {
                 rc = -fault; /* tests: a read that fails mid-walk */
                 more = false;
             } else {
+                if (!(rec.flags & REC_LEADER))
+                    hidden++; /* a thread's own fd table: /proc/<pid>/fd does not show it */
                 more = hit(ctx, rec.idx, (int)rec.tgid, (int)rec.fd, rec.flags);
             }
         }

@@ -358,7 +358,13 @@ typedef struct {
 static bool bpf_hit(void *ctx, size_t i, int tgid, int fd, uint32_t flags)
 {
     bpf_ctx_t *b = ctx;
-    (void)flags;
+    /* A thread with an fd table of its own holding the socket makes its
+     * process a holder, as if the leader held it: otherwise a process could
+     * keep the socket in such a thread, pass it to an allowed binary and be
+     * named as that binary (the /proc scan cannot see this; BPF can). Its fd
+     * is not in the leader's table: the holder's own check reads them all. */
+    if (!(flags & PX__BPF_LEADER))
+        fd = -1;
     if (++b->recs > ID__MAX_FDS) {
         b->s->capped = true;
         return false;

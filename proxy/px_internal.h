@@ -236,9 +236,12 @@ int px__ident_cgroup_holders(int cgfd, uint64_t ino, px__holders_t *out);
  * each fd of a process that is inos[i], in pid order, until hit returns
  * false; returns 0 or -errno (then what hit saw is not the whole set: scan
  * /proc instead). Blocking; any thread but the loop thread; concurrent runs
- * are independent. hidden: records of threads with an fd table of their
- * own, which the /proc scan does not see either (dropped). */
-#define PX__BPF_BATCH 64u
+ * are independent. flags: PX__BPF_LEADER when the fd is in the process's
+ * (its leader's) table; without it, the fd is in a thread's table of its
+ * own, which /proc/<pid>/fd does not show: such a thread still makes its
+ * process a holder (counted: hidden). */
+#define PX__BPF_BATCH  64u
+#define PX__BPF_LEADER 1u
 typedef struct px__ident_bpf px__ident_bpf_t;
 typedef bool (*px__bpf_hit_fn)(void *ctx, size_t i, int tgid, int fd, uint32_t flags);
 px__ident_bpf_t *px__ident_bpf_get(char *why, size_t n);
