@@ -70,8 +70,17 @@ static int run(const char *const argv[], const char *input, char *out, size_t ca
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, op[1], 1);
     posix_spawn_file_actions_adddup2(&fa, op[1], 2);
+    /* the proxy ignores SIGPIPE (splice); ip and nft get the default back */
+    posix_spawnattr_t at;
+    sigset_t def;
+    posix_spawnattr_init(&at);
+    sigemptyset(&def);
+    sigaddset(&def, SIGPIPE);
+    posix_spawnattr_setsigdefault(&at, &def);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF);
     pid_t pid;
-    int rc = posix_spawn(&pid, tool(argv[0]), &fa, NULL, (char *const *)argv, environ);
+    int rc = posix_spawn(&pid, tool(argv[0]), &fa, &at, (char *const *)argv, environ);
+    posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
     close(in[0]);
     close(op[1]);
