@@ -114,7 +114,7 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 e2e: $(BIN) $(TOOL_BIN)
-	TOLLGATE_BIN=$(abspath $(BIN)) TOLLGATE_TOOLS=$(abspath $(BUILD)/tools) $(PY) -m pytest -q -p no:cacheprovider tests/e2e
+	TOLLGATE_BIN=$(abspath $(BIN)) TOLLGATE_TOOLS=$(abspath $(BUILD)/tools) $(PY) -m pytest -q -p no:cacheprovider --durations=10 tests/e2e
 
 # ---- run --------------------------------------------------------------------
 run: all
