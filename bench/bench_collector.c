@@ -166,11 +166,14 @@ static long size_event(void)
     long pad = event_bytes > stored ? event_bytes - stored : 0;
     raw_len = fixed + (size_t)pad;
     raw_tmpl = malloc(raw_len + 1);
+    if (!raw_tmpl)
+        abort();
     char *p = raw_tmpl;
-    p += sprintf(p, "%s", head);
+    memcpy(p, head, strlen(head));
+    p += strlen(head);
     memset(p, 'x', (size_t)pad);
     p += pad;
-    sprintf(p, "%s", tail);
+    memcpy(p, tail, strlen(tail) + 1);
     raw_at = (size_t)(strstr(raw_tmpl, "\"metadata\":{") - raw_tmpl) + strlen("\"metadata\":{");
     raw_uid = (size_t)(strstr(raw_tmpl, "-8000-") - raw_tmpl) + strlen("-8000-");
     return stored + pad;

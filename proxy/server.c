@@ -527,6 +527,22 @@ static void ignore_sigpipe(void)
     }
 }
 
+/* The proxy's switches in the environment (tests and benchmarks) are 0 or
+ * 1; anything else is refused by name rather than read as "not 0". */
+static int check_env_switches(char *err, size_t errlen)
+{
+    static const char *const names[] = {"TOLLGATE_PROXY_SPLICE", "TOLLGATE_IDENT_BPF",
+                                        "TOLLGATE_IDENT_FULL_SCAN"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        const char *v = getenv(names[i]);
+        if (v != NULL && strcmp(v, "0") != 0 && strcmp(v, "1") != 0) {
+            snprintf(err, errlen, "%s: set to something other than 0 or 1", names[i]);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 int px_create(uv_loop_t *loop, const px_config_t *cfg, const px_hooks_t *hooks, px_t **out,
               char *err, size_t errlen)
 {
@@ -549,7 +565,8 @@ int px_create(uv_loop_t *loop, const px_config_t *cfg, const px_hooks_t *hooks, 
         free(p);
         return -EINVAL;
     }
-    if ((rc = px__mitm_check_config(p, err, errlen)) != 0) { /* a setting is used or refused */
+    if ((rc = px__mitm_check_config(p, err, errlen)) != 0 || /* a setting is used or refused */
+        (rc = check_env_switches(err, errlen)) != 0) {
         free(p);
         return rc;
     }

@@ -712,3 +712,16 @@ def test_forwarded_body_within_the_fd_budget(up, tollgate_bin, tmp_path, monkeyp
     t.join(30)
     assert status == 200 and h["x-req-sha256"] == stream_sha(16, N)
     assert rd.h.hexdigest() == stream_sha(17, N)
+
+
+def test_a_mistyped_switch_is_refused_by_name(tollgate_bin, tmp_path):
+    """TOLLGATE_PROXY_SPLICE / TOLLGATE_IDENT_BPF / TOLLGATE_IDENT_FULL_SCAN
+    take 0 or 1: `off` would otherwise read as "not 0" and leave the switch
+    on unnoticed. tollgate up refuses to start and names the variable."""
+    for name in ("TOLLGATE_PROXY_SPLICE", "TOLLGATE_IDENT_BPF", "TOLLGATE_IDENT_FULL_SCAN"):
+        env = dict(os.environ, **{name: "off"})
+        r = subprocess.run([tollgate_bin, "up", "--state", str(tmp_path / name), "--listen",
+                            "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0"],
+                           env=env, capture_output=True, timeout=30)
+        assert r.returncode != 0
+        assert f"{name}: set to something other than 0 or 1".encode() in r.stderr, r.stderr
