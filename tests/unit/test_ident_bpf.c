@@ -363,6 +363,20 @@ static void threads_one_process(void **state)
     conn_close(&c);
 }
 
+/* Opens c and parks its socket in a thread with an fd table of its own
+ * (unshare(CLONE_FILES): a copy of the socket there), first handing it to a
+ * /bin/sleep child when kid is not NULL; then this thread closes its fd. */
+static void park_in_own_table(conn_t *c, thr_t *t, pthread_t *th, pid_t *kid)
+{
+    assert_int_equal(conn_open(c, AF_INET, "127.0.0.1", AF_INET, "127.0.0.1"), 0);
+    thr_start(t, th, c->cfd);
+    assert_int_equal(t->keep, c->cfd); /* unshared, with a copy of the socket */
+    if (kid != NULL)
+        *kid = spawn_keeping(c->cfd, "/bin/sleep");
+    close(c->cfd);
+    c->cfd = -1;
+}
+
 /* A thread with a table of its own (unshare(CLONE_FILES)) keeps the socket
  * that this thread then closes: /proc/<pid>/fd (the leader's table) does
  * not show it, so the scan finds no holder; BPF sees the thread's record and
@@ -373,13 +387,9 @@ static void thread_own_table(void **state)
     (void)state;
     NEED_BPF();
     conn_t c;
-    assert_int_equal(conn_open(&c, AF_INET, "127.0.0.1", AF_INET, "127.0.0.1"), 0);
     thr_t t;
     pthread_t th;
-    thr_start(&t, &th, c.cfd);
-    assert_int_equal(t.keep, c.cfd); /* unshared, with a copy of the socket */
-    close(c.cfd);
-    c.cfd = -1;
+    park_in_own_table(&c, &t, &th, NULL);
     uint64_t hidden0 = px__ident_bpf_hidden();
     px__holders_t *hb = calloc(1, sizeof *hb), *hs = calloc(1, sizeof *hs);
     assert_non_null(hb);
@@ -408,14 +418,10 @@ static void thread_own_table_hides_a_holder(void **state)
     (void)state;
     NEED_BPF();
     conn_t c;
-    assert_int_equal(conn_open(&c, AF_INET, "127.0.0.1", AF_INET, "127.0.0.1"), 0);
     thr_t t;
     pthread_t th;
-    thr_start(&t, &th, c.cfd);
-    assert_int_equal(t.keep, c.cfd);
-    pid_t kid = spawn_keeping(c.cfd, "/bin/sleep");
-    close(c.cfd);
-    c.cfd = -1;
+    pid_t kid;
+    park_in_own_table(&c, &t, &th, &kid);
     px_ident_t *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
     assert_non_null(a);
     assert_non_null(b);
