@@ -370,6 +370,25 @@ struct col {
  * writer thread, or before it starts). */
 void col__add_own(col_t *c, ocsf_event_t *ev);
 
+/* ---- the writer's shared bits (collector.c) and the syncer (syncer.c) -- */
+#define COL__ERROR_REPORT_MS 10000 /* a failing write or fsync is logged this often */
+int64_t col__mono_ms(void);
+/* durable_ticket = max(durable_ticket, ticket) */
+void col__publish_durable(col_t *c, uint64_t ticket);
+/* wakes waiters and listeners */
+void col__notify(col_t *c);
+/* The syncer thread (pthread start routine, arg: c). */
+void *col__syncer_main(void *arg);
+/* Writer: what is written now (ticket; the active segment's size). */
+void col__sync_written(col_t *c, uint64_t ticket);
+/* Writer, after a rotation: the syncer follows the new segment; seal: it
+ * seals the one before first (seal_ticket: the last record written in it). */
+void col__sync_rotated(col_t *c, bool seal, uint64_t seal_ticket);
+/* Writer: true once no seal is pending (waits up to ms for it). */
+bool col__seal_wait(col_t *c, int64_t ms);
+/* Stops the syncer once everything written is durable; closes its fds. */
+void col__stop_syncer(col_t *c);
+
 /* ---- checkpoints and the cut check (checkpoint.c) ---------------------- */
 /* Loads (or makes) <state>/keys/checkpoint.key and .pub. */
 int col__signer_open(col_t *c, char *err, size_t errlen);

@@ -1,7 +1,8 @@
 /*
  * collector.c: col_append (producers), the writer thread (drain the ring,
- * assign sequences, write, fsync per policy, publish progress), durability
- * waits, listeners, drops and their reports, stats.
+ * assign sequences, write with one pwritev per batch, hand the fsyncs to the
+ * syncer (syncer.c), rotate), durability waits, listeners, drops and their
+ * reports, stats.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,8 +15,7 @@
 
 #include "collector/col_internal.h"
 
-#define BATCH_MAX       8192
-#define ERROR_REPORT_MS 10000
+#define BATCH_MAX 8192
 
 void col_filter_init(col_filter_t *f)
 {
@@ -253,7 +253,7 @@ void col_unsubscribe(col_t *c, col_notify_cb cb, void *ctx)
     pthread_mutex_unlock(&c->lmu);
 }
 
-static void notify(col_t *c)
+void col__notify(col_t *c)
 {
     pthread_mutex_lock(&c->dmu);
     pthread_cond_broadcast(&c->dcond);
@@ -293,7 +293,7 @@ void col__add_own(col_t *c, ocsf_event_t *ev)
     ocsf_buf_dispose(&b);
 }
 
-static int64_t mono_ms(void)
+int64_t col__mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -314,15 +314,15 @@ typedef struct {
 static void report_error(col_t *c, wstate_t *w, const char *what, int rc)
 {
     atomic_fetch_add(&c->write_errors, 1);
-    int64_t now = mono_ms();
+    int64_t now = col__mono_ms();
     if (now < w->next_error_report)
         return;
-    w->next_error_report = now + ERROR_REPORT_MS;
+    w->next_error_report = now + COL__ERROR_REPORT_MS;
     fprintf(stderr, "[collector:writer] %s in %s failed: %s; retrying, nothing is dropped\n", what,
             c->spool_dir, strerror(-rc));
 }
 
-static void publish_durable(col_t *c, uint64_t ticket)
+void col__publish_durable(col_t *c, uint64_t ticket)
 {
     uint64_t cur = atomic_load_explicit(&c->durable_ticket, memory_order_relaxed);
     while (cur < ticket &&
@@ -365,7 +365,7 @@ static size_t drain(col_t *c, wstate_t *w)
     if (c->sp.npend == 0 && w->ring_pos > atomic_load(&c->ring.tail))
         col__ring_release_to(&c->ring, w->ring_pos);
     uint64_t dropped = atomic_load(&c->dropped);
-    if (dropped > c->drops_reported && mono_ms() >= w->next_drop_report) {
+    if (dropped > c->drops_reported && col__mono_ms() >= w->next_drop_report) {
         char msg[160];
         snprintf(msg, sizeof msg,
                  "%llu events dropped: the spool could not keep up (spool.when_full = "
@@ -373,253 +373,9 @@ static size_t drain(col_t *c, wstate_t *w)
                  (unsigned long long)(dropped - c->drops_reported));
         self_event(c, "dropped", OCSF_SEV_HIGH, msg);
         c->drops_reported = dropped;
-        w->next_drop_report = mono_ms() + c->cfg.drop_report_ms;
+        w->next_drop_report = col__mono_ms() + c->cfg.drop_report_ms;
     }
     return n;
-}
-
-/* ---- the syncer thread ------------------------------------------------------ */
-
-static void sync_error(col_t *c, int64_t *next_report, const char *what, int rc)
-{
-    atomic_fetch_add(&c->write_errors, 1);
-    int64_t now = mono_ms();
-    if (now < *next_report)
-        return;
-    *next_report = now + ERROR_REPORT_MS;
-    fprintf(stderr, "[collector:syncer] %s in %s failed: %s; retrying, nothing is dropped\n", what,
-            c->spool_dir, strerror(-rc));
-}
-
-#define KICK_BYTES (4u << 20) /* start writeback every 4 MiB written (sync_file_range) */
-
-/* Where writeback may start up to: a 64 KiB boundary below the end, so the
- * page the writer appends to next is not under writeback (its next write
- * would wait for the disk). smu held. */
-static uint64_t kick_to(const col_t *c)
-{
-    uint64_t to = c->sync_off & ~(uint64_t)0xffff;
-    return to >= c->sync_kicked + KICK_BYTES ? to : 0;
-}
-
-static void timed_wait(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000)
-        ts.tv_sec++, ts.tv_nsec -= 1000000000;
-    pthread_cond_timedwait(cv, mu, &ts);
-}
-
-/* fdatasync of what the writer wrote, per spool.fsync, then durable_ticket
- * and the waiters; the writer goes on writing meanwhile. Between fsyncs
- * (interval), writeback of every KICK_BYTES written is started early so the
- * disk works while the writer writes and the fsync only waits for the tail. */
-static void *syncer_main(void *arg)
-{
-    col_t *c = arg;
-    pthread_setname_np(pthread_self(), "tg-col-syncer");
-    int64_t last_sync = mono_ms(), next_report = 0;
-    bool never = c->cfg.fsync == COL_FSYNC_NEVER;
-    pthread_mutex_lock(&c->smu);
-    for (;;) {
-        for (size_t i = 0; i < c->nsync_close; i++)
-            close(c->sync_close[i]);
-        c->nsync_close = 0;
-        uint64_t want = c->sync_ticket;
-        bool stop = c->sync_stop || atomic_load(&c->stopping);
-        if (c->seal_pending) {
-            /* a rotation: the sealed segment whole on disk, then the new
-             * one's header and its directory entry; only then anything of
-             * the new segment is acknowledged (recovery: spool.c seam_check) */
-            int ofd = c->seal_fd, nfd = c->sync_fd;
-            uint64_t sealed = c->seal_ticket, off = c->sync_off;
-            int64_t now = mono_ms();
-            pthread_mutex_unlock(&c->smu);
-            int rc = col__fdatasync(ofd) == 0 ? 0 : -errno;
-            if (rc == 0 && !never)
-                publish_durable(c, sealed);
-            if (rc == 0)
-                rc = nfd < 0 ? -EBADF : col__fdatasync(nfd) == 0 ? 0 : -errno;
-            if (rc == 0)
-                rc = col__fsync_dir(c->spool_dir);
-            if (rc == 0) {
-                atomic_fetch_add(&c->fsyncs, 1);
-                if (!never)
-                    publish_durable(c, want);
-            } else {
-                sync_error(c, &next_report, "segment seal (fsync)", rc);
-            }
-            notify(c);
-            pthread_mutex_lock(&c->smu);
-            c->seal_rc = rc;
-            if (rc == 0) {
-                close(ofd);
-                c->seal_fd = -1;
-                c->seal_pending = false;
-                last_sync = now;
-                if (c->sync_fd == nfd && off > c->sync_kicked)
-                    c->sync_kicked = off;
-            }
-            pthread_cond_broadcast(&c->sealed);
-            if (rc)
-                timed_wait(&c->scond, &c->smu, 100);
-            continue;
-        }
-        if (c->wit_pending) {
-            /* a checkpoint: the witness only after an fdatasync that covers
-             * it (it never names a record a crash could take) */
-            uint64_t wseq = c->wit_seq, off = c->sync_off;
-            unsigned char wh[32];
-            memcpy(wh, c->wit_head, 32);
-            int fd = c->sync_fd;
-            int64_t now = mono_ms();
-            c->wit_pending = false;
-            c->wit_busy = true;
-            pthread_mutex_unlock(&c->smu);
-            char werr[300];
-            int rc = fd < 0 ? -EBADF : col__fdatasync(fd) == 0 ? 0 : -errno;
-            if (rc == 0) {
-                atomic_fetch_add(&c->fsyncs, 1);
-                if (!never)
-                    publish_durable(c, want);
-                notify(c);
-                rc = col__witness_write(c->spool_dir, &c->mac, wseq, wh, werr, sizeof werr);
-                if (rc)
-                    fprintf(stderr, "[collector:syncer] checkpoint in %s: %s\n", c->spool_dir,
-                            werr);
-            } else {
-                sync_error(c, &next_report, "fdatasync", rc);
-            }
-            pthread_mutex_lock(&c->smu);
-            c->wit_busy = false;
-            if (rc == 0) {
-                last_sync = now;
-                if (c->sync_fd == fd && off > c->sync_kicked)
-                    c->sync_kicked = off;
-            }
-            pthread_cond_broadcast(&c->sealed);
-            continue;
-        }
-        if (never || want <= col_durable_ticket(c)) {
-            if (c->sync_stop)
-                break;
-            timed_wait(&c->scond, &c->smu, 200);
-            continue;
-        }
-        int64_t now = mono_ms();
-        int64_t left = c->cfg.fsync_interval_ms - (now - last_sync);
-        int fd = c->sync_fd;
-        uint64_t off = c->sync_off;
-        if (c->cfg.fsync == COL_FSYNC_ALWAYS || stop || left <= 0) {
-            pthread_mutex_unlock(&c->smu);
-            /* fd < 0: the writer could not dup the new segment (it retries) */
-            int rc = fd < 0 ? -EBADF : col__fdatasync(fd) == 0 ? 0 : -errno;
-            if (rc == 0) {
-                atomic_fetch_add(&c->fsyncs, 1);
-                publish_durable(c, want);
-                notify(c);
-            } else {
-                sync_error(c, &next_report, "fdatasync", rc);
-            }
-            pthread_mutex_lock(&c->smu);
-            last_sync = now;
-            if (rc == 0 && c->sync_fd == fd && off > c->sync_kicked)
-                c->sync_kicked = off;
-            else if (rc)
-                timed_wait(&c->scond, &c->smu, 100);
-            continue;
-        }
-        if (kick_to(c) && fd >= 0) {
-            uint64_t from = c->sync_kicked, to = kick_to(c);
-            c->sync_kicked = to;
-            pthread_mutex_unlock(&c->smu);
-            sync_file_range(fd, (off64_t)from, (off64_t)(to - from), SYNC_FILE_RANGE_WRITE);
-            pthread_mutex_lock(&c->smu);
-            continue;
-        }
-        timed_wait(&c->scond, &c->smu, left);
-    }
-    pthread_mutex_unlock(&c->smu);
-    return NULL;
-}
-
-/* Writer: what is written now, for the syncer. */
-static void sync_written(col_t *c, uint64_t ticket)
-{
-    pthread_mutex_lock(&c->smu);
-    c->sync_ticket = ticket;
-    c->sync_off = c->sp.segs[c->sp.nsegs - 1].bytes;
-    if (c->cfg.fsync == COL_FSYNC_ALWAYS || kick_to(c) || atomic_load(&c->stopping))
-        pthread_cond_signal(&c->scond);
-    pthread_mutex_unlock(&c->smu);
-}
-
-/* Writer, after a rotation: the syncer follows the new segment; seal: it
- * seals the one before first (seal_ticket: the last written in it). */
-static void sync_rotated(col_t *c, bool seal, uint64_t seal_ticket)
-{
-    int fd = fcntl(c->sp.fd, F_DUPFD_CLOEXEC, 0);
-    pthread_mutex_lock(&c->smu);
-    if (seal) {
-        c->seal_fd = c->sync_fd;
-        c->seal_ticket = seal_ticket;
-        c->seal_pending = true;
-        pthread_cond_signal(&c->scond);
-    } else if (c->sync_fd >= 0) {
-        int *n = realloc(c->sync_close, (c->nsync_close + 1) * sizeof *n);
-        if (n) {
-            c->sync_close = n;
-            c->sync_close[c->nsync_close++] = c->sync_fd;
-        } /* else: leaks one fd */
-    }
-    /* -1 when dup failed (EMFILE): the syncer then fails its fsyncs (nothing
-     * new becomes durable) until commit() retries the dup */
-    c->sync_fd = fd;
-    c->sync_off = c->sync_kicked = c->sp.segs[c->sp.nsegs - 1].bytes;
-    pthread_mutex_unlock(&c->smu);
-}
-
-/* Writer: true once no seal is pending (waits up to ms for the syncer's). */
-static bool seal_wait(col_t *c, int64_t ms)
-{
-    int64_t end = mono_ms() + ms;
-    pthread_mutex_lock(&c->smu);
-    while (c->seal_pending && c->syncer_started && mono_ms() < end)
-        timed_wait(&c->sealed, &c->smu, end - mono_ms() > 0 ? end - mono_ms() : 1);
-    bool done = !c->seal_pending;
-    pthread_mutex_unlock(&c->smu);
-    return done;
-}
-
-void col__witness_later(col_t *c, uint64_t seq, const unsigned char head[32])
-{
-    pthread_mutex_lock(&c->smu);
-    c->wit_seq = seq;
-    memcpy(c->wit_head, head, 32);
-    c->wit_pending = true;
-    pthread_cond_signal(&c->scond);
-    pthread_mutex_unlock(&c->smu);
-}
-
-int col__sync_all(col_t *c)
-{
-    int rc = 0;
-    pthread_mutex_lock(&c->smu);
-    c->wit_pending = false; /* the caller writes a newer witness */
-    while (c->wit_busy)
-        timed_wait(&c->sealed, &c->smu, 100);
-    c->seal_rc = 0;
-    while (c->seal_pending && c->syncer_started && rc == 0) {
-        pthread_cond_signal(&c->scond);
-        timed_wait(&c->sealed, &c->smu, 100);
-        if (c->seal_pending)
-            rc = c->seal_rc; /* its last try failed */
-    }
-    pthread_mutex_unlock(&c->smu);
-    return rc ? rc : col__spool_sync(&c->sp);
 }
 
 /* write, hand the fsync to the syncer (or publish, fsync = never), rotate;
@@ -629,7 +385,7 @@ static bool commit(col_t *c, wstate_t *w)
     bool progressed = false;
     char err[256];
     if (c->sync_fd < 0)
-        sync_rotated(c, false, 0); /* the dup at the last rotation failed: again */
+        col__sync_rotated(c, false, 0); /* the dup at the last rotation failed: again */
     if (c->sp.wlen) {
         int rc = col__spool_flush(&c->sp);
         w->failing = rc != 0;
@@ -648,14 +404,14 @@ static bool commit(col_t *c, wstate_t *w)
         atomic_store_explicit(&c->written_seq, c->sp.next_seq - 1, memory_order_release);
         w->written_ticket = w->pending_ticket;
         if (c->cfg.fsync == COL_FSYNC_NEVER) {
-            publish_durable(c, w->written_ticket);
+            col__publish_durable(c, w->written_ticket);
         } else {
-            sync_written(c, w->written_ticket);
+            col__sync_written(c, w->written_ticket);
         }
         progressed = true;
     }
     const col__seg_t *g = &c->sp.segs[c->sp.nsegs - 1];
-    if ((int64_t)g->bytes >= c->cfg.segment_bytes && seal_wait(c, 100)) {
+    if ((int64_t)g->bytes >= c->cfg.segment_bytes && col__seal_wait(c, 100)) {
         /* the syncer seals the full segment (fdatasync, then the new
          * header and the directory) while the writer goes on in the new
          * one; without the syncer's dup of it, the writer seals it here */
@@ -667,17 +423,17 @@ static bool commit(col_t *c, wstate_t *w)
             if (here) {
                 atomic_fetch_add(&c->fsyncs, 1);
                 if (c->cfg.fsync != COL_FSYNC_NEVER)
-                    publish_durable(c, w->written_ticket);
+                    col__publish_durable(c, w->written_ticket);
             }
-            sync_rotated(c, !here, w->written_ticket);
+            col__sync_rotated(c, !here, w->written_ticket);
             progressed = true;
         }
     }
-    if (mono_ms() >= w->next_retention || atomic_load(&c->full) || w->cap_hit) {
+    if (col__mono_ms() >= w->next_retention || atomic_load(&c->full) || w->cap_hit) {
         col__retention_t r = {c->cfg.retention_bytes, c->cfg.retention_age_ms, c->cfg.max_bytes,
                               atomic_load(&c->floor)};
         col__spool_retention(&c->sp, &r, col__now_ms());
-        w->next_retention = mono_ms() + 1000;
+        w->next_retention = col__mono_ms() + 1000;
         /* full once a drain hit the cap and retention could not make room;
          * not full again only with room to spare (no flapping) */
         bool over =
@@ -713,17 +469,17 @@ static void *writer_main(void *arg)
 {
     col_t *c = arg;
     pthread_setname_np(pthread_self(), "tg-col-writer");
-    wstate_t w = {.next_drop_report = mono_ms()};
+    wstate_t w = {.next_drop_report = col__mono_ms()};
     w.ring_pos = atomic_load(&c->ring.tail);
     w.written_ticket = w.pending_ticket = w.ring_pos;
     for (;;) {
         size_t n = drain(c, &w);
         if (commit(c, &w))
-            notify(c);
+            col__notify(c);
         bool done = atomic_load(&c->stopping) && col__ring_used(&c->ring) == 0 && c->sp.wlen == 0 &&
                     col_durable_ticket(c) >= w.written_ticket;
         if (col__checkpoint_tick(c, done)) /* at a clean stop: the last one, and the witness */
-            notify(c);
+            col__notify(c);
         if (done)
             break;
         if (n == 0 || w.failing) {
@@ -737,8 +493,6 @@ static void *writer_main(void *arg)
     }
     return NULL;
 }
-
-static void stop_syncer(col_t *c);
 
 int col_create(const col_config_t *cfg, col_t **out, char *err, size_t errlen)
 {
@@ -808,7 +562,7 @@ int col_create(const col_config_t *cfg, col_t **out, char *err, size_t errlen)
         snprintf(err, errlen, "dup: %s", strerror(-rc));
         goto fail_thread;
     }
-    if ((rc = -pthread_create(&c->syncer, NULL, syncer_main, c))) {
+    if ((rc = -pthread_create(&c->syncer, NULL, col__syncer_main, c))) {
         snprintf(err, errlen, "syncer thread: %s", strerror(-rc));
         close(c->sync_fd);
         goto fail_thread;
@@ -816,7 +570,7 @@ int col_create(const col_config_t *cfg, col_t **out, char *err, size_t errlen)
     c->syncer_started = true;
     if ((rc = -pthread_create(&c->writer, NULL, writer_main, c))) {
         snprintf(err, errlen, "writer thread: %s", strerror(-rc));
-        stop_syncer(c);
+        col__stop_syncer(c);
         goto fail_thread;
     }
     c->writer_started = true;
@@ -839,29 +593,6 @@ fail_ring:
     return rc;
 }
 
-/* Stops the syncer once it made everything written durable. */
-static void stop_syncer(col_t *c)
-{
-    if (!c->syncer_started)
-        return;
-    pthread_mutex_lock(&c->smu);
-    c->sync_stop = true;
-    pthread_cond_signal(&c->scond);
-    pthread_mutex_unlock(&c->smu);
-    pthread_join(c->syncer, NULL);
-    c->syncer_started = false;
-    for (size_t i = 0; i < c->nsync_close; i++)
-        close(c->sync_close[i]);
-    free(c->sync_close);
-    c->sync_close = NULL, c->nsync_close = 0;
-    if (c->sync_fd >= 0)
-        close(c->sync_fd);
-    c->sync_fd = -1;
-    if (c->seal_fd >= 0) /* a seal that kept failing (its errors were reported) */
-        close(c->seal_fd);
-    c->seal_fd = -1;
-}
-
 void col_destroy(col_t *c)
 {
     if (!c)
@@ -877,8 +608,8 @@ void col_destroy(col_t *c)
         pthread_join(c->writer, NULL);
         c->writer_started = false;
     }
-    stop_syncer(c);
-    notify(c);
+    col__stop_syncer(c);
+    col__notify(c);
     col__ring_dispose(&c->ring);
     col__spool_close(&c->sp);
     col__signer_close(c);
